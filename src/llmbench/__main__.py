@@ -1,0 +1,5 @@
+"""`python -m llmbench` runs the CLI."""
+
+from llmbench.cli import main
+
+raise SystemExit(main())

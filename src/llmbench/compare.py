@@ -1,0 +1,360 @@
+"""`llmbench compare BASELINE NEW`: did this run regress against a baseline run?
+
+The comparison itself (`compare_summaries`) is pure and takes two summary dicts; this
+module's thin shell loads files, renders text/markdown/json and writes JUnit.
+
+Every metric is judged by its relative change against a tolerance, in the direction that
+matters (higher latency is worse, higher throughput is better). ``error_rate`` is the
+exception: a relative change from 0 is undefined, and "errors appeared" is exactly what
+a CI gate must catch, so it is judged in absolute percentage points (default 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from llmbench.junit import JUnitCase, write_junit
+from llmbench.slo import METRICS
+
+__all__ = [
+    "CompareError",
+    "Row",
+    "Tolerances",
+    "add_arguments",
+    "compare_summaries",
+    "junit_cases",
+    "load_summary",
+    "parse_tolerances",
+    "render",
+    "run",
+]
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USAGE = 2
+DEFAULT_TOLERANCE = 0.10
+# Percentage points: any new error against a clean baseline is a regression.
+DEFAULT_ERROR_RATE_TOLERANCE = 0.0
+
+Verdict = Literal["ok", "better", "REGRESSION", "not judged"]
+
+_STATS = ("p50", "p90", "p95", "p99")
+_ALWAYS = ("ttft", "latency", "ttfb", "tpot", "itl")
+_OPEN_LOOP = ("ttft_from_intended", "latency_from_intended")
+_THROUGHPUT = ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s")
+_GOODPUT = ("goodput_ratio", "goodput_requests_per_s")
+COMPARED = (
+    *(f"{fam}_{s}" for fam in (*_ALWAYS, *_OPEN_LOOP) for s in _STATS),
+    *_THROUGHPUT,
+    "error_rate",
+    *_GOODPUT,
+)
+
+
+class CompareError(ValueError):
+    """Bad input to `compare` (a file, a tolerance); one line, exit 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerances:
+    """Allowed change per metric as a fraction (0.1 = 10%); error_rate's is absolute."""
+
+    default: float = DEFAULT_TOLERANCE
+    per_metric: Mapping[str, float] = field(default_factory=dict)
+
+    def for_metric(self, name: str) -> float:
+        if name in self.per_metric:
+            return self.per_metric[name]
+        return DEFAULT_ERROR_RATE_TOLERANCE if name == "error_rate" else self.default
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One compared metric. ``change`` is relative (0.5 = +50%), or absolute for error_rate."""
+
+    metric: str
+    unit: str
+    higher_is_better: bool
+    baseline: float | None
+    new: float | None
+    change: float | None
+    tolerance: float
+    verdict: Verdict
+    note: str = ""
+
+
+_TOLERANCE = re.compile(
+    r"\s*(?:(?P<name>[A-Za-z0-9_.]+)\s*=\s*)?(?P<num>(?:\d+\.?\d*|\.\d+))\s*%\s*"
+)
+
+
+def parse_tolerances(values: Sequence[str]) -> Tolerances:
+    """``10%`` sets the default, ``ttft_p95=5%`` one metric; the last one given wins."""
+    default = DEFAULT_TOLERANCE
+    per_metric: dict[str, float] = {}
+    for value in values:
+        m = _TOLERANCE.fullmatch(value)
+        if m is None:
+            raise CompareError(
+                f"--tolerance must be a percentage like 10% or METRIC=5%, got {value!r}"
+            )
+        fraction = float(Decimal(m["num"]) / 100)
+        if m["name"] is None:
+            default = fraction
+            continue
+        name = m["name"].lower().replace(".", "_")
+        if name not in COMPARED:
+            raise CompareError(
+                f"--tolerance names unknown metric {m['name']!r}; valid: {', '.join(COMPARED)}"
+            )
+        per_metric[name] = fraction
+    return Tolerances(default, per_metric)
+
+
+def _present(summary: Mapping[str, Any], name: str) -> bool:
+    """Whether a run could have this metric at all (open-loop and goodput blocks are optional)."""
+    if name.startswith(_OPEN_LOOP):
+        return f"{name.rsplit('_', 1)[0]}_ms" in summary
+    if name in _GOODPUT:
+        return "goodput" in summary
+    return True
+
+
+def _judge(name: str, base: float | None, new: float | None, tol: float) -> Row:
+    metric = METRICS[name]
+    row = Row(name, metric.unit, metric.higher_is_better, base, new, None, tol, "not judged")
+    if base is None or new is None:
+        return _replace(row, note=f"no value in {_side(base is None, new is None)}")
+    # Decimal on the shortest repr: 0.33 against 0.30 is +10% exactly, as a reader sees it.
+    b, n = _dec(base), _dec(new)
+    if name == "error_rate":
+        change = n - b
+    elif base == 0 or new == 0:
+        return _replace(row, note=f"0 in {_side(base == 0, new == 0)}: no relative change")
+    else:
+        change = (n - b) / b
+    worse = -change if metric.higher_is_better else change
+    limit = _dec(tol)
+    verdict: Verdict = "REGRESSION" if worse > limit else "better" if worse < -limit else "ok"
+    return _replace(row, change=float(change), verdict=verdict)
+
+
+def _side(in_base: bool, in_new: bool) -> str:
+    return "both runs" if in_base and in_new else "the baseline" if in_base else "the new run"
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(x))
+
+
+def _replace(row: Row, **changes: Any) -> Row:
+    return Row(**{**asdict(row), **changes})
+
+
+def compare_summaries(
+    base: Mapping[str, Any], new: Mapping[str, Any], tolerances: Tolerances
+) -> list[Row]:
+    """One row per comparable metric; optional blocks only when either run has them."""
+    rows = []
+    for name in COMPARED:
+        if not (_present(base, name) or _present(new, name)):
+            continue
+        metric = METRICS[name]
+        rows.append(_judge(name, metric.read(base), metric.read(new), tolerances.for_metric(name)))
+    return rows
+
+
+def load_summary(path: str | Path) -> dict[str, Any]:
+    """A run directory's summary.json, or a summary.json path; CompareError otherwise."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "summary.json"
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CompareError(
+            f"{p}: no such file (give a run directory or its summary.json)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CompareError(f"{p}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise CompareError(f"{p}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not {"schema", "requests", "throughput"} <= data.keys():
+        raise CompareError(f"{p}: not an llmbench summary.json (no schema/requests/throughput)")
+    return data
+
+
+# -- rendering ---------------------------------------------------------------------------
+
+
+def _value(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "fraction":
+        return f"{v * 100:.2f}%"
+    digits = 0 if abs(v) >= 100 else 2 if abs(v) >= 1 else 3
+    return f"{v:,.{digits}f} {unit}"
+
+
+def _change(row: Row) -> str:
+    if row.change is None:
+        return "-"
+    if row.metric == "error_rate":
+        return f"{row.change * 100:+.2f} pt"
+    return f"{row.change * 100:+.1f}%"
+
+
+def _tolerance(row: Row) -> str:
+    return (
+        f"{row.tolerance * 100:g} pt" if row.metric == "error_rate" else f"{row.tolerance * 100:g}%"
+    )
+
+
+def _verdict(row: Row) -> str:
+    return f"not judged: {row.note}" if row.verdict == "not judged" else row.verdict
+
+
+def _cells(row: Row) -> list[str]:
+    return [
+        row.metric,
+        _value(row.baseline, row.unit),
+        _value(row.new, row.unit),
+        _change(row),
+        _tolerance(row),
+        _verdict(row),
+    ]
+
+
+_HEADER = ["metric", "baseline", "new", "change", "tolerance", "verdict"]
+
+
+def _verdict_line(rows: Sequence[Row]) -> str:
+    bad = [r.metric for r in rows if r.verdict == "REGRESSION"]
+    unjudged = sum(r.verdict == "not judged" for r in rows)
+    tail = f"{len(rows) - unjudged} judged, {unjudged} not judged"
+    if bad:
+        return f"REGRESSION in {len(bad)} metric(s) beyond tolerance: {', '.join(bad)} ({tail})"
+    return f"no regression beyond tolerance ({tail})"
+
+
+def _text(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+    table = [_HEADER, *(_cells(r) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(5)]
+    lines = [f"baseline: {base_label}", f"new:      {new_label}", ""]
+    for line in table:
+        left = f"{line[0]:<{widths[0]}}"
+        nums = "".join(f"  {cell:>{w}}" for cell, w in zip(line[1:5], widths[1:], strict=True))
+        lines.append(f"{left}{nums}  {line[5]}")
+    return "\n".join([*lines, "", _verdict_line(rows)])
+
+
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
+
+
+def _markdown(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+    lines = [
+        "### llmbench compare",
+        "",
+        f"**{_md(_verdict_line(rows))}**",
+        "",
+        f"baseline: {_md(base_label)}  ",
+        f"new: {_md(new_label)}",
+        "",
+        "| " + " | ".join(_HEADER) + " |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        cells = [_md(c) for c in _cells(row)]
+        if row.verdict == "REGRESSION":
+            cells[5] = f"**{cells[5]}**"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _json(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+    doc = {
+        "baseline": base_label,
+        "new": new_label,
+        "passed": not any(r.verdict == "REGRESSION" for r in rows),
+        "regressions": [r.metric for r in rows if r.verdict == "REGRESSION"],
+        "rows": [asdict(r) for r in rows],
+    }
+    return json.dumps(doc, indent=2)
+
+
+_RENDERERS = {"text": _text, "markdown": _markdown, "json": _json}
+
+
+def render(rows: Sequence[Row], fmt: str, base_label: str, new_label: str) -> str:
+    """The comparison as ``text`` (console), ``markdown`` (PR comment) or ``json``."""
+    return _RENDERERS[fmt](rows, base_label, new_label)
+
+
+def junit_cases(rows: Sequence[Row]) -> list[JUnitCase]:
+    """One testcase per row: failed for a regression, skipped when not judged."""
+    return [
+        JUnitCase(
+            name=row.metric,
+            classname="llmbench.compare",
+            passed=row.verdict != "REGRESSION",
+            message=f"baseline {_value(row.baseline, row.unit)}, new {_value(row.new, row.unit)}, "
+            f"change {_change(row)}, tolerance {_tolerance(row)}: {_verdict(row)}",
+            skipped=row.verdict == "not judged",
+        )
+        for row in rows
+    ]
+
+
+# -- command line ------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `compare` subcommand's arguments."""
+    parser.add_argument("baseline", help="baseline run directory or its summary.json")
+    parser.add_argument("new", help="new run directory or its summary.json")
+    parser.add_argument(
+        "--tolerance",
+        action="append",
+        default=[],
+        metavar="[METRIC=]PCT%",
+        help="allowed change before a row is a regression: 10%% sets the default (10%%), "
+        "ttft_p95=5%% one metric; repeatable. error_rate is in percentage points (default 0)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=tuple(_RENDERERS),
+        default="text",
+        help="text (default), markdown (for a pull-request comment) or json",
+    )
+    parser.add_argument(
+        "--junit", metavar="FILE", help="also write JUnit XML: one testcase per metric"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 no regression, 1 a regression beyond tolerance, 2 bad input (one line on stderr)."""
+    try:
+        tolerances = parse_tolerances(args.tolerance or [])
+        base = load_summary(args.baseline)
+        new = load_summary(args.new)
+    except CompareError as exc:
+        print(f"llmbench compare: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = compare_summaries(base, new, tolerances)
+    print(render(rows, args.format, str(args.baseline), str(args.new)))
+    if args.junit:
+        try:
+            write_junit(args.junit, "llmbench compare", junit_cases(rows))
+        except OSError as exc:
+            print(f"llmbench compare: error: cannot write {args.junit}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    return EXIT_REGRESSION if any(r.verdict == "REGRESSION" for r in rows) else EXIT_OK

@@ -1,0 +1,143 @@
+"""The run's configuration: one frozen value, validated when it is made.
+
+Every rule lives in :meth:`RunConfig.__post_init__`, so a config built from flags,
+from a file or in a test is checked the same way, and a bad value stops the run
+before anything is sent, with a message that names the flag and the rule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "ConfigError",
+    "RunConfig",
+    "redact_url",
+]
+
+# Matches llmbench.sse's default; repeated here so config does not import the parser.
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024
+
+Transport = Literal["fast", "httpx"]
+Arrival = Literal["constant", "poisson", "gamma"]
+
+
+class ConfigError(ValueError):
+    """A bad flag, file or setting. The CLI prints it as one line and exits 2."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password, for anything we print or write."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]  # keeps [::1] brackets and the port as given
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a run needs to know. Secrets (API keys) live elsewhere, never here."""
+
+    url: str
+    provider: str = "openai-chat"
+    endpoint: str | None = None
+    model: str | None = None
+    prompt: str = ""
+    max_tokens: int | None = None
+    include_usage: bool = True
+    concurrency: int = 1
+    requests: int | None = None
+    duration_s: float | None = None
+    rps: float | None = None
+    arrival: Arrival = "constant"
+    burstiness: float = 1.0
+    burst: int = 1
+    seed: int = 0
+    ramp_up_s: float = 0.0
+    warmup_requests: int = 0
+    warmup_s: float = 0.0
+    grace_s: float = 5.0
+    timeout_s: float = 600.0
+    connect_timeout_s: float = 10.0
+    transport: Transport = "fast"
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    out_dir: Path | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        _require(
+            parts.scheme in ("http", "https"),
+            f"--url must start with http:// or https://, got {redact_url(self.url)!r}",
+        )
+        _require(bool(parts.hostname), f"--url has no host: {redact_url(self.url)!r}")
+        _require(self.concurrency >= 1, f"--concurrency must be >= 1, got {self.concurrency}")
+        _require(
+            self.requests is None or self.requests >= 1,
+            f"--requests must be >= 1, got {self.requests}",
+        )
+        _require(
+            self.duration_s is None or (self.duration_s > 0 and math.isfinite(self.duration_s)),
+            f"--duration must be > 0 seconds, got {self.duration_s}",
+        )
+        _require(
+            self.rps is None or (self.rps > 0 and math.isfinite(self.rps)),
+            f"--rps must be > 0, got {self.rps}",
+        )
+        _require(
+            self.arrival in ("constant", "poisson", "gamma"),
+            f"--arrival must be constant, poisson or gamma, got {self.arrival!r}",
+        )
+        _require(
+            0 < self.burstiness < math.inf, f"--burstiness must be > 0, got {self.burstiness}"
+        )
+        _require(self.burst >= 1, f"--burst must be >= 1, got {self.burst}")
+        _require(
+            0 <= self.ramp_up_s < math.inf, f"--ramp-up must be >= 0 seconds, got {self.ramp_up_s}"
+        )
+        _require(self.warmup_requests >= 0, f"--warmup must be >= 0, got {self.warmup_requests}")
+        _require(
+            0 <= self.warmup_s < math.inf, f"--warmup-s must be >= 0 seconds, got {self.warmup_s}"
+        )
+        _require(0 <= self.grace_s < math.inf, f"--grace must be >= 0 seconds, got {self.grace_s}")
+        _require(
+            0 < self.timeout_s < math.inf, f"--timeout must be > 0 seconds, got {self.timeout_s}"
+        )
+        _require(
+            0 < self.connect_timeout_s < math.inf,
+            f"--connect-timeout must be > 0 seconds, got {self.connect_timeout_s}",
+        )
+        _require(
+            self.max_tokens is None or self.max_tokens >= 1,
+            f"--max-tokens must be >= 1, got {self.max_tokens}",
+        )
+        _require(
+            self.max_line_bytes >= 1024,
+            f"--max-line-bytes must be >= 1024, got {self.max_line_bytes}",
+        )
+        _require(self.transport in ("fast", "httpx"), f"unknown --transport {self.transport!r}")
+
+    @property
+    def open_loop(self) -> bool:
+        return self.rps is not None
+
+    def public(self) -> dict[str, Any]:
+        """The config as written to summary.json: plain JSON values, URL credentials removed."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        out["url"] = redact_url(self.url)
+        return out

@@ -1,0 +1,89 @@
+"""What the terminal shows: the live line and the final summary table. Pure text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmbench.metrics import Recorder
+
+__all__ = ["live_line", "progress_bar", "summary_table"]
+
+_BAR_WIDTH = 24
+
+
+def progress_bar(fraction: float) -> str:
+    """``[#########...............]  38%`` for count- or time-bounded runs."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * _BAR_WIDTH)
+    return f"[{'#' * filled}{'.' * (_BAR_WIDTH - filled)}] {100 * fraction:3.0f}%"
+
+
+def _fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:,.1f} ms"
+
+
+def live_line(elapsed_s: float, rec: Recorder, in_flight: int, cap: int) -> str:
+    """One line per second: the whole run so far, plus TTFT/TPOT of the last second."""
+    stats = rec.statistics()
+    done = stats.finished
+    ok_rate = 100.0 * stats.ok / done if done else 100.0
+    rps = stats.ok / elapsed_s if elapsed_s > 0 else 0.0
+    tps = stats.output_tokens / elapsed_s if elapsed_s > 0 else 0.0
+    last = rec.seconds[-2] if len(rec.seconds) >= 2 else (rec.seconds[-1] if rec.seconds else None)
+    ttft = _median_ms(last.ttft_us) if last else None
+    tpot = _median_ms(last.tpot_us) if last else None
+    return (
+        f"[{elapsed_s:6.1f}s] in-flight {in_flight}/{cap} | done {done:,} | ok {ok_rate:.1f}% | "
+        f"{rps:,.1f} req/s | {tps:,.0f} tok/s | TTFT p50 {_fmt_ms(ttft)} | "
+        f"TPOT {_fmt_ms(tpot)} | errors {stats.failed:,}"
+    )
+
+
+def _median_ms(values: list[int]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] / 1000
+
+
+_ROWS = (
+    ("TTFB", "ttfb_ms"),
+    ("TTFT", "ttft_ms"),
+    ("TPOT", "tpot_ms"),
+    ("ITL", "itl_ms"),
+    ("Latency (E2E)", "latency_ms"),
+    ("Queue (open loop)", "queue_ms"),
+    ("TTFT from intended", "ttft_from_intended_ms"),
+    ("Latency from intended", "latency_from_intended_ms"),
+)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The final table: counts, throughput, then a percentile row per latency metric."""
+    req = summary["requests"]
+    thr = summary["throughput"]
+    tok = summary["tokens"]
+    run = summary["run"]
+    lines = [
+        f"Requests: {req['total']:,} total, {req['ok']:,} ok, {req['failed']:,} failed"
+        f"   wall time {run['wall_time_s']:.2f} s",
+        f"Throughput: {thr['requests_per_s']:,.2f} req/s, "
+        f"{thr['output_tokens_per_s']:,.1f} output tok/s, "
+        f"{thr['total_tokens_per_s']:,.1f} total tok/s",
+        f"Tokens: {tok['input']:,} input, {tok['output']:,} output "
+        f"(source: {', '.join(tok['sources']) or '-'})",
+        "",
+        f"{'metric':<24}{'p50':>11}{'p90':>11}{'p95':>11}{'p99':>11}{'max':>11}",
+    ]
+    for label, key in _ROWS:
+        stats = summary.get(key)
+        if not stats:
+            continue
+        cells = "".join(f"{stats[p]:>11,.2f}" for p in ("p50", "p90", "p95", "p99", "max"))
+        lines.append(f"{label + ' (ms)':<24}{cells}")
+    for err in summary["errors"]:
+        code = f" {err['http_status']}" if err["http_status"] else ""
+        lines.append(f"error {err['kind']}{code}: {err['count']:,}  e.g. {err['example']}")
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""Typed stream events: what a provider makes of one wire message.
+
+The union is closed; the runner consumes it with ``match``. Events carry no
+timestamps: the runner stamps them, so providers stay free of clocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Content", "End", "Meta", "StreamError", "StreamEvent", "Usage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """Generated text. ``text`` is visible output, ``reasoning`` a thinking channel."""
+
+    text: str = ""
+    reasoning: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts reported by the server; ``None`` where the server said nothing."""
+
+    prompt: int | None = None
+    completion: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """The provider's end signal (``[DONE]``, ``finish_reason``, ``message_end`` ...)."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError:
+    """An error reported inside an otherwise successful stream."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Meta:
+    """A message that matters for counting but not for timing (pings, workflow events)."""
+
+    kind: str
+
+
+StreamEvent = Content | Usage | End | StreamError | Meta

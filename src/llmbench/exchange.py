@@ -1,0 +1,222 @@
+"""One request's receive state machine: bytes and instants in, a RequestResult out.
+
+This is the runner's receive loop with the I/O taken out: a transport calls
+``on_head``, ``on_data`` and ``finish`` with ``perf_counter_ns`` instants it read
+when the bytes arrived. No clock is read here, so tests drive it with numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Protocol
+
+from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
+from llmbench.lines import LineSplitter
+from llmbench.providers.base import Provider
+from llmbench.result import Phase, RequestResult
+from llmbench.sse import SSEError, SSEEvent, SSEParser
+
+__all__ = ["ERROR_BODY_BYTES", "Exchange"]
+
+# What we keep of an error body or message: enough to read, never a memory risk.
+ERROR_BODY_BYTES = 1024
+
+# Anything a provider's decode may raise on a message it cannot read.
+_DECODE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, SSEError)
+
+
+class _Framing(Protocol):
+    """Splits a body into messages; SSE events are the messages' common shape."""
+
+    def feed(self, data: bytes) -> list[SSEEvent]: ...
+
+    def close(self) -> list[SSEEvent]: ...
+
+
+class _JsonBody:
+    """Framing ``json``: the whole body is one message, delivered at EOF."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._max = max_bytes
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        self._size += len(data)
+        if self._size > self._max:
+            raise ValueError(f"response body larger than {self._max} bytes")
+        self._parts.append(data)
+        return []
+
+    def close(self) -> list[SSEEvent]:
+        return [SSEEvent(data=b"".join(self._parts).decode("utf-8", "replace"))]
+
+
+class _Ndjson:
+    """Framing ``ndjson``: one message per line."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._lines = LineSplitter(max_bytes)
+
+    def feed(self, data: bytes) -> list[SSEEvent]:
+        return [SSEEvent(data=line) for line in self._lines.feed(data)]
+
+    def close(self) -> list[SSEEvent]:
+        return [SSEEvent(data=line) for line in self._lines.close()]
+
+
+_FRAMINGS: dict[str, Callable[[int], _Framing]] = {
+    "sse": SSEParser,
+    "ndjson": _Ndjson,
+    "json": _JsonBody,
+}
+
+
+class Exchange:
+    """Collects one request's timings from the events its provider decodes."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        index: int,
+        phase: Phase,
+        t0_ns: int,
+        intended_ns: int | None = None,
+        key_index: int | None = None,
+        max_line_bytes: int,
+    ) -> None:
+        self._decode = provider.decode
+        self._framing = _FRAMINGS[provider.framing](max_line_bytes)
+        self.index = index
+        self.phase: Phase = phase
+        self.t0_ns = t0_ns
+        self.intended_ns = intended_ns
+        self.key_index = key_index
+        self.http_status: int | None = None
+        self.ttfb_ns: int | None = None
+        self._ttft_at: int | None = None
+        self._end_at: int | None = None
+        self._end_reason: str | None = None
+        self._content_at: list[int] = []
+        self._chars = 0
+        self._usage: Usage | None = None
+        self._failure: tuple[str, str] | None = None
+        self._error_body: bytearray | None = None
+        self._first_frame: str | None = None
+        self._last_frame: str | None = None
+        self.meta_events = 0
+
+    @property
+    def failed(self) -> bool:
+        """True once the request is lost: the transport may stop reading."""
+        return self._failure is not None
+
+    def on_head(self, status: int, t_ns: int) -> None:
+        self.http_status = status
+        self.ttfb_ns = t_ns - self.t0_ns
+        if status >= 400:
+            self._error_body = bytearray()
+
+    def on_data(self, data: bytes, t_ns: int) -> bool:
+        """Feed body bytes that arrived at ``t_ns``; return True if the request failed."""
+        if self._error_body is not None:
+            room = ERROR_BODY_BYTES - len(self._error_body)
+            if room > 0:
+                self._error_body += data[:room]
+            return False
+        if self._failure is not None:
+            return True
+        try:
+            self._on_messages(self._framing.feed(data), t_ns)
+        except _DECODE_ERRORS as exc:
+            self._fail("parse_error", f"{type(exc).__name__}: {exc}")
+        return self._failure is not None
+
+    def _on_messages(self, messages: list[SSEEvent], t_ns: int) -> None:
+        decode = self._decode
+        for message in messages:
+            data = message.data
+            self._last_frame = data
+            for item in decode(message.event, data):
+                self._on_event(item, data, t_ns)
+
+    def _on_event(self, item: StreamEvent, data: str, t_ns: int) -> None:
+        match item:
+            case Content(text=text, reasoning=reasoning):
+                if text or reasoning:
+                    if self._ttft_at is None:
+                        self._ttft_at = t_ns
+                        self._first_frame = data
+                    self._content_at.append(t_ns)
+                    self._chars += len(text) + len(reasoning)
+            case End(reason=reason):
+                if self._end_at is None:
+                    self._end_at = t_ns
+                    self._end_reason = reason
+            case Usage():
+                self._usage = item
+            case StreamError(message=message):
+                self._fail("stream_error", message)
+            case Meta():
+                self.meta_events += 1
+
+    def _fail(self, status: str, message: str) -> None:
+        if self._failure is None:
+            self._failure = (status, message[:ERROR_BODY_BYTES])
+
+    def finish(self, t_ns: int) -> RequestResult:
+        """The body ended (or the connection closed) at ``t_ns``."""
+        if self._error_body is not None:
+            body = bytes(self._error_body).decode("utf-8", "replace").strip()
+            return self._result("http_error", t_ns, f"HTTP {self.http_status}: {body}")
+        if self._failure is None:
+            try:
+                self._on_messages(self._framing.close(), t_ns)
+            except _DECODE_ERRORS as exc:
+                self._fail("parse_error", f"{type(exc).__name__}: {exc}")
+        if self._failure is not None:
+            status, message = self._failure
+            return self._result(status, t_ns, message)
+        if self._end_at is None:
+            return self._result("incomplete", t_ns, "stream ended without an end signal")
+        return self._result("ok", t_ns, None)
+
+    def fail(self, status: str, message: str, t_ns: int) -> RequestResult:
+        """The transport lost the request (connect error, timeout, cancel)."""
+        self._fail(status, message)
+        assert self._failure is not None
+        return self._result(self._failure[0], t_ns, self._failure[1])
+
+    def _result(self, status: str, t_ns: int, error: str | None) -> RequestResult:
+        times = self._content_at
+        usage = self._usage
+        tokens: int | None = len(times)
+        source = "chunks"
+        if usage is not None and usage.completion is not None:
+            tokens, source = usage.completion, "usage"
+        itl = tuple(b - a for a, b in pairwise(times))
+        return RequestResult(
+            index=self.index,
+            phase=self.phase,
+            status=status,
+            t0_ns=self.t0_ns,
+            end_ns=t_ns,
+            intended_ns=self.intended_ns,
+            http_status=self.http_status,
+            error=error,
+            key_index=self.key_index,
+            ttfb_ns=self.ttfb_ns,
+            ttft_ns=None if self._ttft_at is None else self._ttft_at - self.t0_ns,
+            latency_ns=None if self._end_at is None else self._end_at - self.t0_ns,
+            output_tokens=tokens,
+            input_tokens=usage.prompt if usage is not None else None,
+            token_source=source,
+            chunks=len(times),
+            chars=self._chars,
+            end_reason=self._end_reason,
+            itl_ns=itl,
+            first_frame=self._first_frame,
+            last_frame=self._last_frame,
+        )

@@ -1,0 +1,22 @@
+"""The Transport contract between the runner and an HTTP client.
+
+A transport sends one request and drives its Exchange with the instants bytes
+arrived, then returns the Exchange's result. Every failure comes back as a
+classified RequestResult, never as an exception; only cancellation propagates.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from llmbench.exchange import Exchange
+from llmbench.http.request import HttpRequest
+from llmbench.result import RequestResult
+
+__all__ = ["Transport"]
+
+
+class Transport(Protocol):
+    async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,225 @@
+"""The Recorder: HDR histograms, counters, the error taxonomy and a per-second
+time series, in memory that does not grow with the number of requests.
+
+Pure: results carry their own perf_counter_ns instants; nothing here reads a clock.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from llmbench.result import RequestResult
+
+__all__ = ["HISTOGRAMS", "PERCENTILES", "Recorder", "Second", "Stats", "histogram_stats"]
+
+# Histograms hold microseconds from 1 µs to 1 hour at 3 significant digits:
+# 0.1% resolution at every scale, ~25k counters (~200 KB) per histogram.
+_LOWEST_US = 1
+_HIGHEST_US = 3_600_000_000
+_DIGITS = 3
+
+HISTOGRAMS = (
+    "ttfb_ms",
+    "ttft_ms",
+    "latency_ms",
+    "tpot_ms",
+    "itl_ms",
+    "queue_ms",
+    "ttft_from_intended_ms",
+    "latency_from_intended_ms",
+)
+PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+
+
+def _histogram() -> HdrHistogram:
+    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+
+
+def _us(ns: float) -> int:
+    """Nanoseconds to whole microseconds, clamped into the histogram's range."""
+    return min(max(int(ns // 1000), _LOWEST_US), _HIGHEST_US)
+
+
+def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
+    """count, then min/mean/percentiles/max in milliseconds; None for an empty histogram.
+
+    One pass over the non-empty buckets: hdrh's per-percentile queries each walk
+    every bucket through Python iterators, which costs ~100x more at the end of a run.
+    Percentiles are the bucket's highest equivalent value, as HdrHistogram reports them.
+    """
+    total = hist.get_total_count()
+    if total == 0:
+        return None
+    # round() first: 99.9 / 100 * 1000 is 999.0000000000001 in floating point
+    targets = [(p, max(1, math.ceil(round(p * total / 100, 9)))) for p in PERCENTILES]
+    found: dict[float, int] = {}
+    seen = 0
+    weighted = 0
+    for index, count in enumerate(hist.counts):
+        if not count:
+            continue
+        seen += count
+        low = hist.get_value_from_index(index)
+        weighted += count * (low + hist.get_highest_equivalent_value(low) + 1) // 2
+        while len(found) < len(targets) and seen >= targets[len(found)][1]:
+            found[targets[len(found)][0]] = hist.get_highest_equivalent_value(
+                hist.get_value_from_index(index)
+            )
+    out: dict[str, float] = {"count": total}
+    out["min"] = hist.get_min_value() / 1000
+    out["mean"] = round(weighted / total / 1000, 3)
+    for p in PERCENTILES:
+        out[f"p{p:g}".replace(".", "_")] = found[p] / 1000
+    out["max"] = hist.get_max_value() / 1000
+    return out
+
+
+@dataclass(slots=True)
+class Second:
+    """One second of the run, for the live view and the report's time series."""
+
+    started: int = 0
+    finished: int = 0
+    ok: int = 0
+    failed: int = 0
+    output_tokens: int = 0
+    in_flight_max: int = 0
+    ttft_us: list[int] = field(default_factory=list)
+    tpot_us: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """A snapshot of live state (the statistics() pattern): safe to keep and print."""
+
+    started: int
+    finished: int
+    ok: int
+    failed: int
+    in_flight: int
+    output_tokens: int
+    input_tokens: int
+
+
+class Recorder:
+    """Counts measured requests; warm-up results are seen but never counted."""
+
+    def __init__(self) -> None:
+        self.hist: dict[str, HdrHistogram] = {name: _histogram() for name in HISTOGRAMS}
+        self.status_counts: dict[str, int] = {}
+        self.errors: dict[tuple[str, int | None], list[Any]] = {}
+        self.started = 0
+        self.finished = 0
+        self.ok = 0
+        self.output_tokens = 0
+        self.input_tokens = 0
+        self.token_sources: dict[str, int] = {}
+        self.late_starts = 0
+        self.first_t0_ns: int | None = None
+        self.last_end_ns: int | None = None
+        self.origin_ns: int | None = None
+        self.seconds: list[Second] = []
+        self.sample_first_frame: str | None = None
+        self.sample_last_frame: str | None = None
+
+    def set_origin(self, t_ns: int) -> None:
+        """The instant measured time starts; time-series seconds count from here."""
+        self.origin_ns = t_ns
+
+    def _second(self, t_ns: int) -> Second:
+        origin = self.origin_ns if self.origin_ns is not None else t_ns
+        index = max(0, (t_ns - origin) // 1_000_000_000)
+        while len(self.seconds) <= index:
+            self.seconds.append(Second())
+        return self.seconds[index]
+
+    def on_start(self, t_ns: int) -> None:
+        self.started += 1
+        if self.first_t0_ns is None:
+            self.first_t0_ns = t_ns
+        sec = self._second(t_ns)
+        sec.started += 1
+        sec.in_flight_max = max(sec.in_flight_max, self.started - self.finished)
+
+    def record(self, r: RequestResult) -> None:
+        if r.phase != "measure":
+            return
+        self.finished += 1
+        self.status_counts[r.status] = self.status_counts.get(r.status, 0) + 1
+        self.last_end_ns = r.end_ns if self.last_end_ns is None else max(self.last_end_ns, r.end_ns)
+        sec = self._second(r.end_ns)
+        sec.finished += 1
+        queue = r.queue_ns
+        if queue is not None:
+            self.hist["queue_ms"].record_value(_us(queue))
+            if queue > 10_000_000:
+                self.late_starts += 1
+        if r.ok:
+            self._record_ok(r, sec)
+        else:
+            sec.failed += 1
+            self._record_error(r)
+
+    def _record_ok(self, r: RequestResult, sec: Second) -> None:
+        self.ok += 1
+        sec.ok += 1
+        hist = self.hist
+        tokens = r.output_tokens or 0
+        self.output_tokens += tokens
+        sec.output_tokens += tokens
+        self.input_tokens += r.input_tokens or 0
+        self.token_sources[r.token_source] = self.token_sources.get(r.token_source, 0) + 1
+        if r.ttfb_ns is not None:
+            hist["ttfb_ms"].record_value(_us(r.ttfb_ns))
+        if r.ttft_ns is not None:
+            ttft = _us(r.ttft_ns)
+            hist["ttft_ms"].record_value(ttft)
+            sec.ttft_us.append(ttft)
+        if r.latency_ns is not None:
+            hist["latency_ms"].record_value(_us(r.latency_ns))
+        tpot = r.tpot_ns
+        if tpot is not None:
+            hist["tpot_ms"].record_value(_us(tpot))
+            sec.tpot_us.append(_us(tpot))
+        itl = hist["itl_ms"]
+        for gap in r.itl_ns:
+            itl.record_value(_us(gap))
+        queue = r.queue_ns
+        if queue is not None:
+            if r.ttft_ns is not None:
+                hist["ttft_from_intended_ms"].record_value(_us(r.ttft_ns + queue))
+            if r.latency_ns is not None:
+                hist["latency_from_intended_ms"].record_value(_us(r.latency_ns + queue))
+        if self.sample_first_frame is None:
+            self.sample_first_frame = r.first_frame
+            self.sample_last_frame = r.last_frame
+
+    def _record_error(self, r: RequestResult) -> None:
+        key = (r.status, r.http_status)
+        entry = self.errors.get(key)
+        if entry is None:
+            self.errors[key] = [1, r.error]
+        else:
+            entry[0] += 1
+
+    def statistics(self) -> Stats:
+        return Stats(
+            started=self.started,
+            finished=self.finished,
+            ok=self.ok,
+            failed=self.finished - self.ok,
+            in_flight=self.started - self.finished,
+            output_tokens=self.output_tokens,
+            input_tokens=self.input_tokens,
+        )
+
+    @property
+    def wall_ns(self) -> int:
+        """Measured wall time: first measured send to last measured completion."""
+        if self.first_t0_ns is None or self.last_end_ns is None:
+            return 0
+        return max(0, self.last_end_ns - self.first_t0_ns)

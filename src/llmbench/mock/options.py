@@ -1,0 +1,109 @@
+"""The mock's flags and their validated, frozen form."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from llmbench.mock.formats import FORMATS
+
+__all__ = ["MockOptions", "OptionsError", "add_arguments", "options_from_args"]
+
+
+# One day: longer delays are a typo, and the bound also keeps NaN and inf out.
+_MAX_MS = 86_400_000.0
+
+
+class OptionsError(ValueError):
+    """A flag value out of range; the message names the flag, the value and the rule."""
+
+
+@dataclass(frozen=True, slots=True)
+class MockOptions:
+    """Validated `llmbench mock` settings (times in milliseconds, as given)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    ttft_ms: float = 100.0
+    itl_ms: float = 10.0
+    tokens: int = 64
+    jitter_ms: float = 0.0
+    seed: int | None = None
+    stats: bool = False
+    format: str = "openai"
+
+    def __post_init__(self) -> None:
+        _check(bool(self.host), "--host must not be empty")
+        _check(0 <= self.port <= 65535, f"--port must be in 0..65535, got {self.port}")
+        for flag, value in (
+            ("--ttft-ms", self.ttft_ms),
+            ("--itl-ms", self.itl_ms),
+            ("--jitter-ms", self.jitter_ms),
+        ):
+            _check(0 <= value < _MAX_MS, f"{flag} must be in 0..{_MAX_MS:g}, got {value:g}")
+        _check(self.tokens >= 1, f"--tokens must be >= 1, got {self.tokens}")
+        _check(
+            self.format in FORMATS,
+            f"--format must be one of {', '.join(sorted(FORMATS))}, got {self.format!r}",
+        )
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise OptionsError(message)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the mock server's flags to `parser` (the `mock` subcommand's parser)."""
+    d = MockOptions()
+    parser.add_argument("--host", default=d.host, help="address to listen on (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=d.port, help="port; 0 picks a free one (default %(default)s)"
+    )
+    parser.add_argument(
+        "--ttft-ms", type=float, default=d.ttft_ms, help="time to first token (default %(default)s)"
+    )
+    parser.add_argument(
+        "--itl-ms", type=float, default=d.itl_ms, help="inter-token latency (default %(default)s)"
+    )
+    parser.add_argument(
+        "--tokens",
+        type=int,
+        default=d.tokens,
+        help="output tokens per response; a smaller max_tokens in the request wins "
+        "(default %(default)s)",
+    )
+    parser.add_argument(
+        "--jitter-ms",
+        type=float,
+        default=d.jitter_ms,
+        help="each token time gets an independent uniform [0, jitter] delay on top of "
+        "the ideal timeline (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed for jitter and ids")
+    parser.add_argument(
+        "--stats",
+        action="store_true",
+        help="print first-token lateness p50/p99/max and counts on shutdown",
+    )
+    parser.add_argument(
+        "--format",
+        default=d.format,
+        choices=sorted(FORMATS),
+        help="wire format / API family (default %(default)s)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> MockOptions:
+    """Build `MockOptions` from parsed flags; raises `OptionsError` on a bad value."""
+    return MockOptions(
+        host=args.host,
+        port=args.port,
+        ttft_ms=args.ttft_ms,
+        itl_ms=args.itl_ms,
+        tokens=args.tokens,
+        jitter_ms=args.jitter_ms,
+        seed=args.seed,
+        stats=args.stats,
+        format=args.format,
+    )

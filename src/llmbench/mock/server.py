@@ -1,0 +1,299 @@
+"""The mock's connections and routes, as a plain asyncio `Protocol`.
+
+One `_Connection` per TCP connection feeds bytes to the sans-IO parser, answers one
+request at a time (pipelined requests wait their turn, as in any HTTP/1.1 server) and
+hands generation requests to the timing engine. No per-request logging: the mock must
+never be a benchmark's bottleneck.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import time
+from collections import deque
+from email.utils import formatdate
+from typing import Protocol, cast
+
+import orjson
+
+from llmbench.mock import http11
+from llmbench.mock.formats import FORMATS, Endpoint, FormatError, Reply
+from llmbench.mock.options import MockOptions
+from llmbench.mock.scheduler import Scheduler
+from llmbench.mock.stats import Stats
+from llmbench.mock.streams import BodyJob, StreamJob, StreamPlan, Timing
+
+__all__ = ["MODEL_ID", "MockServer"]
+
+MODEL_ID = "llmbench-mock"
+# A benchmark opens hundreds of connections at once; asyncio's default backlog of 100
+# would drop SYNs and add a one-second retransmit to some first requests.
+_BACKLOG = 4096
+_JSON = b"application/json"
+_clock = time.perf_counter_ns
+
+
+class _Job(Protocol):
+    dead: bool
+
+    def fire(self, now_ns: int) -> int | None: ...
+
+    def abort(self) -> None: ...
+
+
+class _App:
+    """What every connection shares: routes, the timer wheel, stats, the id source."""
+
+    def __init__(self, options: MockOptions, scheduler: Scheduler, stats: Stats) -> None:
+        rng = random.Random(options.seed)
+        self.tokens = options.tokens
+        self.timing = Timing(
+            ttft_ns=round(options.ttft_ms * 1e6),
+            itl_ns=round(options.itl_ms * 1e6),
+            jitter_ns=round(options.jitter_ms * 1e6),
+            rand=rng.random,
+        )
+        self.rand_bits = rng.getrandbits
+        self.scheduler = scheduler
+        self.stats = stats
+        self.endpoints: dict[str, Endpoint] = {e.path: e for e in FORMATS[options.format]}
+        self.connections: set[_Connection] = set()
+        self._date = (0, b"")
+
+    def date_lines(self) -> bytes:
+        """`date` and `server` header lines, re-rendered once a second."""
+        now = int(time.time())
+        if self._date[0] != now:
+            line = b"date: %s\r\nserver: llmbench-mock\r\n" % formatdate(now, usegmt=True).encode()
+            self._date = (now, line)
+        return self._date[1]
+
+    def handle(self, req: http11.Request, conn: _Connection, arrival_ns: int) -> None:
+        """Answer `req` on `conn`, now or (for generation) through the timer wheel."""
+        self.stats.requests += 1
+        endpoint = self.endpoints.get(req.path)
+        if endpoint is not None and req.method == "POST":
+            self._generate(endpoint, req, conn, arrival_ns)
+        elif req.method == "GET" and req.path == "/health":
+            conn.respond(self.head(200, b"text/plain; charset=utf-8", 0, req.keep_alive))
+        elif req.method == "GET" and req.path == "/v1/models":
+            conn.respond(self.json(200, _models(), req.keep_alive))
+        elif req.method == "GET" and req.path == "/stats":
+            conn.respond(self.json(200, self.stats.statistics().to_json(), req.keep_alive))
+        elif endpoint is not None or req.path in ("/health", "/v1/models", "/stats"):
+            conn.respond(self.error(405, f"method {req.method} not allowed", req.keep_alive))
+        else:
+            conn.respond(self.error(404, f"no route for {req.path}", req.keep_alive))
+
+    def head(self, status: int, ctype: bytes, length: int | None, keep_alive: bool) -> bytes:
+        """A response head with this server's `date`/`server` lines."""
+        return http11.response_head(
+            status, ctype, length=length, keep_alive=keep_alive, extra=self.date_lines()
+        )
+
+    def json(self, status: int, obj: object, keep_alive: bool) -> bytes:
+        """A whole JSON response."""
+        body = orjson.dumps(obj)
+        return self.head(status, _JSON, len(body), keep_alive) + body
+
+    def error(self, status: int, message: str, keep_alive: bool, param: str | None = None) -> bytes:
+        """An OpenAI-style error response: `{"error": {message, type, param, code}}`."""
+        self.stats.errors += 1
+        kind = {400: "BadRequestError", 404: "NotFoundError"}.get(status, "HTTPError")
+        error = {"message": message, "type": kind, "param": param, "code": status}
+        return self.json(status, {"error": error}, keep_alive)
+
+    def _generate(
+        self, endpoint: Endpoint, req: http11.Request, conn: _Connection, arrival_ns: int
+    ) -> None:
+        try:
+            gen = endpoint.parse(req.body)
+        except FormatError as exc:
+            conn.respond(self.error(400, exc.message, req.keep_alive, exc.param))
+            return
+        capped = gen.max_tokens is not None and gen.max_tokens <= self.tokens
+        n = min(self.tokens, gen.max_tokens) if gen.max_tokens is not None else self.tokens
+        # "length" when the request's own limit ended the reply, "stop" when the "model"
+        # finished first: the distinction vLLM makes.
+        reply = Reply(
+            gen, n, "length" if capped else "stop", f"{self.rand_bits(128):032x}", int(time.time())
+        )
+        job: _Job
+        if gen.stream:
+            job = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns)
+            due = self.timing.due(arrival_ns, 0)
+        else:
+            body = endpoint.body(reply)
+            data = self.head(200, body.content_type, len(body.body), req.keep_alive) + body.body
+            job = BodyJob(conn.write, conn.done, data)
+            due = self.timing.due(arrival_ns, n - 1)
+        conn.job = job
+        self.scheduler.add(job, due)
+
+    def _stream_job(
+        self, endpoint: Endpoint, reply: Reply, keep_alive: bool, conn: _Connection, arrival: int
+    ) -> StreamJob:
+        events = endpoint.stream(reply)
+        # The head goes out now, so a client's TTFB is ~0 and its TTFT is all ours.
+        conn.write(self.head(200, events.content_type, None, keep_alive) + _frame(events.preamble))
+        plan = StreamPlan(
+            first=_frame(events.first),
+            tokens=tuple(http11.chunk(t) for t in events.tokens),
+            tail=_frame(events.tail) + http11.LAST_CHUNK,
+            n=reply.n,
+        )
+        job = StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival)
+        return job
+
+
+def _frame(events: tuple[bytes, ...]) -> bytes:
+    return b"".join(http11.chunk(e) for e in events)
+
+
+def _models() -> dict[str, object]:
+    model = {
+        "id": MODEL_ID,
+        "object": "model",
+        "created": int(time.time()),
+        "owned_by": "llmbench",
+        "root": MODEL_ID,
+        "parent": None,
+        "max_model_len": 131072,
+    }
+    return {"object": "list", "data": [model]}
+
+
+class _Connection(asyncio.Protocol):
+    """One client connection: parse, answer in order, keep alive unless told not to."""
+
+    def __init__(self, app: _App) -> None:
+        self._app = app
+        self._parser = http11.RequestParser()
+        self._pending: deque[http11.Request] = deque()
+        self._transport: asyncio.Transport | None = None
+        self.job: _Job | None = None
+        self._busy = False
+        self._in_next = False
+        self._keep_alive = True
+        self._eof = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, only look-alikes.
+        transport = cast(asyncio.Transport, transport)
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Nagle would hold each small SSE chunk back until the previous one is
+            # acknowledged: tens of ms added to every token on a real network.
+            # (A Unix socket has no Nagle to disable.)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._app.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            requests = self._parser.feed(data)
+        except http11.HttpError as exc:
+            self._pending.clear()
+            self._keep_alive = False
+            if not self._busy:  # mid-response, an error reply would corrupt the body
+                self.write(self._app.error(exc.status, exc.message, keep_alive=False))
+            self.close()
+            return
+        self._pending.extend(requests)
+        self._next()
+
+    def eof_received(self) -> bool:
+        # A client may half-close after its last request and still read the reply.
+        self._eof = True
+        return self._busy or bool(self._pending)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.job is not None:
+            self.job.abort()
+            self.job = None
+        self._pending.clear()
+        self._app.connections.discard(self)
+        self._transport = None
+
+    def write(self, data: bytes) -> None:
+        """Write unless the connection is already going away."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def respond(self, data: bytes) -> None:
+        """Write a whole response and move on to the next request."""
+        self.write(data)
+        self.done()
+
+    def done(self) -> None:
+        """The current response is complete."""
+        self.job = None
+        self._busy = False
+        if not self._keep_alive or (self._eof and not self._pending):
+            self.close()
+        elif not self._in_next:
+            self._next()
+
+    def close(self) -> None:
+        """Close after whatever is buffered has been sent."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now (server shutdown)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _next(self) -> None:
+        self._in_next = True
+        try:
+            while self._pending and not self._busy and self._transport is not None:
+                request = self._pending.popleft()
+                self._busy = True
+                self._keep_alive = request.keep_alive
+                self._app.handle(request, self, _clock())
+        finally:
+            self._in_next = False
+
+
+class MockServer:
+    """The mock server: `await start()`, serve, `await close()`."""
+
+    def __init__(self, options: MockOptions) -> None:
+        self.options = options
+        self.stats = Stats()
+        self._server: asyncio.Server | None = None
+        self._app: _App | None = None
+
+    async def start(self) -> tuple[str, int]:
+        """Listen on `options.host`/`options.port`; return the bound host and port."""
+        loop = asyncio.get_running_loop()
+        app = _App(self.options, Scheduler(loop), self.stats)
+        self._app = app
+        self._server = await loop.create_server(
+            lambda: _Connection(app),
+            host=self.options.host,
+            port=self.options.port,
+            backlog=_BACKLOG,
+            reuse_address=True,
+        )
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return str(host), int(port)
+
+    async def close(self) -> None:
+        """Stop listening, drop every connection and every pending timer."""
+        if self._server is not None:
+            self._server.close()
+        if self._app is not None:
+            for conn in list(self._app.connections):
+                conn.abort()
+            self._app.scheduler.close()
+        if self._server is not None:
+            await self._server.wait_closed()
+        # Let connection_lost callbacks of the aborted transports run.
+        await asyncio.sleep(0)

@@ -1,0 +1,115 @@
+"""The mock's own health: how late it writes first tokens, and what it served.
+
+If the mock writes a first token late, a benchmark blames the client or the network for
+it. So the mock measures itself: first-token lateness is the actual write time minus the
+ideal one (`arrival + ttft + jitter`), recorded in an HDR histogram. Only first tokens are
+histogrammed (a few hundred a second); later tokens only update a maximum, because an
+HDR record per token would cost the mock a tenth of a core at 50,000 tokens/s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["Stats", "StatsSnapshot"]
+
+_MAX_TRACKED_US = 3_600_000_000  # one hour: anything later is clamped, not lost
+_SIGNIFICANT_DIGITS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """A frozen copy of `Stats` at one moment; `to_json()` is what `GET /stats` returns."""
+
+    first_token_lateness_p50_ms: float
+    first_token_lateness_p99_ms: float
+    first_token_lateness_max_ms: float
+    first_tokens: int
+    token_lateness_max_ms: float
+    tokens: int
+    requests: int
+    streams_started: int
+    streams_completed: int
+    streams_aborted: int
+    streams_active: int
+    errors: int
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict with lateness grouped under `first_token_lateness_ms`."""
+        flat = asdict(self)
+        return {
+            "first_token_lateness_ms": {
+                "p50": flat.pop("first_token_lateness_p50_ms"),
+                "p99": flat.pop("first_token_lateness_p99_ms"),
+                "max": flat.pop("first_token_lateness_max_ms"),
+                "count": flat.pop("first_tokens"),
+            },
+            **flat,
+        }
+
+    def lines(self) -> list[str]:
+        """Human-readable summary printed by `--stats` on shutdown."""
+        return [
+            "first-token lateness ms: "
+            f"p50={self.first_token_lateness_p50_ms:.3f} "
+            f"p99={self.first_token_lateness_p99_ms:.3f} "
+            f"max={self.first_token_lateness_max_ms:.3f} (n={self.first_tokens})",
+            f"token lateness max ms: {self.token_lateness_max_ms:.3f} (tokens={self.tokens})",
+            f"requests={self.requests} streams: started={self.streams_started} "
+            f"completed={self.streams_completed} aborted={self.streams_aborted} "
+            f"errors={self.errors}",
+        ]
+
+
+class Stats:
+    """Live counters, mutated by the server on the event loop thread only."""
+
+    __slots__ = (
+        "_first",
+        "errors",
+        "requests",
+        "streams_aborted",
+        "streams_completed",
+        "streams_started",
+        "token_late_max_ns",
+        "tokens",
+    )
+
+    def __init__(self) -> None:
+        self._first = HdrHistogram(1, _MAX_TRACKED_US, _SIGNIFICANT_DIGITS)
+        self.requests = 0
+        self.errors = 0
+        self.streams_started = 0
+        self.streams_completed = 0
+        self.streams_aborted = 0
+        self.tokens = 0
+        self.token_late_max_ns = 0
+
+    def first_token(self, late_ns: int) -> None:
+        """Record one first token written `late_ns` after its ideal time."""
+        self._first.record_value(min(max(late_ns, 0) // 1000, _MAX_TRACKED_US))
+
+    def statistics(self) -> StatsSnapshot:
+        """Snapshot the counters (cheap enough to serve on every `GET /stats`)."""
+        hist = self._first
+        count = hist.get_total_count()
+
+        def ms(us: int) -> float:
+            return us / 1000 if count else 0.0
+
+        return StatsSnapshot(
+            first_token_lateness_p50_ms=ms(hist.get_value_at_percentile(50)),
+            first_token_lateness_p99_ms=ms(hist.get_value_at_percentile(99)),
+            first_token_lateness_max_ms=ms(hist.get_max_value()),
+            first_tokens=count,
+            token_lateness_max_ms=self.token_late_max_ns / 1e6,
+            tokens=self.tokens,
+            requests=self.requests,
+            streams_started=self.streams_started,
+            streams_completed=self.streams_completed,
+            streams_aborted=self.streams_aborted,
+            streams_active=self.streams_started - self.streams_completed - self.streams_aborted,
+            errors=self.errors,
+        )

@@ -1,0 +1,138 @@
+"""The timing engine: when each pre-rendered piece of a reply is written.
+
+Token k of a reply is due at `arrival + ttft + k * itl + U(0, jitter)` on an ideal
+timeline computed from the arrival time, so scheduling delays never accumulate into
+drift. The jobs here know nothing about formats: they write bytes they were handed
+(`StreamPlan`), which is also where fault injection will hook in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llmbench.mock.stats import Stats
+
+__all__ = ["BodyJob", "StreamJob", "StreamPlan", "Timing"]
+
+_clock = time.perf_counter_ns
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The ideal timeline's parameters, in nanoseconds; `rand()` draws U[0, 1)."""
+
+    ttft_ns: int
+    itl_ns: int
+    jitter_ns: int
+    rand: Callable[[], float]
+
+    def due(self, arrival_ns: int, k: int) -> int:
+        """When token k of a reply that arrived at `arrival_ns` is due."""
+        due = arrival_ns + self.ttft_ns + k * self.itl_ns
+        if self.jitter_ns:
+            due += int(self.rand() * self.jitter_ns)
+        return due
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """Every byte of one streamed reply, HTTP-framed: token k is `tokens[k % len]`."""
+
+    first: bytes
+    tokens: tuple[bytes, ...]
+    tail: bytes
+    n: int
+
+
+class StreamJob:
+    """Writes one streamed reply token by token; `fire` is called by the `Scheduler`."""
+
+    __slots__ = ("_arrival", "_done", "_due", "_k", "_plan", "_stats", "_timing", "_write", "dead")
+
+    def __init__(
+        self,
+        write: Callable[[bytes], object],
+        done: Callable[[], None],
+        plan: StreamPlan,
+        timing: Timing,
+        stats: Stats,
+        arrival_ns: int,
+    ) -> None:
+        self.dead = False
+        self._write = write
+        self._done = done
+        self._plan = plan
+        self._timing = timing
+        self._stats = stats
+        self._arrival = arrival_ns
+        self._k = 0
+        self._due = timing.due(arrival_ns, 0)
+        stats.streams_started += 1
+
+    @property
+    def due_ns(self) -> int:
+        """The deadline of the next write."""
+        return self._due
+
+    def fire(self, now_ns: int) -> int | None:
+        """Write every token due by `now_ns` in one write; return the next deadline."""
+        plan, stats, k = self._plan, self._stats, self._k
+        late = now_ns - self._due
+        if late > stats.token_late_max_ns:
+            stats.token_late_max_ns = late
+        parts = [plan.first] if k == 0 else []
+        tokens, n = plan.tokens, plan.n
+        due = 0
+        while True:
+            parts.append(tokens[k % len(tokens)])
+            k += 1
+            if k == n:
+                parts.append(plan.tail)
+                break
+            due = self._timing.due(self._arrival, k)
+            if due > now_ns:
+                break
+        if self._k == 0:
+            stats.first_token(_clock() - self._due)
+        self._write(b"".join(parts))
+        stats.tokens += k - self._k
+        self._k, self._due = k, due
+        if k < n:
+            return due
+        self.dead = True
+        stats.streams_completed += 1
+        self._done()
+        return None
+
+    def abort(self) -> None:
+        """The client went away: stop writing; the wheel drops the job at its slot."""
+        if not self.dead:
+            self.dead = True
+            self._stats.streams_aborted += 1
+
+
+class BodyJob:
+    """Writes one non-streamed reply (head and body) once the whole text is "generated"."""
+
+    __slots__ = ("_data", "_done", "_write", "dead")
+
+    def __init__(
+        self, write: Callable[[bytes], object], done: Callable[[], None], data: bytes
+    ) -> None:
+        self.dead = False
+        self._write = write
+        self._done = done
+        self._data = data
+
+    def fire(self, now_ns: int) -> int | None:
+        """Write the reply and hand the connection back."""
+        self.dead = True
+        self._write(self._data)
+        self._done()
+        return None
+
+    def abort(self) -> None:
+        """The client went away before the reply was due."""
+        self.dead = True

@@ -1,0 +1,95 @@
+"""The client watching itself: event-loop lag, CPU use, feeder dispatch lateness.
+
+A ticker asks to wake every 10 ms; how late it wakes is the time any response's
+bytes could have waited before being stamped. CPU is the process's own
+(user + system) over wall time, sampled once a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from collections.abc import Callable
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from llmbench.metrics import histogram_stats
+from llmbench.selfcheck import judge
+
+__all__ = ["TICK_S", "ClientMonitor"]
+
+TICK_S = 0.010
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _ms_stats(hist: HdrHistogram) -> dict[str, float] | None:
+    stats = histogram_stats(hist)
+    return None if stats is None else {k: stats[k] for k in ("p50", "p99", "max")}
+
+
+class ClientMonitor:
+    def __init__(self, clock: Callable[[], int]) -> None:
+        self._clock = clock
+        self.loop_lag = HdrHistogram(1, 3_600_000_000, 3)
+        self.dispatch = HdrHistogram(1, 3_600_000_000, 3)
+        self._wall0 = 0
+        self._cpu0 = 0.0
+        self._wall_end = 0
+        self._cpu_end = 0.0
+        self.cpu_peak_pct = 0.0
+        self._last_sample: tuple[int, float] = (0, 0.0)
+
+    def start(self) -> None:
+        self._wall0 = self._clock()
+        self._cpu0 = _cpu_s()
+        self._last_sample = (self._wall0, self._cpu0)
+
+    def stop(self) -> None:
+        self._wall_end = self._clock()
+        self._cpu_end = _cpu_s()
+
+    def dispatched(self, lateness_ns: int) -> None:
+        """The feeder sent a request ``lateness_ns`` after its intended time."""
+        self.dispatch.record_value(max(1, lateness_ns // 1000))
+
+    def sample_cpu(self) -> None:
+        wall, cpu = self._clock(), _cpu_s()
+        last_wall, last_cpu = self._last_sample
+        if wall > last_wall:
+            pct = 100.0 * (cpu - last_cpu) / ((wall - last_wall) / 1e9)
+            self.cpu_peak_pct = max(self.cpu_peak_pct, pct)
+        self._last_sample = (wall, cpu)
+
+    async def ticker(self) -> None:
+        period_ns = int(TICK_S * 1e9)
+        expected = self._clock() + period_ns
+        while True:
+            await asyncio.sleep(max(0.0, (expected - self._clock()) / 1e9))
+            now = self._clock()
+            self.loop_lag.record_value(max(1, (now - expected) // 1000))
+            expected = max(expected + period_ns, now + period_ns // 2)
+
+    def summary(self) -> dict[str, Any]:
+        """The summary's ``client`` block, with the saturation verdict."""
+        wall_s = max(1e-9, (self._wall_end - self._wall0) / 1e9)
+        cpu_pct = 100.0 * (self._cpu_end - self._cpu0) / wall_s
+        lag = _ms_stats(self.loop_lag)
+        dispatch = _ms_stats(self.dispatch)
+        verdict = judge(
+            loop_lag_p99_ms=lag["p99"] if lag else None,
+            cpu_pct=cpu_pct,
+            dispatch_lateness_p99_ms=dispatch["p99"] if dispatch else None,
+        )
+        return {
+            "loop_lag_ms": lag,
+            "cpu_pct": round(cpu_pct, 1),
+            "cpu_peak_pct": round(self.cpu_peak_pct, 1),
+            "dispatch_lateness_ms": dispatch,
+            "saturated": verdict.saturated,
+            "saturation_reasons": list(verdict.reasons),
+        }

@@ -1,0 +1,47 @@
+"""results.jsonl: one line per request, appended as requests finish.
+
+Lines go to a buffer that is flushed at least once a second (by the runner's
+reporter) and at the end, so a crash or Ctrl-C loses at most the last second
+and the hot path never waits on the disk.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from llmbench.result import RequestResult
+
+__all__ = ["ResultsWriter", "read_results"]
+
+
+class ResultsWriter:
+    def __init__(self, path: Path, run_start_ns: int) -> None:
+        self.path = path
+        self._run_start_ns = run_start_ns
+        self._file: BinaryIO = path.open("ab")
+        self._pending: list[bytes] = []
+        self.lines = 0
+
+    def write(self, result: RequestResult) -> None:
+        self._pending.append(orjson.dumps(result.to_json(self._run_start_ns)))
+        self.lines += 1
+
+    def flush(self) -> None:
+        if self._pending:
+            self._pending.append(b"")
+            self._file.write(b"\n".join(self._pending))
+            self._pending.clear()
+        self._file.flush()
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+
+
+def read_results(path: Path) -> list[dict[str, object]]:
+    """Every line of a results.jsonl, parsed (for `report`, `compare` and tests)."""
+    with path.open("rb") as fh:
+        return [orjson.loads(line) for line in fh if line.strip()]

@@ -1,0 +1,97 @@
+"""One request's outcome: what results.jsonl stores and the Recorder counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["FAILED_STATUSES", "STATUSES", "Phase", "RequestResult"]
+
+Phase = Literal["warmup", "measure"]
+
+# The status taxonomy of DESIGN.md "Errors are data".
+STATUSES = (
+    "ok",
+    "http_error",
+    "connect_error",
+    "timeout",
+    "stream_error",
+    "parse_error",
+    "incomplete",
+    "canceled",
+)
+FAILED_STATUSES = frozenset(STATUSES[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    """Durations are nanoseconds from ``t0`` (the hand-off to the HTTP client);
+    ``t0_ns``, ``intended_ns`` and ``end_ns`` are perf_counter_ns instants."""
+
+    index: int
+    phase: Phase
+    status: str
+    t0_ns: int
+    end_ns: int
+    intended_ns: int | None = None
+    http_status: int | None = None
+    error: str | None = None
+    key_index: int | None = None
+    ttfb_ns: int | None = None
+    ttft_ns: int | None = None
+    latency_ns: int | None = None
+    output_tokens: int | None = None
+    input_tokens: int | None = None
+    token_source: str = "none"
+    chunks: int = 0
+    chars: int = 0
+    end_reason: str | None = None
+    itl_ns: tuple[int, ...] = ()
+    first_frame: str | None = None
+    last_frame: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def tpot_ns(self) -> float | None:
+        """(latency - TTFT) / (output tokens - 1), for requests with >= 2 output tokens."""
+        if self.latency_ns is None or self.ttft_ns is None or not self.output_tokens:
+            return None
+        if self.output_tokens < 2:
+            return None
+        return (self.latency_ns - self.ttft_ns) / (self.output_tokens - 1)
+
+    @property
+    def queue_ns(self) -> int | None:
+        return None if self.intended_ns is None else self.t0_ns - self.intended_ns
+
+    def to_json(self, run_start_ns: int) -> dict[str, Any]:
+        """The results.jsonl line: milliseconds, times relative to the run's start."""
+        tpot = self.tpot_ns
+        queue = self.queue_ns
+        return {
+            "index": self.index,
+            "phase": self.phase,
+            "status": self.status,
+            "http_status": self.http_status,
+            "error": self.error,
+            "start_s": round((self.t0_ns - run_start_ns) / 1e9, 6),
+            "queue_ms": None if queue is None else round(queue / 1e6, 3),
+            "ttfb_ms": _ms(self.ttfb_ns),
+            "ttft_ms": _ms(self.ttft_ns),
+            "latency_ms": _ms(self.latency_ns),
+            "tpot_ms": None if tpot is None else round(tpot / 1e6, 3),
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "token_source": self.token_source,
+            "chunks": self.chunks,
+            "chars": self.chars,
+            "end_reason": self.end_reason,
+            "key_index": self.key_index,
+        }
+
+
+def _ms(ns: int | None) -> float | None:
+    return None if ns is None else round(ns / 1e6, 3)

@@ -1,0 +1,266 @@
+"""The asyncio engine: worker pool or open-loop feeder, stop rules, timing,
+cancellation, the once-a-second reporter and the client's self-check.
+
+The only module that reads clocks and does network I/O (through a Transport).
+One TaskGroup per phase owns every task; a cancelled request is still recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from llmbench.config import RunConfig
+from llmbench.exchange import Exchange
+from llmbench.http.transport import Transport
+from llmbench.metrics import Recorder
+from llmbench.monitor import ClientMonitor
+from llmbench.output.jsonl import ResultsWriter
+from llmbench.providers.base import Provider
+from llmbench.result import Phase, RequestResult
+from llmbench.schedule import arrival_offsets, closed_loop_starts
+from llmbench.workload import KeyRing, WorkloadItem
+
+__all__ = ["RunOutcome", "Runner"]
+
+Clock = Callable[[], int]
+_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    interrupted: bool
+    stop_reason: str
+
+
+class Runner:
+    """Drives one run. ``tick`` is called once a second with the elapsed seconds."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        provider: Provider,
+        transport: Transport,
+        items: Iterator[WorkloadItem],
+        keys: KeyRing,
+        recorder: Recorder,
+        writer: ResultsWriter,
+        *,
+        tick: Callable[[float], None] | None = None,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
+        self.cfg = cfg
+        self._provider = provider
+        self._transport = transport
+        self._items = items
+        self._keys = keys
+        self.recorder = recorder
+        self._writer = writer
+        self._tick = tick
+        self._clock = clock
+        self.monitor = ClientMonitor(clock)
+        self._issued = 0
+        self._limit: int | None = None
+        self._deadline_ns: int | None = None
+        self._stopping = False
+        self.interrupted = False
+        self.stop_reason = ""
+        self.in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- control ---------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """Stop sending; in-flight requests get the grace period to finish."""
+        if not self._stopping:
+            self._stopping = True
+            self.stop_reason = reason
+
+    def interrupt(self, reason: str) -> None:
+        """A signal: stop sending now; a second one cancels in-flight requests too."""
+        if self.interrupted:
+            self.cancel_in_flight()
+        self.interrupted = True
+        self.stop(reason)
+
+    def cancel_in_flight(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def measured_elapsed_s(self) -> float:
+        origin = self.recorder.origin_ns
+        return 0.0 if origin is None else (self._clock() - origin) / _NS
+
+    # -- phases ----------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        cfg = self.cfg
+        self.monitor.start()
+        try:
+            if cfg.warmup_requests or cfg.warmup_s:
+                await self._phase("warmup", cfg.warmup_requests or None, cfg.warmup_s or None)
+                if not self.interrupted:  # the warm-up's own stop rule ends only the warm-up
+                    self._stopping, self.stop_reason = False, ""
+            if not self._stopping:
+                await self._phase("measure", cfg.requests, cfg.duration_s)
+        finally:
+            self.monitor.stop()
+            self._writer.flush()
+        return RunOutcome(self.interrupted, self.stop_reason or "done")
+
+    async def _phase(self, phase: Phase, count: int | None, duration_s: float | None) -> None:
+        self._issued = 0
+        start = self._clock()
+        if phase == "measure":
+            self.recorder.set_origin(start)
+        self._deadline_ns = None if duration_s is None else start + int(duration_s * _NS)
+        self._limit = count
+        async with asyncio.TaskGroup() as tg:
+            helpers = [tg.create_task(self.monitor.ticker()), tg.create_task(self._guard())]
+            if phase == "measure":
+                helpers.append(tg.create_task(self._reporter(start)))
+            if self.cfg.open_loop:
+                await self._feed(tg, phase, start)
+            else:
+                self._start_workers(tg, phase, start)
+            while self._tasks:
+                await asyncio.wait(list(self._tasks))
+            for task in helpers:
+                task.cancel()
+
+    def _take(self) -> int | None:
+        """The next request index, or None when a stop rule says no more."""
+        if self._stopping:
+            return None
+        if self._limit is not None and self._issued >= self._limit:
+            return None
+        if self._deadline_ns is not None and self._clock() >= self._deadline_ns:
+            return None
+        index = self._issued
+        self._issued += 1
+        return index
+
+    # -- closed loop -----------------------------------------------------------
+
+    def _start_workers(self, tg: asyncio.TaskGroup, phase: Phase, start: int) -> None:
+        ramp = self.cfg.ramp_up_s if phase == "measure" else 0.0
+        for offset in closed_loop_starts(self.cfg.concurrency, ramp):
+            self._track(tg.create_task(self._worker(phase, start + offset)))
+
+    async def _worker(self, phase: Phase, begin_ns: int) -> None:
+        delay = begin_ns - self._clock()
+        if delay > 0:
+            await asyncio.sleep(delay / _NS)
+        while (index := self._take()) is not None:
+            await self._one(index, phase, None)
+
+    # -- open loop -------------------------------------------------------------
+
+    async def _feed(self, tg: asyncio.TaskGroup, phase: Phase, start: int) -> None:
+        """Send every request whose intended time has come, then sleep until the next.
+
+        When the concurrency cap is reached, due requests wait for a slot (and their
+        queue time is measured); none is dropped."""
+        cfg = self.cfg
+        assert cfg.rps is not None
+        offsets = arrival_offsets(
+            cfg.rps,
+            cfg.arrival,
+            burst=cfg.burst,
+            burstiness=cfg.burstiness,
+            ramp_s=cfg.ramp_up_s if phase == "measure" else 0.0,
+            seed=cfg.seed,
+        )
+        slots = asyncio.Semaphore(cfg.concurrency)
+        clock = self._clock
+        for offset in offsets:
+            intended = start + offset
+            if self._deadline_ns is not None and intended >= self._deadline_ns:
+                break
+            wait = intended - clock()
+            while wait > 0:  # timers may fire early (uvloop: ~1 ms resolution): re-check
+                await asyncio.sleep(wait / _NS)
+                wait = intended - clock()
+            index = self._take()
+            if index is None:
+                break
+            self.monitor.dispatched(-wait)
+            await slots.acquire()
+            if self._stopping:
+                slots.release()
+                break
+            self._track(tg.create_task(self._one_then_release(index, phase, intended, slots)))
+
+    async def _one_then_release(
+        self, index: int, phase: Phase, intended: int, slots: asyncio.Semaphore
+    ) -> None:
+        try:
+            await self._one(index, phase, intended)
+        finally:
+            slots.release()
+
+    # -- one request -----------------------------------------------------------
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _one(self, index: int, phase: Phase, intended_ns: int | None) -> None:
+        item = next(self._items)
+        key_index, key = self._keys.next()
+        request = self._provider.build_request(item, key)
+        t0 = self._clock()
+        exchange = Exchange(
+            self._provider,
+            index=index,
+            phase=phase,
+            t0_ns=t0,
+            intended_ns=intended_ns,
+            key_index=key_index,
+            max_line_bytes=self.cfg.max_line_bytes,
+        )
+        if phase == "measure":
+            self.recorder.on_start(t0)
+        self.in_flight += 1
+        try:
+            result = await self._transport.send(request, exchange)
+        except asyncio.CancelledError:
+            ended = self._clock()
+            self._finish(exchange.fail("canceled", "run stopped before the request ended", ended))
+            raise
+        self._finish(result)
+
+    def _finish(self, result: RequestResult) -> None:
+        self.in_flight -= 1
+        self._writer.write(result)
+        if result.phase == "measure":
+            self.recorder.record(result)
+
+    # -- housekeeping ----------------------------------------------------------
+
+    async def _guard(self) -> None:
+        """Enforce the deadline and the grace period: after both, cancel what is left."""
+        while not self._stopping:
+            now = self._clock()
+            if self._deadline_ns is not None and now >= self._deadline_ns:
+                self.stop("duration")
+                break
+            left = 0.1 if self._deadline_ns is None else (self._deadline_ns - now) / _NS
+            await asyncio.sleep(min(0.1, max(left, 0.001)))
+        await asyncio.sleep(self.cfg.grace_s)
+        self.cancel_in_flight()
+
+    async def _reporter(self, start: int) -> None:
+        """Once a second: flush results.jsonl, sample CPU, call the live view."""
+        second = 1
+        while True:
+            delay = (start + second * _NS - self._clock()) / _NS
+            await asyncio.sleep(max(delay, 0))
+            self._writer.flush()
+            self.monitor.sample_cpu()
+            if self._tick is not None:
+                self._tick((self._clock() - start) / _NS)
+            second += 1

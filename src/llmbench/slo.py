@@ -1,0 +1,331 @@
+"""SLO checks on a run's summary, and per-request goodput criteria.
+
+Pure: expressions and summaries in, verdicts out. No I/O, no clock, no event loop,
+so the CI gate's arithmetic is tested with plain dicts.
+
+Thresholds are parsed with ``Decimal`` and stored in the summary's own unit
+(milliseconds, a fraction, or per second), so ``ttft_p95<=500ms`` compares against
+exactly the number summary.json holds and a value at the threshold passes.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, cast
+
+from llmbench.result import RequestResult
+
+__all__ = [
+    "METRICS",
+    "GoodputSpec",
+    "Metric",
+    "SloCheck",
+    "SloError",
+    "SloResult",
+    "evaluate",
+    "format_table",
+    "goodput_block",
+    "parse_goodput",
+    "parse_slo",
+    "parse_slos",
+    "require_goodput",
+    "slo_block",
+]
+
+Kind = Literal["ms", "fraction", "rate"]
+Op = Literal["<=", "<", ">=", ">"]
+
+
+class SloError(ValueError):
+    """A malformed SLO or goodput expression; the message is one line for the CLI."""
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A figure of summary.json that an SLO (or `llmbench compare`) can name."""
+
+    name: str
+    kind: Kind
+    unit: str  # the unit summary.json stores it in
+    higher_is_better: bool
+    path: tuple[str, ...]  # keys into summary.json; error_rate is computed instead
+
+    def read(self, summary: Mapping[str, Any]) -> float | None:
+        """The measured value, or None when the summary has none (no success, no block)."""
+        if self.name == "error_rate":
+            return _error_rate(summary)
+        node: Any = summary
+        for key in self.path:
+            if not isinstance(node, Mapping) or node.get(key) is None:
+                return None
+            node = node[key]
+        if isinstance(node, bool) or not isinstance(node, int | float):
+            return None
+        return float(node) if math.isfinite(node) else None
+
+
+def _error_rate(summary: Mapping[str, Any]) -> float | None:
+    req = summary.get("requests")
+    if not isinstance(req, Mapping) or not req.get("total"):
+        return None
+    return float(req["failed"]) / float(req["total"])
+
+
+# Latency families: summary[f"{family}_ms"][stat], as metrics.histogram_stats writes them.
+LATENCY_FAMILIES = (
+    "ttft",
+    "latency",
+    "ttfb",
+    "tpot",
+    "itl",
+    "ttft_from_intended",
+    "latency_from_intended",
+    "queue",
+)
+STATS = ("min", "mean", "p50", "p75", "p90", "p95", "p99", "p99_9", "max")
+
+
+def _build_metrics() -> dict[str, Metric]:
+    table: dict[str, Metric] = {}
+    for fam in LATENCY_FAMILIES:
+        for stat in STATS:
+            name = f"{fam}_{stat}"
+            table[name] = Metric(name, "ms", "ms", False, (f"{fam}_ms", stat))
+    table["error_rate"] = Metric("error_rate", "fraction", "fraction", False, ())
+    for name, unit in (
+        ("requests_per_s", "req/s"),
+        ("output_tokens_per_s", "tok/s"),
+        ("total_tokens_per_s", "tok/s"),
+    ):
+        table[name] = Metric(name, "rate", unit, True, ("throughput", name))
+    table["goodput_ratio"] = Metric(
+        "goodput_ratio", "fraction", "fraction", True, ("goodput", "ratio")
+    )
+    table["goodput_requests_per_s"] = Metric(
+        "goodput_requests_per_s", "rate", "req/s", True, ("goodput", "requests_per_s")
+    )
+    return table
+
+
+METRICS: Mapping[str, Metric] = _build_metrics()
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    "<=": operator.le,
+    "<": operator.lt,
+    ">=": operator.ge,
+    ">": operator.gt,
+}
+# A plain decimal: no sign, no "nan"/"inf", no "1_000" (float() would take all three).
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_EXPR = re.compile(
+    rf"\s*(?P<name>[A-Za-z_][A-Za-z0-9_.]*)\s*(?P<op><=|>=|<|>)\s*"
+    rf"(?P<num>{_NUMBER})\s*(?P<unit>ms|s|%)?\s*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SloCheck:
+    """One parsed ``--slo`` expression; ``threshold`` is in the metric's summary unit."""
+
+    expr: str
+    metric: str
+    op: Op
+    threshold: float
+    unit: str
+
+    def holds(self, measured: float) -> bool:
+        return _OPS[self.op](measured, self.threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class SloResult:
+    """A check with what was measured; ``measured`` None (nothing to measure) fails."""
+
+    check: SloCheck
+    measured: float | None
+    passed: bool
+
+
+def _names_hint() -> str:
+    fams = "|".join(LATENCY_FAMILIES)
+    stats = "|".join(STATS)
+    others = ", ".join(n for n, m in METRICS.items() if m.kind != "ms")
+    return f"valid metrics: {{{fams}}}_{{{stats}}}, {others}"
+
+
+def _scale(num: Decimal, unit: str, metric: Metric, expr: str) -> float:
+    """The threshold in the summary's unit; a unit that does not fit the metric is an error."""
+    if metric.kind == "ms" and unit in ("", "ms", "s"):
+        return float(num * 1000 if unit == "s" else num)
+    if metric.kind == "fraction" and unit in ("", "%"):
+        value = num / 100 if unit == "%" else num
+        if value > 1:
+            raise SloError(f"{expr!r}: {metric.name} is a fraction in 0..1; write it as e.g. 5%")
+        return float(value)
+    if metric.kind == "rate" and unit == "":
+        return float(num)
+    allowed = {"ms": "ms, s or none (ms)", "fraction": "% or none (a fraction)", "rate": "none"}
+    raise SloError(
+        f"{expr!r}: unit {unit or 'none'!r} does not fit {metric.name}; use {allowed[metric.kind]}"
+    )
+
+
+def parse_slo(expr: str) -> SloCheck:
+    """One expression such as ``ttft_p95<=500ms``; raises SloError naming the problem."""
+    text = expr.strip()
+    if not text:
+        raise SloError(f"empty SLO expression; expected NAME<=VALUE[ms|s|%]; {_names_hint()}")
+    m = _EXPR.fullmatch(text)
+    if m is None:
+        raise SloError(
+            f"malformed SLO {text!r}: expected NAME OP VALUE[UNIT] with OP one of <=, <, >=, > "
+            f"and UNIT ms, s or %, e.g. ttft_p95<=500ms; {_names_hint()}"
+        )
+    name = m["name"].lower().replace(".", "_")
+    metric = METRICS.get(name)
+    if metric is None:
+        raise SloError(f"unknown SLO metric {m['name']!r} in {text!r}; {_names_hint()}")
+    unit = (m["unit"] or "").lower()
+    threshold = _scale(Decimal(m["num"]), unit, metric, text)
+    op = cast(Op, m["op"])
+    return SloCheck(expr=text, metric=name, op=op, threshold=threshold, unit=metric.unit)
+
+
+def parse_slos(values: Iterable[str]) -> list[SloCheck]:
+    """Every ``--slo`` value, each possibly comma-separated, in the order given."""
+    return [parse_slo(part) for value in values for part in value.split(",")]
+
+
+def require_goodput(checks: Sequence[SloCheck], spec: GoodputSpec | None) -> None:
+    """Goodput SLOs mean nothing without per-request criteria: a usage error, caught early."""
+    if spec is None:
+        for check in checks:
+            if check.metric.startswith("goodput_"):
+                raise SloError(
+                    f"{check.expr!r} needs --goodput criteria, e.g. --goodput ttft:500ms,tpot:50ms"
+                )
+
+
+def evaluate(checks: Sequence[SloCheck], summary: Mapping[str, Any]) -> list[SloResult]:
+    """Each check against the summary; a metric with no value fails."""
+    results = []
+    for check in checks:
+        measured = METRICS[check.metric].read(summary)
+        passed = measured is not None and check.holds(measured)
+        results.append(SloResult(check, measured, passed))
+    return results
+
+
+def slo_block(results: Sequence[SloResult]) -> dict[str, Any]:
+    """summary.json's ``slo`` block: overall pass and every check, values in summary units."""
+    return {
+        "passed": all(r.passed for r in results),
+        "checks": [
+            {
+                "expr": r.check.expr,
+                "metric": r.check.metric,
+                "op": r.check.op,
+                "threshold": r.check.threshold,
+                "unit": r.check.unit,
+                "measured": r.measured,
+                "passed": r.passed,
+            }
+            for r in results
+        ],
+    }
+
+
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "no value"
+    if unit == "fraction":
+        return f"{value * 100:.3g} %"
+    return f"{value:,.6g} {unit}"
+
+
+def format_table(results: Sequence[SloResult]) -> str:
+    """The console's PASS/FAIL table, one row per check, then the verdict line."""
+    rows = [("SLO", "measured", "threshold", "result")]
+    for r in results:
+        c = r.check
+        verdict = "PASS" if r.passed else "FAIL"
+        rows.append(
+            (c.expr, _show(r.measured, c.unit), f"{c.op} {_show(c.threshold, c.unit)}", verdict)
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [
+        f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
+        for row in rows
+    ]
+    failed = sum(not r.passed for r in results)
+    lines.append(f"SLO: {len(results) - failed} passed, {failed} failed")
+    return "\n".join(lines)
+
+
+# -- goodput -----------------------------------------------------------------------------
+
+GOODPUT_KEYS = ("ttft", "tpot", "latency", "ttfb", "itl")
+_BOUND = re.compile(rf"\s*(?P<key>[a-z_]+)\s*[:=]\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*")
+
+
+@dataclass(frozen=True, slots=True)
+class GoodputSpec:
+    """Per-request bounds in milliseconds (DistServe's goodput): a request is good when
+    it succeeded and met every bound. ``itl`` bounds the request's largest gap."""
+
+    bounds_ms: tuple[tuple[str, float], ...]
+
+    def criteria(self) -> dict[str, float]:
+        return {f"{key}_ms": ms for key, ms in self.bounds_ms}
+
+    def is_good(self, result: RequestResult) -> bool:
+        if not result.ok:
+            return False
+        return all(_met(result, key, ms * 1e6) for key, ms in self.bounds_ms)
+
+
+def _met(r: RequestResult, key: str, bound_ns: float) -> bool:
+    if key == "tpot":
+        tpot = r.tpot_ns
+        # No TPOT is fine only when there was no second token to time.
+        return (r.output_tokens or 0) < 2 if tpot is None else tpot <= bound_ns
+    if key == "itl":
+        return max(r.itl_ns, default=0) <= bound_ns
+    value = {"ttft": r.ttft_ns, "latency": r.latency_ns, "ttfb": r.ttfb_ns}[key]
+    return value is not None and value <= bound_ns
+
+
+def parse_goodput(text: str) -> GoodputSpec:
+    """``ttft:500ms,tpot:50ms,latency:10s`` (bare numbers are ms); raises SloError."""
+    keys = ", ".join(GOODPUT_KEYS)
+    hint = f"expected KEY:VALUE[ms|s] pairs, e.g. ttft:500ms,tpot:50ms; keys: {keys}"
+    bounds: dict[str, float] = {}
+    for part in text.split(","):
+        m = _BOUND.fullmatch(part.lower())
+        if m is None:
+            raise SloError(f"malformed --goodput part {part.strip()!r}: {hint}")
+        key = m["key"]
+        if key not in GOODPUT_KEYS:
+            raise SloError(f"unknown --goodput key {key!r}: {hint}")
+        if key in bounds:
+            raise SloError(f"--goodput key {key!r} given twice")
+        num = Decimal(m["num"])
+        bounds[key] = float(num * 1000 if m["unit"] == "s" else num)
+    return GoodputSpec(tuple(bounds.items()))
+
+
+def goodput_block(spec: GoodputSpec, good: int, total: int, wall_s: float) -> dict[str, Any]:
+    """summary.json's ``goodput`` block; ``total`` is every measured request, failed too."""
+    return {
+        "requests_per_s": round(good / wall_s, 3) if wall_s > 0 else 0.0,
+        "ratio": good / total if total else None,
+        "good": good,
+        "total": total,
+        "criteria": spec.criteria(),
+    }

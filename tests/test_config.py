@@ -1,0 +1,196 @@
+"""Tests for llmbench.config: RunConfig validation, public() and redact_url.
+
+Each bad value must raise ConfigError with a message that names the flag and the
+rule (STYLE.md rule 7); the table below asserts those messages with ``match=``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from llmbench.config import DEFAULT_MAX_LINE_BYTES, ConfigError, RunConfig, redact_url
+from llmbench.sse import DEFAULT_MAX_LINE_BYTES as SSE_DEFAULT_MAX_LINE_BYTES
+
+URL = "http://127.0.0.1:8000"
+
+BAD: list[tuple[dict[str, Any], str]] = [
+    ({"url": "ftp://h/x"}, "--url must start with http:// or https://, got 'ftp://h/x'"),
+    ({"url": "127.0.0.1:8000"}, "--url must start with http:// or https://"),
+    ({"url": ""}, "--url must start with http:// or https://, got ''"),
+    ({"url": "http://"}, "--url has no host: 'http://'"),
+    ({"url": "https:///v1"}, "--url has no host"),
+    ({"concurrency": 0}, "--concurrency must be >= 1, got 0"),
+    ({"concurrency": -3}, "--concurrency must be >= 1, got -3"),
+    ({"requests": 0}, "--requests must be >= 1, got 0"),
+    ({"duration_s": 0.0}, "--duration must be > 0 seconds, got 0.0"),
+    ({"duration_s": -1.0}, "--duration must be > 0 seconds, got -1.0"),
+    ({"duration_s": math.inf}, "--duration must be > 0 seconds, got inf"),
+    ({"duration_s": math.nan}, "--duration must be > 0 seconds, got nan"),
+    ({"rps": 0.0}, "--rps must be > 0, got 0.0"),
+    ({"rps": math.inf}, "--rps must be > 0, got inf"),
+    ({"rps": math.nan}, "--rps must be > 0, got nan"),
+    ({"burstiness": 0.0}, "--burstiness must be > 0, got 0.0"),
+    ({"burstiness": math.nan}, "--burstiness must be > 0, got nan"),
+    ({"burst": 0}, "--burst must be >= 1, got 0"),
+    ({"ramp_up_s": -0.5}, "--ramp-up must be >= 0 seconds, got -0.5"),
+    ({"ramp_up_s": math.nan}, "--ramp-up must be >= 0 seconds, got nan"),
+    ({"warmup_requests": -1}, "--warmup must be >= 0, got -1"),
+    ({"warmup_s": -1.0}, "--warmup-s must be >= 0 seconds, got -1.0"),
+    ({"grace_s": -1.0}, "--grace must be >= 0 seconds, got -1.0"),
+    ({"timeout_s": 0.0}, "--timeout must be > 0 seconds, got 0.0"),
+    ({"timeout_s": math.nan}, "--timeout must be > 0 seconds, got nan"),
+    ({"connect_timeout_s": 0.0}, "--connect-timeout must be > 0 seconds, got 0.0"),
+    ({"max_tokens": 0}, "--max-tokens must be >= 1, got 0"),
+    ({"max_line_bytes": 1023}, "--max-line-bytes must be >= 1024, got 1023"),
+    ({"transport": "curl"}, "unknown --transport 'curl'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"), BAD, ids=[f"{next(iter(c))}={next(iter(c.values()))!r}" for c, _ in BAD]
+)
+def test_bad_values_name_the_flag(changes: dict[str, Any], message: str) -> None:
+    kwargs = {"url": URL, **changes}
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+        RunConfig(**kwargs)
+
+
+# Values the checks above let through although the run cannot use them: each makes
+# the run crash with a traceback (ValueError/OverflowError in schedule.py or
+# runner._phase) instead of stopping before it starts with one clear line.
+NON_FINITE: list[tuple[dict[str, Any], str]] = [
+    ({"ramp_up_s": math.inf}, "--ramp-up"),  # schedule.warp: round(nan) -> ValueError
+    ({"burstiness": math.inf}, "--burstiness"),  # random.gammavariate(inf, 0.0) -> ValueError
+    ({"warmup_s": math.inf}, "--warmup-s"),  # runner: int(inf * 1e9) -> OverflowError
+]
+
+
+@pytest.mark.parametrize(("changes", "flag"), NON_FINITE, ids=[f for _, f in NON_FINITE])
+def test_infinite_values_are_rejected(changes: dict[str, Any], flag: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(flag)} "):
+        RunConfig(url=URL, **changes)
+
+
+def test_unknown_arrival_is_rejected() -> None:
+    # The CLI restricts --arrival with choices, but RunConfig validates every value
+    # "so a config built from flags, from a file or in a test is checked the same
+    # way": an unknown arrival process got through and raised ValueError in
+    # schedule.unit_arrivals once the open-loop feeder started.
+    with pytest.raises(ConfigError, match="--arrival"):
+        RunConfig(url=URL, arrival="uniform")  # type: ignore[arg-type]
+
+
+GOOD: list[dict[str, Any]] = [
+    {},
+    {"url": "https://api.example.com/v1"},
+    {"url": "http://[::1]:8000"},
+    {"concurrency": 1, "requests": 1, "duration_s": 0.001, "rps": 0.01},
+    {"burstiness": 0.01, "burst": 1, "ramp_up_s": 0.0, "warmup_requests": 0, "warmup_s": 0.0},
+    {"grace_s": 0.0, "timeout_s": 0.001, "connect_timeout_s": 0.001},
+    {"max_tokens": 1, "max_line_bytes": 1024, "transport": "httpx"},
+    {"arrival": "gamma", "burstiness": 0.25},
+]
+
+
+@pytest.mark.parametrize("changes", GOOD)
+def test_good_values_are_accepted(changes: dict[str, Any]) -> None:
+    cfg = RunConfig(**{"url": URL, **changes})
+    for name, value in changes.items():
+        assert getattr(cfg, name) == value
+
+
+def test_defaults() -> None:
+    cfg = RunConfig(url=URL)
+    assert (cfg.provider, cfg.concurrency, cfg.include_usage, cfg.transport) == (
+        "openai-chat",
+        1,
+        True,
+        "fast",
+    )
+    assert (cfg.requests, cfg.duration_s, cfg.rps, cfg.open_loop) == (None, None, None, False)
+    assert cfg.max_line_bytes == DEFAULT_MAX_LINE_BYTES == SSE_DEFAULT_MAX_LINE_BYTES
+    assert RunConfig(url=URL, rps=5.0).open_loop is True
+
+
+def test_frozen() -> None:
+    cfg = RunConfig(url=URL)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.concurrency = 5  # type: ignore[misc]
+
+
+def test_replace_revalidates() -> None:
+    with pytest.raises(ConfigError, match=r"^--concurrency must be >= 1, got 0$"):
+        dataclasses.replace(RunConfig(url=URL), concurrency=0)
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+# -- public() and redact_url ----------------------------------------------------------
+
+
+def test_public_strips_credentials_and_keeps_everything_else() -> None:
+    cfg = RunConfig(
+        url="https://alice:s3cr3t@gw.example.com:8443/v1?team=a",
+        model="m",
+        out_dir=Path("/tmp/runs"),
+        concurrency=4,
+    )
+    public = cfg.public()
+    assert public["url"] == "https://gw.example.com:8443/v1?team=a"
+    assert public["out_dir"] == "/tmp/runs"
+    assert public["model"] == "m"
+    assert public["concurrency"] == 4
+    assert set(public) == {f.name for f in dataclasses.fields(RunConfig)}
+    assert "s3cr3t" not in repr(public)
+    assert "alice" not in repr(public)
+
+
+def test_public_without_credentials_is_unchanged() -> None:
+    public = RunConfig(url=URL, max_tokens=8).public()
+    assert public["url"] == URL
+    assert public["max_tokens"] == 8
+    assert public["out_dir"] is None
+
+
+def test_url_error_messages_do_not_leak_credentials() -> None:
+    with pytest.raises(ConfigError) as info:
+        RunConfig(url="ftp://bob:hunter2@h/x")
+    assert "hunter2" not in str(info.value)
+    assert str(info.value) == "--url must start with http:// or https://, got 'ftp://h/x'"
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("http://h:8000/v1", "http://h:8000/v1"),
+        ("http://user:pw@h:8000/v1", "http://h:8000/v1"),
+        ("https://user:pw@h/v1/chat?x=1#frag", "https://h/v1/chat?x=1#frag"),
+        ("http://token@h/v1", "http://h/v1"),
+        ("http://:pw@h", "http://h"),
+        ("https://user:p%40ss@api.example.com", "https://api.example.com"),
+        ("not a url", "not a url"),
+    ],
+)
+def test_redact_url(url: str, redacted: str) -> None:
+    assert redact_url(url) == redacted
+
+
+@pytest.mark.parametrize(
+    ("url", "redacted"),
+    [
+        ("http://user:pw@[::1]:8000/v1", "http://[::1]:8000/v1"),
+        ("http://user:pw@[2001:db8::5]/v1", "http://[2001:db8::5]/v1"),
+    ],
+)
+def test_redact_url_keeps_ipv6_brackets(url: str, redacted: str) -> None:
+    # urlsplit().hostname drops the brackets; rebuilding the netloc from it gave
+    # "http://::1:8000/v1", which is not a URL (and names the wrong port).
+    assert redact_url(url) == redacted

@@ -1,0 +1,422 @@
+"""Tests for llmbench.metrics.Recorder and llmbench.output.summary.build_summary.
+
+RequestResults are made by hand with exact nanosecond figures. The runner hands the
+Recorder measured results only (warm-up results never reach it), so these tests feed
+measured results and call ``on_start``/``record`` in the order the runner would.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+import pytest
+
+from llmbench.metrics import PERCENTILES, Recorder, Stats, histogram_stats
+from llmbench.output.summary import SCHEMA_VERSION, build_summary
+from llmbench.result import RequestResult
+
+MS = 1_000_000
+S = 1_000_000_000
+ORIGIN = 7 * S  # the instant measured time starts (an arbitrary perf_counter_ns value)
+HDR = 1e-3  # 3 significant digits: 0.1% relative precision
+
+
+def ok(t0: int, end: int, **kw: Any) -> RequestResult:
+    base: dict[str, Any] = {
+        "index": 0,
+        "phase": "measure",
+        "status": "ok",
+        "t0_ns": t0,
+        "end_ns": end,
+        "token_source": "usage",
+    }
+    base.update(kw)
+    return RequestResult(**base)
+
+
+def failed(
+    t0: int, end: int, status: str, error: str, http_status: int | None = None
+) -> RequestResult:
+    return RequestResult(
+        index=0,
+        phase="measure",
+        status=status,
+        t0_ns=t0,
+        end_ns=end,
+        http_status=http_status,
+        error=error,
+        ttfb_ns=5 * MS,
+        ttft_ns=9 * MS,  # a failed request's timings never enter the histograms
+        output_tokens=3,
+        input_tokens=4,
+    )
+
+
+def feed(rec: Recorder, results: list[RequestResult]) -> Recorder:
+    for r in results:
+        rec.on_start(r.t0_ns)
+        rec.record(r)
+    return rec
+
+
+def summary(rec: Recorder, open_loop: bool = False) -> dict[str, Any]:
+    return build_summary(
+        rec, run={"started_at": "2025-01-01T00:00:00Z"}, config={"url": "u"}, open_loop=open_loop
+    )
+
+
+# -- percentiles ----------------------------------------------------------------------
+
+
+def test_percentiles_within_hdr_precision() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)
+    results = [
+        ok(
+            ORIGIN + i * MS,
+            ORIGIN + i * MS + 3 * S,
+            ttfb_ns=i * MS // 2,
+            ttft_ns=i * MS,
+            latency_ns=2 * i * MS,
+            output_tokens=11,
+        )
+        for i in range(1, 1001)  # TTFT 1 .. 1000 ms
+    ]
+    feed(rec, results)
+    ttft = histogram_stats(rec.hist["ttft_ms"])
+    assert ttft is not None
+    assert ttft["count"] == 1000
+    assert ttft["min"] == 1.0  # below 2048 µs the histogram is exact
+    assert ttft["mean"] == pytest.approx(500.5, rel=HDR)
+    assert ttft["p50"] == pytest.approx(500.0, rel=HDR)
+    assert ttft["p75"] == pytest.approx(750.0, rel=HDR)
+    assert ttft["p90"] == pytest.approx(900.0, rel=HDR)
+    assert ttft["p95"] == pytest.approx(950.0, rel=HDR)
+    assert ttft["p99"] == pytest.approx(990.0, rel=HDR)
+    assert ttft["p99_9"] == pytest.approx(999.0, rel=HDR)
+    assert ttft["max"] == pytest.approx(1000.0, rel=HDR)
+    assert list(ttft) == ["count", "min", "mean", "p50", "p75", "p90", "p95", "p99", "p99_9", "max"]
+    assert PERCENTILES == (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+
+    lat = histogram_stats(rec.hist["latency_ms"])
+    assert lat is not None
+    assert (lat["min"], lat["p50"], lat["max"]) == pytest.approx((2.0, 1000.0, 2000.0), rel=HDR)
+    ttfb = histogram_stats(rec.hist["ttfb_ms"])
+    assert ttfb is not None
+    assert (ttfb["min"], ttfb["p99"]) == pytest.approx((0.5, 495.0), rel=HDR)
+    # TPOT = (latency - TTFT) / (11 - 1) = i / 10 ms
+    tpot = histogram_stats(rec.hist["tpot_ms"])
+    assert tpot is not None
+    assert (tpot["count"], tpot["min"], tpot["p50"], tpot["max"]) == pytest.approx(
+        (1000, 0.1, 50.0, 100.0), rel=HDR
+    )
+
+
+@pytest.mark.parametrize(
+    ("n", "unit_ns", "rel"),
+    [
+        (1000, MS, HDR),
+        (1000, 1_000, 1e-12),  # below 2048 µs the histogram is exact
+        (2000, 1_000, 1e-12),
+    ],
+    ids=["1000-ms", "1000-us", "2000-us"],
+)
+def test_p99_9_is_the_nearest_rank_not_the_max(n: int, unit_ns: int, rel: float) -> None:
+    # Values 1..n units: the nearest-rank p99.9 is the ceil(0.999 n)-th value.
+    rec = feed(Recorder(), [ok(0, S, ttft_ns=i * unit_ns) for i in range(1, n + 1)])
+    ttft = histogram_stats(rec.hist["ttft_ms"])
+    assert ttft is not None
+    assert ttft["p99_9"] == pytest.approx(0.999 * n * unit_ns / MS, rel=rel)
+    assert ttft["p99_9"] < ttft["max"]
+
+
+def test_percentiles_of_a_small_sample() -> None:
+    # Nearest rank over 1, 2, ..., 10 ms: p50 is the 5th value, p75 the 8th, p90 the
+    # 9th, p95/p99/p99.9 the 10th.
+    rec = feed(Recorder(), [ok(0, S, ttft_ns=i * MS) for i in range(1, 11)])
+    ttft = histogram_stats(rec.hist["ttft_ms"])
+    assert ttft is not None
+    got = [ttft[k] for k in ("p50", "p75", "p90", "p95", "p99", "p99_9")]
+    assert got == pytest.approx([5.0, 8.0, 9.0, 10.0, 10.0, 10.0], rel=HDR)
+
+
+def test_large_values_keep_relative_precision() -> None:
+    rec = feed(Recorder(), [ok(0, S, latency_ns=v * S) for v in (30, 600, 3000)])
+    lat = histogram_stats(rec.hist["latency_ms"])
+    assert lat is not None
+    assert (lat["min"], lat["p50"], lat["max"]) == pytest.approx(
+        (30_000.0, 600_000.0, 3_000_000.0), rel=HDR
+    )
+
+
+def test_itl_is_a_distribution_over_all_gaps() -> None:
+    rec = feed(
+        Recorder(),
+        [ok(0, S, itl_ns=(1 * MS, 3 * MS)), ok(0, S, itl_ns=(2 * MS,)), ok(0, S, itl_ns=())],
+    )
+    itl = histogram_stats(rec.hist["itl_ms"])
+    assert itl is not None
+    assert itl["count"] == 3
+    assert (itl["min"], itl["mean"], itl["p50"], itl["max"]) == pytest.approx(
+        (1.0, 2.0, 2.0, 3.0), rel=HDR
+    )
+
+
+def test_empty_histogram_gives_none() -> None:
+    rec = Recorder()
+    assert histogram_stats(rec.hist["ttft_ms"]) is None
+    s = summary(rec)
+    assert (s["ttft_ms"], s["latency_ms"], s["itl_ms"]) == (None, None, None)
+    assert s["throughput"] == {
+        "requests_per_s": 0.0,
+        "output_tokens_per_s": 0.0,
+        "total_tokens_per_s": 0.0,
+    }
+    assert s["requests"] == {"total": 0, "ok": 0, "failed": 0, "by_status": {}}
+
+
+def test_sub_microsecond_values_are_clamped_not_lost() -> None:
+    rec = feed(Recorder(), [ok(0, S, ttft_ns=0, latency_ns=400)])
+    assert rec.hist["ttft_ms"].get_total_count() == 1
+    assert rec.hist["latency_ms"].get_min_value() == 1  # 1 µs, the histogram's floor
+
+
+# -- failures and the error table -----------------------------------------------------
+
+
+def test_failures_count_in_totals_and_the_errors_table() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)
+    feed(
+        rec,
+        [
+            ok(ORIGIN, ORIGIN + S, ttft_ns=50 * MS, latency_ns=S, output_tokens=10, input_tokens=5),
+            failed(ORIGIN, ORIGIN + S, "http_error", "HTTP 503: first", 503),
+            failed(ORIGIN, ORIGIN + S, "timeout", "no complete response in 600 s"),
+            failed(ORIGIN, ORIGIN + S, "http_error", "HTTP 503: second", 503),
+            failed(ORIGIN, ORIGIN + S, "http_error", "HTTP 429: slow down", 429),
+            failed(ORIGIN, ORIGIN + S, "http_error", "HTTP 503: third", 503),
+        ],
+    )
+    s = summary(rec)
+    assert s["requests"] == {
+        "total": 6,
+        "ok": 1,
+        "failed": 5,
+        "by_status": {"http_error": 4, "ok": 1, "timeout": 1},
+    }
+    assert s["errors"] == [
+        {"kind": "http_error", "http_status": 503, "count": 3, "example": "HTTP 503: first"},
+        {
+            "kind": "timeout",
+            "http_status": None,
+            "count": 1,
+            "example": "no complete response in 600 s",
+        },
+        {"kind": "http_error", "http_status": 429, "count": 1, "example": "HTTP 429: slow down"},
+    ]
+    # Only the successful request's figures are in the histograms and the token totals.
+    assert rec.hist["ttft_ms"].get_total_count() == 1
+    assert rec.hist["ttfb_ms"].get_total_count() == 0
+    assert s["ttft_ms"]["count"] == 1
+    assert s["ttft_ms"]["max"] == pytest.approx(50.0, rel=HDR)
+    assert s["tokens"]["output"] == 10
+    assert s["tokens"]["input"] == 5
+    assert s["tokens"]["sources"] == {"usage": 1}
+    assert rec.statistics() == Stats(
+        started=6, finished=6, ok=1, failed=5, in_flight=0, output_tokens=10, input_tokens=5
+    )
+
+
+def test_statistics_counts_in_flight() -> None:
+    rec = Recorder()
+    for t in (0, 1, 2):
+        rec.on_start(t)
+    rec.record(ok(0, 10, output_tokens=4))
+    assert rec.statistics() == Stats(
+        started=3, finished=1, ok=1, failed=0, in_flight=2, output_tokens=4, input_tokens=0
+    )
+
+
+# -- the time series ------------------------------------------------------------------
+
+
+def test_time_series_buckets_are_seconds_from_the_origin() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)
+    rec.on_start(ORIGIN + 200 * MS)  # second 0
+    rec.record(
+        ok(
+            ORIGIN + 200 * MS,
+            ORIGIN + 1_100 * MS,
+            ttft_ns=100 * MS,
+            latency_ns=900 * MS,
+            output_tokens=10,
+        )
+    )  # ends in second 1
+    rec.on_start(ORIGIN + 1_500 * MS)  # second 1
+    rec.on_start(ORIGIN + 1_999 * MS)  # second 1
+    rec.record(
+        ok(ORIGIN + 1_500 * MS, ORIGIN + 2 * S, ttft_ns=300 * MS, output_tokens=1)
+    )  # second 2
+    rec.record(failed(ORIGIN + 1_999 * MS, ORIGIN + 3_900 * MS, "timeout", "t"))  # second 3
+    assert summary(rec)["timeseries"] == [
+        {"t": 0, "started": 1, "finished": 0, "ok": 0, "failed": 0, "in_flight": 1,
+         "output_tokens": 0, "ttft_p50_ms": None, "tpot_p50_ms": None},
+        {"t": 1, "started": 2, "finished": 1, "ok": 1, "failed": 0, "in_flight": 2,
+         "output_tokens": 10, "ttft_p50_ms": 100.0, "tpot_p50_ms": 88.888},
+        {"t": 2, "started": 0, "finished": 1, "ok": 1, "failed": 0, "in_flight": 0,
+         "output_tokens": 1, "ttft_p50_ms": 300.0, "tpot_p50_ms": None},
+        {"t": 3, "started": 0, "finished": 1, "ok": 0, "failed": 1, "in_flight": 0,
+         "output_tokens": 0, "ttft_p50_ms": None, "tpot_p50_ms": None},
+    ]  # fmt: skip
+
+
+def test_time_series_median_per_second() -> None:
+    rec = Recorder()
+    rec.set_origin(0)
+    feed(rec, [ok(0, 500 * MS, ttft_ns=v * MS) for v in (10, 30, 20, 40)])
+    assert summary(rec)["timeseries"][0]["ttft_p50_ms"] == 25.0
+
+
+def test_time_series_before_the_origin_goes_to_second_zero() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)
+    rec.on_start(ORIGIN - 3 * S)
+    assert len(rec.seconds) == 1
+    assert rec.seconds[0].started == 1
+
+
+# -- throughput -----------------------------------------------------------------------
+
+
+def test_throughput_is_ok_over_wall_time_from_first_t0_to_last_end() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)  # the origin is not where the wall time starts
+    feed(
+        rec,
+        [
+            ok(ORIGIN + 1 * S, ORIGIN + 2 * S, output_tokens=100, input_tokens=20),
+            ok(ORIGIN + 1_500 * MS, ORIGIN + 3 * S, output_tokens=60, input_tokens=20),
+            failed(ORIGIN + 2 * S, ORIGIN + 5 * S, "incomplete", "no end"),
+        ],
+    )
+    assert rec.wall_ns == 4 * S
+    s = summary(rec)
+    assert s["run"] == {"started_at": "2025-01-01T00:00:00Z", "wall_time_s": 4.0}
+    assert s["throughput"] == {
+        "requests_per_s": 0.5,
+        "output_tokens_per_s": 40.0,
+        "total_tokens_per_s": 50.0,
+    }
+
+
+def test_throughput_rounding() -> None:
+    rec = feed(Recorder(), [ok(0, 3 * S, output_tokens=10), ok(S, 3 * S, output_tokens=0)])
+    assert summary(rec)["throughput"] == {
+        "requests_per_s": 0.667,
+        "output_tokens_per_s": 3.333,
+        "total_tokens_per_s": 3.333,
+    }
+
+
+# -- open loop ------------------------------------------------------------------------
+
+
+def test_open_loop_adds_queue_and_from_intended_figures() -> None:
+    rec = Recorder()
+    rec.set_origin(0)
+    feed(
+        rec,
+        [
+            ok(S, 3 * S, intended_ns=S - 5 * MS, ttft_ns=100 * MS, latency_ns=S),
+            ok(S, 3 * S, intended_ns=S - 10 * MS, ttft_ns=100 * MS, latency_ns=S),  # not late
+            ok(S, 3 * S, intended_ns=S - 10 * MS - 1_000, ttft_ns=100 * MS, latency_ns=S),
+            ok(S, 3 * S, intended_ns=S - 40 * MS, ttft_ns=200 * MS, latency_ns=2 * S),
+        ],
+    )
+    assert rec.late_starts == 2
+    s = summary(rec, open_loop=True)
+    assert s["late_starts"] == {"threshold_ms": 10, "count": 2}
+    queue = s["queue_ms"]
+    assert queue["count"] == 4
+    assert (queue["min"], queue["max"]) == pytest.approx((5.0, 40.0), rel=HDR)
+    ttft = s["ttft_from_intended_ms"]
+    assert (ttft["min"], ttft["max"]) == pytest.approx((105.0, 240.0), rel=HDR)
+    lat = s["latency_from_intended_ms"]
+    assert (lat["min"], lat["max"]) == pytest.approx((1005.0, 2040.0), rel=HDR)
+    # The figures from t0 are unchanged by the queue.
+    assert (s["ttft_ms"]["min"], s["ttft_ms"]["max"]) == pytest.approx((100.0, 200.0), rel=HDR)
+
+
+def test_closed_loop_summary_has_no_open_loop_figures() -> None:
+    rec = feed(Recorder(), [ok(0, S, ttft_ns=MS)])
+    s = summary(rec, open_loop=False)
+    for key in ("queue_ms", "ttft_from_intended_ms", "latency_from_intended_ms", "late_starts"):
+        assert key not in s
+
+
+# -- the summary schema (DESIGN.md, "Outputs") ----------------------------------------
+
+STATS_KEYS = {"min", "mean", "p50", "p90", "p95", "p99", "max"}
+
+
+def full_recorder() -> Recorder:
+    rec = Recorder()
+    rec.set_origin(0)
+    return feed(
+        rec,
+        [
+            ok(0, S, ttfb_ns=MS, ttft_ns=2 * MS, latency_ns=S, output_tokens=5, input_tokens=3,
+               itl_ns=(MS,), first_frame='{"a":1}', last_frame="[DONE]"),
+            ok(0, S, ttfb_ns=MS, ttft_ns=2 * MS, latency_ns=S, output_tokens=5,
+               itl_ns=(MS,), first_frame="second", last_frame="second"),
+            failed(0, S, "parse_error", "JSONDecodeError: x"),
+        ],
+    )  # fmt: skip
+
+
+def test_summary_top_level_keys() -> None:
+    s = summary(full_recorder())
+    required = {
+        "schema", "run", "config", "requests", "ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms",
+        "itl_ms", "throughput", "tokens", "errors", "slo", "samples",
+    }  # fmt: skip
+    assert required - set(s) == set()
+    assert s["schema"] == SCHEMA_VERSION == 1
+    assert s["config"] == {"url": "u"}
+
+
+def test_summary_sections_have_the_design_keys() -> None:
+    s = summary(full_recorder())
+    assert {"total", "ok", "failed"} <= set(s["requests"])
+    for name in ("ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms"):
+        assert set(s[name]) >= STATS_KEYS, name
+    assert set(s["throughput"]) == {"requests_per_s", "output_tokens_per_s", "total_tokens_per_s"}
+    assert s["errors"] == [
+        {"kind": "parse_error", "http_status": None, "count": 1, "example": "JSONDecodeError: x"}
+    ]
+    assert s["samples"] == {"first_frame": '{"a":1}', "last_frame": "[DONE]"}
+
+
+def test_summary_tokens_keys() -> None:
+    assert {"mode", "input", "output"} <= set(summary(full_recorder())["tokens"])
+
+
+def test_summary_states_the_metric_definitions() -> None:
+    definitions = summary(full_recorder())["definitions"]
+    for name in ("ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms", "queue_ms", "wall_time"):
+        assert definitions[name]
+    assert re.search(r"first end signal", definitions["latency_ms"])
+
+
+def test_summary_is_json_serializable() -> None:
+    s = summary(full_recorder(), open_loop=True)
+    assert orjson.loads(orjson.dumps(s)) == s
+
+
+def test_samples_are_capped() -> None:
+    rec = feed(Recorder(), [ok(0, S, first_frame="x" * 100_000, last_frame="y")])
+    assert summary(rec)["samples"] == {"first_frame": "x" * 65_536, "last_frame": "y"}
