@@ -99,7 +99,7 @@ def test_full_stream_timings() -> None:
     assert r.http_status == 200
     assert r.ttfb_ns == 100
     assert r.ttft_ns == 1_000  # the role chunk (empty content) is not the first token
-    assert r.itl_ns == (300, 700)
+    assert r.icl_ns == (300, 700)
     assert r.latency_ns == 2_500  # the finish_reason chunk, not [DONE] at 2_700
     assert r.end_reason == "stop"
     assert (r.output_tokens, r.input_tokens, r.token_source) == (42, 11, "usage")
@@ -108,21 +108,22 @@ def test_full_stream_timings() -> None:
     assert r.last_frame == "[DONE]"
 
 
-def test_without_usage_tokens_are_counted_chunks() -> None:
+def test_without_usage_auto_mode_counts_characters() -> None:
     r = run(
-        [(10, ROLE), (20, tok("a")), (30, tok("")), (45, tok("b")), (50, FINISH), (60, DONE)], 70
+        [(10, ROLE), (20, tok("ab")), (30, tok("")), (45, tok("c")), (50, FINISH), (60, DONE)], 70
     )
     assert r.status == "ok"
-    assert (r.output_tokens, r.input_tokens, r.token_source) == (2, None, "chunks")
+    assert (r.output_tokens, r.input_tokens, r.token_source) == (3, 0, "chars")
+    assert r.chunks == 2
     assert r.ttft_ns == 20
-    assert r.itl_ns == (25,)
+    assert r.icl_ns == (25,)
     assert r.latency_ns == 50
 
 
 def test_reasoning_counts_as_first_token() -> None:
     r = run([(10, ROLE), (40, THINK), (90, tok("x")), (95, FINISH)], 100)
     assert r.ttft_ns == 40
-    assert r.itl_ns == (50,)
+    assert r.icl_ns == (50,)
     assert (r.chunks, r.chars) == (2, 4)
 
 
@@ -143,7 +144,7 @@ def test_eof_without_end_signal_is_incomplete() -> None:
     assert r.error == "stream ended without an end signal"
     assert r.latency_ns is None
     assert r.end_ns == T0 + 500
-    assert (r.ttft_ns, r.output_tokens, r.token_source) == (20, 2, "chunks")
+    assert (r.ttft_ns, r.output_tokens, r.token_source) == (20, 2, "chars")
 
 
 def test_unterminated_last_event_is_discarded_at_eof() -> None:
@@ -155,7 +156,7 @@ def test_unterminated_last_event_is_discarded_at_eof() -> None:
 def test_several_events_in_one_read_share_its_instant() -> None:
     r = run([(10, ROLE + tok("a") + tok("b")), (40, tok("c") + FINISH + DONE)], 50)
     assert r.ttft_ns == 10
-    assert r.itl_ns == (0, 30)
+    assert r.icl_ns == (0, 30)
     assert r.latency_ns == 40
 
 
@@ -261,8 +262,8 @@ def test_fail_timeout() -> None:
     r = ex.fail("timeout", "no complete response in 600 s", T0 + 9_000)
     assert r.status == "timeout"
     assert r.error == "no complete response in 600 s"
-    assert (r.end_ns, r.ttft_ns, r.latency_ns, r.itl_ns) == (T0 + 9_000, 20, None, (30,))
-    assert (r.output_tokens, r.token_source) == (2, "chunks")
+    assert (r.end_ns, r.ttft_ns, r.latency_ns, r.icl_ns) == (T0 + 9_000, 20, None, (30,))
+    assert (r.output_tokens, r.token_source) == (2, "chars")
 
 
 def test_fail_before_head_is_a_connect_error() -> None:
@@ -305,7 +306,7 @@ def feed_split(stream: bytes, cuts: list[int], at: int = 500) -> RequestResult:
 def test_whole_and_bytewise_give_the_same_result() -> None:
     whole = feed_split(STREAM, [])
     assert whole == feed_split(STREAM, list(range(len(STREAM))))
-    assert (whole.status, whole.ttft_ns, whole.latency_ns, whole.itl_ns) == ("ok", 500, 500, (0, 0))
+    assert (whole.status, whole.ttft_ns, whole.latency_ns, whole.icl_ns) == ("ok", 500, 500, (0, 0))
     assert (whole.output_tokens, whole.chunks, whole.chars) == (42, 3, 8)
 
 

@@ -154,7 +154,7 @@ def test_large_values_keep_relative_precision() -> None:
 def test_itl_is_a_distribution_over_all_gaps() -> None:
     rec = feed(
         Recorder(),
-        [ok(0, S, itl_ns=(1 * MS, 3 * MS)), ok(0, S, itl_ns=(2 * MS,)), ok(0, S, itl_ns=())],
+        [ok(0, S, icl_ns=(1 * MS, 3 * MS)), ok(0, S, icl_ns=(2 * MS,)), ok(0, S, icl_ns=())],
     )
     itl = histogram_stats(rec.hist["itl_ms"])
     assert itl is not None
@@ -370,9 +370,9 @@ def full_recorder() -> Recorder:
         rec,
         [
             ok(0, S, ttfb_ns=MS, ttft_ns=2 * MS, latency_ns=S, output_tokens=5, input_tokens=3,
-               itl_ns=(MS,), first_frame='{"a":1}', last_frame="[DONE]"),
+               icl_ns=(MS,), first_frame='{"a":1}', last_frame="[DONE]"),
             ok(0, S, ttfb_ns=MS, ttft_ns=2 * MS, latency_ns=S, output_tokens=5,
-               itl_ns=(MS,), first_frame="second", last_frame="second"),
+               icl_ns=(MS,), first_frame="second", last_frame="second"),
             failed(0, S, "parse_error", "JSONDecodeError: x"),
         ],
     )  # fmt: skip

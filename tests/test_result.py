@@ -103,7 +103,7 @@ def test_to_json_fields_and_rounding() -> None:
         chunks=99,
         chars=450,
         end_reason="stop",
-        itl_ns=(1, 2, 3),
+        icl_ns=(1, 2, 3),
         first_frame='{"x":1}',
         last_frame="[DONE]",
     )
@@ -167,6 +167,7 @@ def test_no_key_material() -> None:
         "output_tokens",
         "input_tokens",
         "token_source",
+        "chunk_tokens",
     }
     keys = set(result(key_index=0).to_json(RUN_START))
     assert {k for k in keys if "key" in k} == {"key_index"}

@@ -30,6 +30,7 @@ FAMILIES = (
     "ttfb",
     "tpot",
     "itl",
+    "icl",
     "ttft_from_intended",
     "latency_from_intended",
     "queue",
@@ -158,7 +159,9 @@ def test_bad_expressions_say_what_is_wrong(expr: str, match: str) -> None:
 
 @pytest.mark.parametrize("expr", ["nope<1", "ttft_p95 500", ""])
 def test_malformed_and_unknown_list_the_valid_names(expr: str) -> None:
-    with pytest.raises(SloError, match=r"valid metrics: \{ttft\|latency\|.*\}_\{min\|.*p99_9\|max\}"):
+    with pytest.raises(
+        SloError, match=r"valid metrics: \{ttft\|latency\|.*\}_\{min\|.*p99_9\|max\}"
+    ):
         parse_slo(expr)
     with pytest.raises(ValueError, match="error_rate, requests_per_s, output_tokens_per_s"):
         parse_slo(expr)
@@ -315,7 +318,7 @@ def result(**kw: Any) -> RequestResult:
         "ttft_ns": 200 * MS,
         "latency_ns": 1_100 * MS,
         "output_tokens": 10,
-        "itl_ns": (100 * MS,) * 9,
+        "icl_ns": (100 * MS,) * 9,
     }
     base.update(kw)
     return RequestResult(**base)
@@ -330,6 +333,7 @@ def result(**kw: Any) -> RequestResult:
         ),
         ("ttft:500", {"ttft_ms": 500.0}),
         (" TTFB = 0.2s , itl:100ms ", {"ttfb_ms": 200.0, "itl_ms": 100.0}),
+        ("ttft:500,e2el:8000", {"ttft_ms": 500.0, "latency_ms": 8000.0}),  # vLLM's spelling
     ],
 )
 def test_parse_goodput(text: str, criteria: dict[str, float]) -> None:
@@ -346,6 +350,7 @@ def test_parse_goodput(text: str, criteria: dict[str, float]) -> None:
         ("ttft:5%", "malformed --goodput part"),
         ("ttft:-5ms", "malformed --goodput part"),
         ("e2e:5s", r"unknown --goodput key 'e2e'.*keys: ttft, tpot, latency, ttfb, itl"),
+        ("ttft:1s,e2el:5s,latency:6s", r"--goodput key 'latency' given twice"),
         ("ttft:5ms,ttft:6ms", r"--goodput key 'ttft' given twice"),
     ],
 )
@@ -373,8 +378,11 @@ def test_bad_goodput(text: str, match: str) -> None:
         ("tpot:1ms", {"output_tokens": None}, True),
         ("tpot:1s", {"latency_ns": None}, False),  # >= 2 tokens but no TPOT
         ("itl:100ms", {}, True),
-        ("itl:100ms", {"itl_ns": (1, 100 * MS + 1)}, False),
-        ("itl:1ms", {"itl_ns": ()}, True),
+        ("itl:100ms", {"icl_ns": (1, 100 * MS + 1)}, False),
+        ("itl:1ms", {"icl_ns": ()}, True),
+        # A 300 ms gap before a 3-token chunk is 100 ms per token.
+        ("itl:100ms", {"icl_ns": (300 * MS,), "chunk_tokens": (1, 3)}, True),
+        ("itl:99ms", {"icl_ns": (300 * MS,), "chunk_tokens": (1, 3)}, False),
         ("ttft:10ms", {"latency_ns": 99_000 * MS, "ttft_ns": 1}, True),  # unbounded keys ignored
         ("ttft:500ms,tpot:100ms,latency:2s", {}, True),
         ("ttft:500ms,tpot:100ms,latency:1s", {}, False),  # one bound missed is enough

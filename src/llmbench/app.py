@@ -1,86 +1,126 @@
-"""`llmbench run`: turn parsed flags into a config, run it, write every output.
+"""`llmbench run`: turn parsed flags into a prepared run, run it, write every output.
 
-Validation happens before anything is created on disk, so a bad flag leaves no
-half-written run directory behind.
+Everything that can be wrong with the user's input is checked in ``prepare``,
+before anything is created on disk, so a bad flag leaves no half-written run
+directory behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+import urllib.request
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llmbench import __version__
-from llmbench.config import RunConfig
+from llmbench.config import ConfigError, RunConfig
 from llmbench.console import live_line, progress_bar, summary_table
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
+from llmbench.http.tls import ssl_context
 from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
-from llmbench.providers import make_provider
-from llmbench.runner import Runner
-from llmbench.workload import DEFAULT_PROMPT, KeyRing, single_prompt
+from llmbench.providers import Provider, make_provider
+from llmbench.run_options import build_config, env_api_keys
+from llmbench.runner import Runner, RunOutcome
+from llmbench.tokens import TokenPolicy, load_tokenizer
+from llmbench.workload import (
+    KeyRing,
+    WorkloadItem,
+    cycle_items,
+    load_keys,
+    load_prompts,
+    parse_length,
+    synthetic_items,
+)
 
-__all__ = ["config_from_args", "run_command"]
+__all__ = ["Prepared", "prepare", "run_command"]
 
 EXIT_NOTHING_MEASURED = 3
-# With no stop rule given, a run is a quick smoke test rather than an endless one.
-DEFAULT_REQUESTS = 100
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Flags to a validated RunConfig (raises ConfigError)."""
-    if args.concurrency is not None:
-        concurrency = args.concurrency
-    else:
-        concurrency = 1000 if args.rps is not None else 1
-    return RunConfig(
-        url=args.url,
-        provider=args.provider,
-        endpoint=args.endpoint,
-        model=args.model,
-        prompt=args.prompt if args.prompt is not None else DEFAULT_PROMPT,
-        max_tokens=args.max_tokens,
-        include_usage=args.include_usage,
-        concurrency=concurrency,
-        requests=args.requests if (args.requests or args.duration) else DEFAULT_REQUESTS,
-        duration_s=args.duration,
-        rps=args.rps,
-        arrival=args.arrival,
-        burstiness=args.burstiness,
-        burst=args.burst,
-        seed=args.seed,
-        ramp_up_s=args.ramp_up,
-        warmup_requests=args.warmup,
-        warmup_s=args.warmup_s,
-        grace_s=args.grace,
-        timeout_s=args.timeout,
-        connect_timeout_s=args.connect_timeout,
-        transport=args.transport,
-        max_line_bytes=args.max_line_bytes,
-        out_dir=Path(args.out) if args.out else None,
-        quiet=args.quiet,
-    )
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A run that passed every check and is ready to start."""
+
+    cfg: RunConfig
+    provider: Provider
+    items: Iterator[WorkloadItem]
+    keys: KeyRing
+    tokens: TokenPolicy
+    note: str = ""
 
 
-def _api_keys(args: argparse.Namespace) -> list[str]:
+def _items(args: argparse.Namespace, cfg: RunConfig) -> Iterator[WorkloadItem]:
+    if args.prompts_file:
+        prompts = load_prompts(Path(args.prompts_file))
+        return cycle_items(prompts, args.order, cfg.seed)
+    if args.input_tokens:
+        length = parse_length(args.input_tokens, "--input-tokens")
+        return synthetic_items(length, cfg.max_tokens, cfg.seed)
+    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0)
+
+
+def _keys(args: argparse.Namespace) -> KeyRing:
     if args.api_key:
-        return [args.api_key]
-    for name in ("LLMBENCH_API_KEY", "OPENAI_API_KEY"):
-        if os.environ.get(name):
-            return [os.environ[name]]
-    return []
+        return KeyRing([args.api_key])
+    if args.api_key_file:
+        return KeyRing(load_keys(Path(args.api_key_file)))
+    return KeyRing(env_api_keys())
+
+
+def _tokens(cfg: RunConfig) -> TokenPolicy:
+    if cfg.token_mode != "tokenizer" or cfg.tokenizer is None:
+        return TokenPolicy(cfg.token_mode)
+    try:
+        return TokenPolicy(cfg.token_mode, load_tokenizer(cfg.tokenizer))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _proxied(cfg: RunConfig) -> RunConfig:
+    """The fast transport speaks no proxy protocol: when the environment routes the
+    target through a proxy (as httpx would honour), use httpx instead."""
+    if cfg.transport != "fast":
+        return cfg
+    scheme = cfg.url.split(":", 1)[0]
+    host = cfg.url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+    proxies = urllib.request.getproxies()
+    if scheme in proxies and not urllib.request.proxy_bypass(host.split(":")[0]):
+        return _replace(cfg, transport="httpx")
+    return cfg
+
+
+def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Validate everything and load every file; raises ConfigError (exit 2)."""
+    cfg = build_config(args)
+    transport_before = cfg.transport
+    cfg = _proxied(cfg)
+    note = "" if cfg.transport == transport_before else "a proxy is set: using --transport httpx"
+    ssl_context(  # load certificates now, so a bad file fails before the run
+        insecure=cfg.insecure,
+        ca_cert=cfg.ca_cert,
+        client_cert=cfg.client_cert,
+        client_key=cfg.client_key,
+    )
+    return Prepared(cfg, make_provider(cfg), _items(args, cfg), _keys(args), _tokens(cfg), note)
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -92,15 +132,22 @@ def _run_dir(cfg: RunConfig) -> Path:
 
 
 def _transport(cfg: RunConfig) -> Transport:
+    context = ssl_context(
+        insecure=cfg.insecure,
+        ca_cert=cfg.ca_cert,
+        client_cert=cfg.client_cert,
+        client_key=cfg.client_key,
+    )
     if cfg.transport == "httpx":
         return HttpxTransport(
             concurrency=cfg.concurrency,
             connect_timeout_s=cfg.connect_timeout_s,
             timeout_s=cfg.timeout_s,
-            ssl_context=None,
+            ssl_context=context,
+            http2=cfg.http2,
         )
     return FastTransport(
-        connect_timeout_s=cfg.connect_timeout_s, timeout_s=cfg.timeout_s, ssl_context=None
+        connect_timeout_s=cfg.connect_timeout_s, timeout_s=cfg.timeout_s, ssl_context=context
     )
 
 
@@ -114,83 +161,6 @@ def _event_loop_runner() -> asyncio.Runner:
     return asyncio.Runner(loop_factory=factory)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    provider = make_provider(cfg)
-    keys = KeyRing(_api_keys(args))
-    run_dir = _run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    run_start_ns = time.perf_counter_ns()
-    recorder = Recorder()
-    writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns)
-    holder: dict[str, Runner] = {}
-
-    tty = sys.stdout.isatty()
-
-    def tick(elapsed: float) -> None:
-        if cfg.quiet:
-            return
-        line = live_line(elapsed, recorder, holder["runner"].in_flight, cfg.concurrency)
-        if tty:  # one line redrawn in place, with a progress bar
-            print(f"\r{_progress(cfg, recorder, elapsed)} {line}\x1b[K", end="", flush=True)
-        else:
-            print(line, flush=True)
-
-    async def main() -> Any:
-        transport = _transport(cfg)
-        items = single_prompt(cfg.prompt, cfg.max_tokens)
-        runner = Runner(cfg, provider, transport, items, keys, recorder, writer, tick=tick)
-        holder["runner"] = runner
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.interrupt, sig.name)
-        try:
-            return await runner.run()
-        finally:
-            await transport.aclose()
-
-    if not cfg.quiet:
-        print(
-            f"llmbench {__version__}: {cfg.provider} at {cfg.public()['url']}, "
-            f"concurrency {cfg.concurrency}; writing {run_dir}/",
-            flush=True,
-        )
-    try:
-        outcome = _run_loop(main())
-    finally:
-        writer.close()
-        if tty and not cfg.quiet:
-            print()
-    summary = build_summary(
-        recorder,
-        run={
-            "llmbench_version": __version__,
-            "started_at": started_at,
-            "interrupted": outcome.interrupted,
-            "stop_reason": outcome.stop_reason,
-        },
-        config=cfg.public(),
-        open_loop=cfg.open_loop,
-    )
-    summary["client"] = holder["runner"].monitor.summary()
-    write_json_atomic(run_dir / "summary.json", summary)
-    print(summary_table(summary))
-    if summary["client"]["saturated"]:
-        reasons = "; ".join(summary["client"]["saturation_reasons"])
-        print(
-            f"WARNING: the client was saturated ({reasons}); latency figures include client delay",
-            file=sys.stderr,
-        )
-    print(f"\nresults: {run_dir / 'results.jsonl'}\nsummary: {run_dir / 'summary.json'}")
-    if outcome.interrupted:
-        return _EXIT_BY_SIGNAL.get(outcome.stop_reason, 130)
-    if recorder.ok == 0:
-        print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
-        return EXIT_NOTHING_MEASURED
-    return 0
-
-
 def _progress(cfg: RunConfig, recorder: Recorder, elapsed_s: float) -> str:
     """How far a bounded run is: by count or by time, whichever is further along."""
     fractions = []
@@ -201,6 +171,119 @@ def _progress(cfg: RunConfig, recorder: Recorder, elapsed_s: float) -> str:
     return progress_bar(max(fractions)) if fractions else ""
 
 
-def _run_loop(coro: Coroutine[Any, Any, Any]) -> Any:
+class _LiveView:
+    """The once-a-second line: redrawn in place on a terminal, plain lines otherwise."""
+
+    def __init__(self, cfg: RunConfig, recorder: Recorder) -> None:
+        self._cfg = cfg
+        self._recorder = recorder
+        self._tty = sys.stdout.isatty()
+        self.runner: Runner | None = None
+
+    def tick(self, elapsed: float) -> None:
+        if self._cfg.quiet or self.runner is None:
+            return
+        line = live_line(elapsed, self._recorder, self.runner.in_flight, self._cfg.concurrency)
+        if self._tty:
+            bar = _progress(self._cfg, self._recorder, elapsed)
+            print(f"\r{bar} {line}\x1b[K", end="", flush=True)
+        else:
+            print(line, flush=True)
+
+    def close(self) -> None:
+        if self._tty and not self._cfg.quiet:
+            print()
+
+
+def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> Runner:
+    view = _LiveView(prep.cfg, recorder)
+
+    async def main() -> Runner:
+        transport = _transport(prep.cfg)
+        runner = Runner(
+            prep.cfg, prep.provider, transport, prep.items, prep.keys, recorder, writer,
+            tick=view.tick, tokens=prep.tokens,
+        )  # fmt: skip
+        view.runner = runner
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.interrupt, sig.name)
+        try:
+            await runner.run()
+        finally:
+            await transport.aclose()
+        return runner
+
+    try:
+        return _run_loop(main())
+    finally:
+        view.close()
+
+
+def _finish(
+    prep: Prepared, runner: Runner, recorder: Recorder, run_dir: Path, started_at: str
+) -> dict[str, Any]:
+    cfg = prep.cfg
+    outcome: RunOutcome = runner.outcome
+    summary = build_summary(
+        recorder,
+        run={
+            "llmbench_version": __version__,
+            "started_at": started_at,
+            "interrupted": outcome.interrupted,
+            "stop_reason": outcome.stop_reason,
+            "token_unit": prep.tokens.unit,
+        },
+        config=cfg.public(),
+        open_loop=cfg.open_loop,
+        token_mode=cfg.token_mode,
+    )
+    summary["client"] = runner.monitor.summary()
+    write_json_atomic(run_dir / "summary.json", summary)
+    return summary
+
+
+def run_command(args: argparse.Namespace) -> int:
+    prep = prepare(args)
+    cfg = prep.cfg
+    run_dir = _run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    recorder = Recorder()
+    writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
+    if not cfg.quiet:
+        print(
+            f"llmbench {__version__}: {cfg.provider} at {cfg.public()['url']}, "
+            f"concurrency {cfg.concurrency}; writing {run_dir}/",
+            flush=True,
+        )
+        if prep.note:
+            print(f"note: {prep.note}", flush=True)
+    try:
+        runner = _execute(prep, recorder, writer)
+    finally:
+        writer.close()
+    summary = _finish(prep, runner, recorder, run_dir, started_at)
+    print(summary_table(summary))
+    if summary["client"]["saturated"]:
+        reasons = "; ".join(summary["client"]["saturation_reasons"])
+        print(
+            f"WARNING: the client was saturated ({reasons}); latency figures include client delay",
+            file=sys.stderr,
+        )
+    print(f"\nresults: {run_dir / 'results.jsonl'}\nsummary: {run_dir / 'summary.json'}")
+    return _exit_code(runner.outcome, recorder)
+
+
+def _exit_code(outcome: RunOutcome, recorder: Recorder) -> int:
+    if outcome.interrupted:
+        return _EXIT_BY_SIGNAL.get(outcome.stop_reason, 130)
+    if recorder.ok == 0:
+        print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
+        return EXIT_NOTHING_MEASURED
+    return 0
+
+
+def _run_loop(coro: Coroutine[Any, Any, Runner]) -> Runner:
     with _event_loop_runner() as loop_runner:
         return loop_runner.run(coro)

@@ -48,11 +48,12 @@ Verdict = Literal["ok", "better", "REGRESSION", "not judged"]
 
 _STATS = ("p50", "p90", "p95", "p99")
 _ALWAYS = ("ttft", "latency", "ttfb", "tpot", "itl")
-_OPEN_LOOP = ("ttft_from_intended", "latency_from_intended")
+# Optional latency blocks: compared when either run's summary has them.
+_OPTIONAL = ("icl", "ttft_from_intended", "latency_from_intended")
 _THROUGHPUT = ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s")
 _GOODPUT = ("goodput_ratio", "goodput_requests_per_s")
 COMPARED = (
-    *(f"{fam}_{s}" for fam in (*_ALWAYS, *_OPEN_LOOP) for s in _STATS),
+    *(f"{fam}_{s}" for fam in (*_ALWAYS, *_OPTIONAL) for s in _STATS),
     *_THROUGHPUT,
     "error_rate",
     *_GOODPUT,
@@ -121,7 +122,7 @@ def parse_tolerances(values: Sequence[str]) -> Tolerances:
 
 def _present(summary: Mapping[str, Any], name: str) -> bool:
     """Whether a run could have this metric at all (open-loop and goodput blocks are optional)."""
-    if name.startswith(_OPEN_LOOP):
+    if name.startswith(_OPTIONAL):
         return f"{name.rsplit('_', 1)[0]}_ms" in summary
     if name in _GOODPUT:
         return "goodput" in summary

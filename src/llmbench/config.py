@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -25,6 +26,8 @@ __all__ = [
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 Transport = Literal["fast", "httpx"]
+# tokens.TOKEN_MODES, repeated so config does not import the counting code.
+_TOKEN_MODES = ("auto", "usage", "tokenizer", "chars", "estimate", "disabled")
 Arrival = Literal["constant", "poisson", "gamma"]
 
 
@@ -57,6 +60,16 @@ class RunConfig:
     prompt: str = ""
     max_tokens: int | None = None
     include_usage: bool = True
+    continuous_usage: bool = False
+    stream: bool = True
+    ignore_eos: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    user: str = "llmbench"
+    conversation_id: str = ""
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    provider_config: Path | None = None
+    anthropic_version: str = "2023-06-01"
     concurrency: int = 1
     requests: int | None = None
     duration_s: float | None = None
@@ -72,6 +85,13 @@ class RunConfig:
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
     transport: Transport = "fast"
+    http2: bool = False
+    insecure: bool = False
+    ca_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    token_mode: str = "auto"
+    tokenizer: Path | None = None
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     out_dir: Path | None = None
     quiet: bool = False
@@ -128,6 +148,22 @@ class RunConfig:
             f"--max-line-bytes must be >= 1024, got {self.max_line_bytes}",
         )
         _require(self.transport in ("fast", "httpx"), f"unknown --transport {self.transport!r}")
+        _require(
+            not (self.http2 and self.transport == "fast"),
+            "--http2 needs --transport httpx (the fast transport speaks HTTP/1.1)",
+        )
+        _require(
+            self.client_key is None or self.client_cert is not None,
+            "--client-key needs --client-cert",
+        )
+        _require(
+            self.token_mode in _TOKEN_MODES,
+            f"--token-mode must be one of {', '.join(_TOKEN_MODES)}, got {self.token_mode!r}",
+        )
+        _require(
+            (self.token_mode == "tokenizer") == (self.tokenizer is not None),
+            "--token-mode tokenizer and --tokenizer PATH go together",
+        )
 
     @property
     def open_loop(self) -> bool:
@@ -140,4 +176,8 @@ class RunConfig:
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["url"] = redact_url(self.url)
+        # -H values often carry credentials (Authorization, x-api-key): names only.
+        out["headers"] = [[name, "<redacted>"] for name, _ in self.headers]
+        out["extra_body"] = dict(self.extra_body)
+        out["inputs"] = dict(self.inputs)
         return out

@@ -16,8 +16,12 @@ from llmbench.lines import LineSplitter
 from llmbench.providers.base import Provider
 from llmbench.result import Phase, RequestResult
 from llmbench.sse import SSEError, SSEEvent, SSEParser
+from llmbench.tokens import TokenPolicy, count_input, count_output
 
 __all__ = ["ERROR_BODY_BYTES", "Exchange"]
+
+_DEFAULT_TOKENS = TokenPolicy()
+_NO_USAGE = Usage()
 
 # What we keep of an error body or message: enough to read, never a memory risk.
 ERROR_BODY_BYTES = 1024
@@ -86,6 +90,8 @@ class Exchange:
         intended_ns: int | None = None,
         key_index: int | None = None,
         max_line_bytes: int,
+        tokens: TokenPolicy = _DEFAULT_TOKENS,
+        prompt: str = "",
     ) -> None:
         self._decode = provider.decode
         self._framing = _FRAMINGS[provider.framing](max_line_bytes)
@@ -101,6 +107,11 @@ class Exchange:
         self._end_reason: str | None = None
         self._content_at: list[int] = []
         self._chars = 0
+        self._tokens = tokens
+        self._prompt = prompt
+        self._texts: list[str] | None = [] if tokens.keeps_text else None
+        self._chunk_tokens: dict[int, int] = {}
+        self._usage_updates = 0
         self._usage: Usage | None = None
         self._failure: tuple[str, str] | None = None
         self._error_body: bytearray | None = None
@@ -151,16 +162,40 @@ class Exchange:
                         self._first_frame = data
                     self._content_at.append(t_ns)
                     self._chars += len(text) + len(reasoning)
+                    if self._texts is not None:
+                        self._texts.append(text + reasoning)
             case End(reason=reason):
                 if self._end_at is None:
                     self._end_at = t_ns
                     self._end_reason = reason
-            case Usage():
-                self._usage = item
+            case Usage(completion=completion):
+                self._on_usage(item, completion)
             case StreamError(message=message):
                 self._fail("stream_error", message)
             case Meta():
                 self.meta_events += 1
+
+    def _on_usage(self, usage: Usage, completion: int | None) -> None:
+        """Usage mid-stream (vLLM's continuous_usage_stats) tells how many tokens
+        the latest chunk carried: the cumulative count's step since the last one."""
+        previous = self._usage.completion if self._usage is not None else None
+        self._usage = usage
+        if completion is None or not self._content_at or self._end_at is not None:
+            return
+        self._usage_updates += 1
+        step = completion - (previous or 0)
+        if step > 0:
+            self._chunk_tokens[len(self._content_at) - 1] = step
+
+    def _per_chunk_tokens(self) -> tuple[int, ...] | None:
+        """Tokens in each content chunk, when known (continuous usage or a tokenizer)."""
+        chunks = len(self._content_at)
+        if self._usage_updates >= 2 and self._chunk_tokens:
+            return tuple(self._chunk_tokens.get(i, 1) for i in range(chunks))
+        counter = self._tokens.counter
+        if counter is not None and self._texts is not None and self._tokens.mode == "tokenizer":
+            return tuple(max(1, counter(text)) for text in self._texts)
+        return None
 
     def _fail(self, status: str, message: str) -> None:
         if self._failure is None:
@@ -191,12 +226,13 @@ class Exchange:
 
     def _result(self, status: str, t_ns: int, error: str | None) -> RequestResult:
         times = self._content_at
-        usage = self._usage
-        tokens: int | None = len(times)
-        source = "chunks"
-        if usage is not None and usage.completion is not None:
-            tokens, source = usage.completion, "usage"
-        itl = tuple(b - a for a, b in pairwise(times))
+        usage = self._usage or _NO_USAGE
+        policy = self._tokens
+        text = "".join(self._texts) if self._texts is not None else ""
+        tokens, source = count_output(
+            policy.mode, usage.completion, text, self._chars, policy.counter
+        )
+        input_tokens = count_input(policy.mode, usage.prompt, self._prompt, policy.counter)
         return RequestResult(
             index=self.index,
             phase=self.phase,
@@ -211,12 +247,13 @@ class Exchange:
             ttft_ns=None if self._ttft_at is None else self._ttft_at - self.t0_ns,
             latency_ns=None if self._end_at is None else self._end_at - self.t0_ns,
             output_tokens=tokens,
-            input_tokens=usage.prompt if usage is not None else None,
+            input_tokens=input_tokens,
             token_source=source,
             chunks=len(times),
             chars=self._chars,
             end_reason=self._end_reason,
-            itl_ns=itl,
+            icl_ns=tuple(b - a for a, b in pairwise(times)),
+            chunk_tokens=self._per_chunk_tokens(),
             first_frame=self._first_frame,
             last_frame=self._last_frame,
         )

@@ -28,6 +28,7 @@ HISTOGRAMS = (
     "latency_ms",
     "tpot_ms",
     "itl_ms",
+    "icl_ms",
     "queue_ms",
     "ttft_from_intended_ms",
     "latency_from_intended_ms",
@@ -185,9 +186,17 @@ class Recorder:
         if tpot is not None:
             hist["tpot_ms"].record_value(_us(tpot))
             sec.tpot_us.append(_us(tpot))
-        itl = hist["itl_ms"]
-        for gap in r.itl_ns:
-            itl.record_value(_us(gap))
+        icl, itl = hist["icl_ms"], hist["itl_ms"]
+        if r.chunk_tokens is None:  # one token per chunk: ITL is the chunk gap
+            for gap in r.icl_ns:
+                value = _us(gap)
+                icl.record_value(value)
+                itl.record_value(value)
+        else:
+            for gap in r.icl_ns:
+                icl.record_value(_us(gap))
+            for gap_ns, count in r.itl_ns:
+                itl.record_value(_us(gap_ns), count)
         queue = r.queue_ns
         if queue is not None:
             if r.ttft_ns is not None:

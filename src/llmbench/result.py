@@ -46,7 +46,8 @@ class RequestResult:
     chunks: int = 0
     chars: int = 0
     end_reason: str | None = None
-    itl_ns: tuple[int, ...] = ()
+    icl_ns: tuple[int, ...] = ()
+    chunk_tokens: tuple[int, ...] | None = None
     first_frame: str | None = None
     last_frame: str | None = None
 
@@ -62,6 +63,17 @@ class RequestResult:
         if self.output_tokens < 2:
             return None
         return (self.latency_ns - self.ttft_ns) / (self.output_tokens - 1)
+
+    @property
+    def itl_ns(self) -> list[tuple[float, int]]:
+        """Inter-token latencies as (gap, count) pairs: a chunk gap is divided across
+        the chunk's tokens when they are known, else it is one token's latency."""
+        counts = self.chunk_tokens
+        if counts is None:
+            return [(gap, 1) for gap in self.icl_ns]
+        return [
+            (gap / max(1, n), max(1, n)) for gap, n in zip(self.icl_ns, counts[1:], strict=False)
+        ]
 
     @property
     def queue_ns(self) -> int | None:

@@ -8,6 +8,7 @@ One TaskGroup per phase owns every task; a cancelled request is still recorded.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers.base import Provider
 from llmbench.result import Phase, RequestResult
 from llmbench.schedule import arrival_offsets, closed_loop_starts
+from llmbench.tokens import TokenPolicy
 from llmbench.workload import KeyRing, WorkloadItem
 
 __all__ = ["RunOutcome", "Runner"]
@@ -49,6 +51,7 @@ class Runner:
         writer: ResultsWriter,
         *,
         tick: Callable[[float], None] | None = None,
+        tokens: TokenPolicy | None = None,
         clock: Clock = time.perf_counter_ns,
     ) -> None:
         self.cfg = cfg
@@ -59,6 +62,7 @@ class Runner:
         self.recorder = recorder
         self._writer = writer
         self._tick = tick
+        self._tokens = tokens or TokenPolicy()
         self._clock = clock
         self.monitor = ClientMonitor(clock)
         self._issued = 0
@@ -69,6 +73,7 @@ class Runner:
         self.stop_reason = ""
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self.outcome = RunOutcome(False, "not started")
 
     # -- control ---------------------------------------------------------------
 
@@ -109,7 +114,8 @@ class Runner:
         finally:
             self.monitor.stop()
             self._writer.flush()
-        return RunOutcome(self.interrupted, self.stop_reason or "done")
+            self.outcome = RunOutcome(self.interrupted, self.stop_reason or "done")
+        return self.outcome
 
     async def _phase(self, phase: Phase, count: int | None, duration_s: float | None) -> None:
         self._issued = 0
@@ -221,6 +227,8 @@ class Runner:
             intended_ns=intended_ns,
             key_index=key_index,
             max_line_bytes=self.cfg.max_line_bytes,
+            tokens=self._tokens,
+            prompt=item.prompt,
         )
         if phase == "measure":
             self.recorder.on_start(t0)
@@ -235,6 +243,10 @@ class Runner:
 
     def _finish(self, result: RequestResult) -> None:
         self.in_flight -= 1
+        if result.error:  # a server may echo what it was sent: never write a key
+            redacted = self._keys.redact(result.error)
+            if redacted != result.error:
+                result = dataclasses.replace(result, error=redacted)
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)

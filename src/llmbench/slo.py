@@ -83,6 +83,7 @@ LATENCY_FAMILIES = (
     "ttfb",
     "tpot",
     "itl",
+    "icl",
     "ttft_from_intended",
     "latency_from_intended",
     "queue",
@@ -271,7 +272,9 @@ def format_table(results: Sequence[SloResult]) -> str:
 # -- goodput -----------------------------------------------------------------------------
 
 GOODPUT_KEYS = ("ttft", "tpot", "latency", "ttfb", "itl")
-_BOUND = re.compile(rf"\s*(?P<key>[a-z_]+)\s*[:=]\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*")
+# vLLM's benchmark spells end-to-end latency "e2el"; accept its --goodput strings as they are.
+_GOODPUT_ALIASES = {"e2el": "latency"}
+_BOUND = re.compile(rf"\s*(?P<key>[a-z0-9_]+)\s*[:=]\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +298,8 @@ def _met(r: RequestResult, key: str, bound_ns: float) -> bool:
         tpot = r.tpot_ns
         # No TPOT is fine only when there was no second token to time.
         return (r.output_tokens or 0) < 2 if tpot is None else tpot <= bound_ns
-    if key == "itl":
-        return max(r.itl_ns, default=0) <= bound_ns
+    if key == "itl":  # per-token gaps: a chunk's gap is shared by its tokens
+        return max((gap for gap, _ in r.itl_ns), default=0.0) <= bound_ns
     value = {"ttft": r.ttft_ns, "latency": r.latency_ns, "ttfb": r.ttfb_ns}[key]
     return value is not None and value <= bound_ns
 
@@ -310,7 +313,7 @@ def parse_goodput(text: str) -> GoodputSpec:
         m = _BOUND.fullmatch(part.lower())
         if m is None:
             raise SloError(f"malformed --goodput part {part.strip()!r}: {hint}")
-        key = m["key"]
+        key = _GOODPUT_ALIASES.get(m["key"], m["key"])
         if key not in GOODPUT_KEYS:
             raise SloError(f"unknown --goodput key {key!r}: {hint}")
         if key in bounds:
