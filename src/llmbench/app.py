@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from llmbench import __version__
+from llmbench import __version__, junit, slo
 from llmbench.config import ConfigError, RunConfig
 from llmbench.console import live_line, progress_bar, summary_table
 from llmbench.http.fast import FastTransport
@@ -31,7 +31,7 @@ from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider
-from llmbench.run_options import build_config, env_api_keys
+from llmbench.run_options import add_run_arguments, build_config, env_api_keys
 from llmbench.runner import Runner, RunOutcome
 from llmbench.tokens import TokenPolicy, load_tokenizer
 from llmbench.workload import (
@@ -44,8 +44,9 @@ from llmbench.workload import (
     synthetic_items,
 )
 
-__all__ = ["Prepared", "prepare", "run_command"]
+__all__ = ["Prepared", "add_arguments", "prepare", "run"]
 
+EXIT_SLO_FAILED = 1
 EXIT_NOTHING_MEASURED = 3
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -59,6 +60,8 @@ class Prepared:
     items: Iterator[WorkloadItem]
     keys: KeyRing
     tokens: TokenPolicy
+    checks: list[slo.SloCheck]
+    goodput: slo.GoodputSpec | None
     note: str = ""
 
 
@@ -120,7 +123,17 @@ def prepare(args: argparse.Namespace) -> Prepared:
         client_cert=cfg.client_cert,
         client_key=cfg.client_key,
     )
-    return Prepared(cfg, make_provider(cfg), _items(args, cfg), _keys(args), _tokens(cfg), note)
+    try:
+        checks = slo.parse_slos(args.slo)
+        goodput = slo.parse_goodput(args.goodput) if args.goodput else None
+        slo.require_goodput(checks, goodput)
+    except slo.SloError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.junit and not Path(args.junit).resolve().parent.is_dir():
+        raise ConfigError(f"--junit {args.junit}: its directory does not exist")
+    provider = make_provider(cfg)
+    items = _items(args, cfg)
+    return Prepared(cfg, provider, items, _keys(args), _tokens(cfg), checks, goodput, note)
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -221,8 +234,13 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> Runne
 
 
 def _finish(
-    prep: Prepared, runner: Runner, recorder: Recorder, run_dir: Path, started_at: str
-) -> dict[str, Any]:
+    prep: Prepared,
+    runner: Runner,
+    recorder: Recorder,
+    run_dir: Path,
+    started_at: str,
+    junit_path: Path | None,
+) -> tuple[dict[str, Any], list[slo.SloResult]]:
     cfg = prep.cfg
     outcome: RunOutcome = runner.outcome
     summary = build_summary(
@@ -239,17 +257,31 @@ def _finish(
         token_mode=cfg.token_mode,
     )
     summary["client"] = runner.monitor.summary()
+    if prep.goodput is not None:
+        wall_s = recorder.wall_ns / 1e9
+        summary["goodput"] = slo.goodput_block(
+            prep.goodput, recorder.good, recorder.finished, wall_s
+        )
+    results = slo.evaluate(prep.checks, summary)
+    summary["slo"] = slo.slo_block(results) if prep.checks else None
     write_json_atomic(run_dir / "summary.json", summary)
-    return summary
+    if junit_path is not None:
+        junit.write_junit(junit_path, "llmbench run", junit.slo_cases(results))
+    return summary, results
 
 
-def run_command(args: argparse.Namespace) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    """`llmbench run`: the exit code (0 ok, 1 SLO failed, 3 nothing measured, 130/143)."""
     prep = prepare(args)
     cfg = prep.cfg
     run_dir = _run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    recorder = Recorder()
+    recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
     writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
     if not cfg.quiet:
         print(
@@ -263,8 +295,11 @@ def run_command(args: argparse.Namespace) -> int:
         runner = _execute(prep, recorder, writer)
     finally:
         writer.close()
-    summary = _finish(prep, runner, recorder, run_dir, started_at)
+    junit_path = Path(args.junit) if args.junit else None
+    summary, results = _finish(prep, runner, recorder, run_dir, started_at, junit_path)
     print(summary_table(summary))
+    if prep.checks:
+        print("\n" + slo.format_table(results))
     if summary["client"]["saturated"]:
         reasons = "; ".join(summary["client"]["saturation_reasons"])
         print(
@@ -272,15 +307,18 @@ def run_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"\nresults: {run_dir / 'results.jsonl'}\nsummary: {run_dir / 'summary.json'}")
-    return _exit_code(runner.outcome, recorder)
+    return _exit_code(runner.outcome, recorder, summary)
 
 
-def _exit_code(outcome: RunOutcome, recorder: Recorder) -> int:
+def _exit_code(outcome: RunOutcome, recorder: Recorder, summary: dict[str, Any]) -> int:
+    """130/143 interrupted; 3 nothing measured; 1 an SLO failed; else 0."""
     if outcome.interrupted:
         return _EXIT_BY_SIGNAL.get(outcome.stop_reason, 130)
     if recorder.ok == 0:
         print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
+    if summary["slo"] is not None and not summary["slo"]["passed"]:
+        return EXIT_SLO_FAILED
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from typing import NoReturn
 
 from llmbench import __version__
@@ -13,10 +14,7 @@ from llmbench.config import ConfigError
 
 __all__ = ["main"]
 
-EXIT_OK = 0
-EXIT_SLO_FAILED = 1
 EXIT_USAGE = 2
-EXIT_NOTHING_MEASURED = 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,37 +25,33 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    from llmbench import demo, mock, run_options
-
     parser = _Parser(prog="llmbench", description="Benchmark streaming LLM inference endpoints.")
     parser.add_argument("--version", action="version", version=f"llmbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run_options.add_run_arguments(sub.add_parser("run", help="benchmark an endpoint"))
-    mock.add_arguments(sub.add_parser("mock", help="start the built-in mock server"))
-    demo.add_arguments(sub.add_parser("demo", help="benchmark the built-in mock server for 10 s"))
+    for name, (module, help_text) in _COMMANDS.items():
+        import_module(module).add_arguments(sub.add_parser(name, help=help_text))
     return parser
 
 
+# Each command's module has add_arguments(parser) and run(args) -> exit code.
+_COMMANDS = {
+    "run": ("llmbench.app", "benchmark an endpoint"),
+    "mock": ("llmbench.mock", "start the built-in mock server"),
+    "demo": ("llmbench.demo", "benchmark the built-in mock server for 10 s"),
+    "compare": ("llmbench.compare", "compare two runs; exit 1 on a regression"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "mock":
-        from llmbench import mock
-
-        return mock.run(args)
-    if args.command == "demo":
-        from llmbench import demo
-
-        return demo.run(args)
-    from llmbench.app import run_command
-
+    args = _build_parser().parse_args(argv)
+    run = import_module(_COMMANDS[args.command][0]).run
     try:
-        return run_command(args)
+        return int(run(args))
     except ConfigError as exc:
         print(f"llmbench {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:  # Ctrl-C before the run started: nothing to keep
+    except KeyboardInterrupt:  # Ctrl-C outside a run's own handling: nothing to keep
         return 130
-    except BrokenPipeError:  # `llmbench run ... | head`: every file is written already
+    except BrokenPipeError:  # `llmbench ... | head`: every file is written already
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -7,6 +7,7 @@ Pure: results carry their own perf_counter_ns instants; nothing here reads a clo
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,9 +108,12 @@ class Stats:
 
 
 class Recorder:
-    """Counts measured requests; warm-up results are seen but never counted."""
+    """Counts measured requests (warm-up results are ignored); ``is_good`` is the
+    per-request goodput test, when goodput SLOs are set."""
 
-    def __init__(self) -> None:
+    def __init__(self, is_good: Callable[[RequestResult], bool] | None = None) -> None:
+        self._is_good = is_good
+        self.good = 0
         self.hist: dict[str, HdrHistogram] = {name: _histogram() for name in HISTOGRAMS}
         self.status_counts: dict[str, int] = {}
         self.errors: dict[tuple[str, int | None], list[Any]] = {}
@@ -159,6 +163,8 @@ class Recorder:
             self.hist["queue_ms"].record_value(_us(queue))
             if queue > 10_000_000:
                 self.late_starts += 1
+        if self._is_good is not None and self._is_good(r):
+            self.good += 1
         if r.ok:
             self._record_ok(r, sec)
         else:

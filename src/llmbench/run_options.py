@@ -174,10 +174,31 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--out", help="run directory (default runs/<UTC timestamp>-<model>/)")
     g.add_argument("--quiet", action="store_true", help="print only the final summary")
+    g.add_argument("--junit", help="write the SLO checks as JUnit XML to FILE")
+
+
+def _gate_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("SLOs (exit 1 when one fails)")
+    g.add_argument(
+        "--slo",
+        action="append",
+        default=[],
+        help="check on the run's figures, e.g. 'ttft_p95<=500ms' (repeatable, or comma-separated)",
+    )
+    g.add_argument(
+        "--goodput", help="per-request SLOs for goodput, e.g. 'ttft:500ms,tpot:50ms,latency:10s'"
+    )
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    for add in (_target_flags, _workload_flags, _load_flags, _http_flags, _output_flags):
+    for add in (
+        _target_flags,
+        _workload_flags,
+        _load_flags,
+        _http_flags,
+        _gate_flags,
+        _output_flags,
+    ):
         add(p)
 
 

@@ -35,8 +35,18 @@ def load(out: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def test_closed_loop_timings_match_the_mock(mock_server: MockServer, tmp_path: Path) -> None:
     url = mock_server("--ttft-ms", "100", "--itl-ms", "10", "--tokens", "32")
     proc = run_cli(
-        "run", "--url", url, "--model", "m", "--concurrency", "8", "--requests", "40",
-        "--out", str(tmp_path), "--quiet",
+        "run",
+        "--url",
+        url,
+        "--model",
+        "m",
+        "--concurrency",
+        "8",
+        "--requests",
+        "40",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     summary, lines = load(tmp_path)
@@ -55,8 +65,18 @@ def test_closed_loop_timings_match_the_mock(mock_server: MockServer, tmp_path: P
 def test_httpx_transport_gives_the_same_result(mock_server: MockServer, tmp_path: Path) -> None:
     url = mock_server("--ttft-ms", "50", "--itl-ms", "5", "--tokens", "16")
     proc = run_cli(
-        "run", "--url", url, "--concurrency", "4", "--requests", "12", "--transport", "httpx",
-        "--out", str(tmp_path), "--quiet",
+        "run",
+        "--url",
+        url,
+        "--concurrency",
+        "4",
+        "--requests",
+        "12",
+        "--transport",
+        "httpx",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     summary, lines = load(tmp_path)
@@ -68,8 +88,18 @@ def test_httpx_transport_gives_the_same_result(mock_server: MockServer, tmp_path
 def test_completions_provider(mock_server: MockServer, tmp_path: Path) -> None:
     url = mock_server("--ttft-ms", "20", "--itl-ms", "2", "--tokens", "8")
     proc = run_cli(
-        "run", "--url", url + "/v1", "--provider", "openai-completions", "--requests", "3",
-        "--max-tokens", "5", "--out", str(tmp_path), "--quiet",
+        "run",
+        "--url",
+        url + "/v1",
+        "--provider",
+        "openai-completions",
+        "--requests",
+        "3",
+        "--max-tokens",
+        "5",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     _, lines = load(tmp_path)
@@ -79,8 +109,18 @@ def test_completions_provider(mock_server: MockServer, tmp_path: Path) -> None:
 def test_open_loop_rate_and_warmup(mock_server: MockServer, tmp_path: Path) -> None:
     url = mock_server("--ttft-ms", "20", "--itl-ms", "2", "--tokens", "8")
     proc = run_cli(
-        "run", "--url", url, "--rps", "40", "--duration", "3", "--warmup", "5",
-        "--out", str(tmp_path), "--quiet",
+        "run",
+        "--url",
+        url,
+        "--rps",
+        "40",
+        "--duration",
+        "3",
+        "--warmup",
+        "5",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     summary, lines = load(tmp_path)
@@ -92,14 +132,21 @@ def test_open_loop_rate_and_warmup(mock_server: MockServer, tmp_path: Path) -> N
     assert summary["queue_ms"]["p99"] < 20
     assert summary["late_starts"]["count"] <= 2
     assert all(line["queue_ms"] is not None for line in measured)
-    assert summary["client"]["saturated"] is False
-    assert "Queue (open loop) (ms)" not in proc.stdout  # --quiet prints the table only
+    assert summary["client"]["saturated"] is False, summary["client"]
+    assert "Queue (open loop) (ms)" in proc.stdout
+    assert "in-flight" not in proc.stdout  # --quiet: no live lines, only the summary
     assert summary["timeseries"][0]["started"] >= 35
 
 
 def test_unreachable_target_exits_3(tmp_path: Path) -> None:
     proc = run_cli(
-        "run", "--url", "http://127.0.0.1:9", "--requests", "2", "--out", str(tmp_path),
+        "run",
+        "--url",
+        "http://127.0.0.1:9",
+        "--requests",
+        "2",
+        "--out",
+        str(tmp_path),
         "--quiet",
     )
     assert proc.returncode == 3
@@ -139,8 +186,21 @@ def test_bad_url_scheme(tmp_path: Path) -> None:
 
 def _start_long_run(url: str, out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "llmbench", "run", "--url", url, "--concurrency", "4",
-         "--duration", "60", "--out", str(out), *extra],
+        [
+            sys.executable,
+            "-m",
+            "llmbench",
+            "run",
+            "--url",
+            url,
+            "--concurrency",
+            "4",
+            "--duration",
+            "60",
+            "--out",
+            str(out),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -167,7 +227,7 @@ def test_signal_stops_cleanly(
     try:
         _wait_for_lines(tmp_path, 4)
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=20)
+        _, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -210,8 +270,18 @@ def test_saturated_client_is_flagged(mock_server: MockServer, tmp_path: Path) ->
     # Tiny ITL at high concurrency: the client cannot keep up and must say so.
     url = mock_server("--ttft-ms", "1", "--itl-ms", "0", "--tokens", "400")
     proc = run_cli(
-        "run", "--url", url, "--concurrency", "300", "--duration", "4", "--grace", "1",
-        "--out", str(tmp_path), "--quiet",
+        "run",
+        "--url",
+        url,
+        "--concurrency",
+        "300",
+        "--duration",
+        "4",
+        "--grace",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
     summary, _ = load(tmp_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "CONTINUE",
     "LAST_CHUNK",
     "MAX_BODY_BYTES",
     "MAX_HEAD_BYTES",
@@ -29,6 +30,8 @@ MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 64 * 1024 * 1024
 # RFC 9112 §9.6 ends a chunked message with a zero-size chunk and an empty trailer.
 LAST_CHUNK = b"0\r\n\r\n"
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _REASONS = {
     200: b"OK",
@@ -80,6 +83,7 @@ class _Head:
     headers: tuple[tuple[bytes, bytes], ...]
     length: int
     keep_alive: bool
+    expect_continue: bool
 
 
 class RequestParser:
@@ -92,6 +96,16 @@ class RequestParser:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._head: _Head | None = None
+        self._continue = False
+
+    def take_continue(self) -> bool:
+        """True once per request whose client waits for `100 Continue` before its body.
+
+        curl sends `Expect: 100-continue` for bodies over 1 KiB and otherwise waits a
+        second for the interim response (RFC 9110 §10.1.1): a second added to the TTFT.
+        """
+        wanted, self._continue = self._continue, False
+        return wanted
 
     def feed(self, data: bytes) -> list[Request]:
         """Add `data` and return the requests it completes, in order."""
@@ -102,6 +116,7 @@ class RequestParser:
                 self._head = self._parse_head()
                 if self._head is None:
                     return out
+                self._continue = self._head.expect_continue and len(self._buf) < self._head.length
             head = self._head
             if len(self._buf) < head.length:
                 return out
@@ -141,7 +156,8 @@ def _head_from_bytes(raw: bytes) -> _Head:
         keep_alive = b"close" not in connection
     else:
         keep_alive = b"keep-alive" in connection
-    return _Head(method, path, query, headers, length, keep_alive)
+    expect = fields.get(b"expect", b"").lower() == b"100-continue"
+    return _Head(method, path, query, headers, length, keep_alive, expect)
 
 
 def _request_line(line: bytes) -> tuple[str, str, str, bytes]:

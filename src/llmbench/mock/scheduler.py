@@ -26,13 +26,14 @@ from typing import Protocol
 
 __all__ = ["SLOT_NS", "Job", "Scheduler"]
 
-# 100 µs slots: quantization lateness stays far below the 3 ms p99 budget, and at
-# 50,000 deadlines/s a slot still batches several writes.
+# 100 µs slots: the wheel wakes for the end of the earliest slot, so this bounds the
+# quantization added to the timer's own ~1 ms granularity (3 ms p99 lateness budget).
 SLOT_NS = 100_000
-# libuv timers have 1 ms resolution and may fire ~1 ms early; closer than this to a
-# deadline we poll on every loop iteration instead.
-SPIN_NS = int(__import__("os").environ.get("SPIN_NS", "0"))
-MIN_SLEEP_NS = int(__import__("os").environ.get("MIN_SLEEP_NS", "1000000"))
+# Timers are armed in whole milliseconds, rounded up, so they never fire early by design.
+_MS = 1_000_000
+# Staleness of uvloop's cached clock beyond this means the clocks do not share a base
+# (not Linux/macOS CLOCK_MONOTONIC): then it is ignored and early callbacks re-arm.
+_MAX_STALE_NS = 50 * _MS
 
 
 class Job(Protocol):

@@ -203,6 +203,8 @@ class _Connection(asyncio.Protocol):
                 self.write(self._app.error(exc.status, exc.message, keep_alive=False))
             self.close()
             return
+        if self._parser.take_continue():
+            self.write(http11.CONTINUE)
         self._pending.extend(requests)
         self._next()
 

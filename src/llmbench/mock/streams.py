@@ -79,9 +79,6 @@ class StreamJob:
     def fire(self, now_ns: int) -> int | None:
         """Write every token due by `now_ns` in one write; return the next deadline."""
         plan, stats, k = self._plan, self._stats, self._k
-        late = now_ns - self._due
-        if late > stats.token_late_max_ns:
-            stats.token_late_max_ns = late
         parts = [plan.first] if k == 0 else []
         tokens, n = plan.tokens, plan.n
         due = 0
@@ -94,8 +91,13 @@ class StreamJob:
             due = self._timing.due(self._arrival, k)
             if due > now_ns:
                 break
+        # Lateness is taken at the write itself, not at the tick: a busy tick's last
+        # write is later than its first, and the stats must show it.
+        late = _clock() - self._due
+        if late > stats.token_late_max_ns:
+            stats.token_late_max_ns = late
         if self._k == 0:
-            stats.first_token(_clock() - self._due)
+            stats.first_token(late)
         self._write(b"".join(parts))
         stats.tokens += k - self._k
         self._k, self._due = k, due

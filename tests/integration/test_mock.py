@@ -1,0 +1,456 @@
+"""The mock server on the wire: exact chunk sequences, routes, errors, keep-alive, timing.
+
+These tests read the raw bytes (a blocking socket and a tiny chunked decoder written
+here), so they check the framing itself, not what a tolerant client makes of it. Timing
+assertions are loose (tens of ms) because CI machines are shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from llmbench.mock import http11
+from llmbench.mock.formats import WORDS
+from llmbench.mock.scheduler import Scheduler
+
+__all__: list[str] = []
+
+Start = Callable[..., str]
+TOKENS = 8
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    chunks: list[bytes] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    body: bytes = b""
+
+    def events(self) -> list[bytes]:
+        """Each chunk must be exactly one SSE event; return their `data:` payloads."""
+        out = []
+        for c in self.chunks:
+            assert c.startswith(b"data: "), c
+            assert c.endswith(b"\n\n"), c
+            assert c.count(b"\n\n") == 1, c
+            out.append(c[6:-2])
+        return out
+
+
+class Conn:
+    """One blocking keep-alive connection that reads responses byte-exactly."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=5)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, method: str, path: str, body: object = None, extra: str = "") -> None:
+        data = (
+            b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        )
+        head = f"{method} {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len(data)}\r\n{extra}\r\n"
+        self.sock.sendall(head.encode() + data)
+
+    def _fill(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self.buf += data
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _exact(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n:]
+        return data
+
+    def read(self) -> Response:
+        status = int(self._line().split(b" ")[1])
+        headers = {}
+        while line := self._line():
+            name, _, value = line.decode().partition(":")
+            headers[name.lower()] = value.strip()
+        resp = Response(status, headers)
+        if headers.get("transfer-encoding") == "chunked":
+            while size := int(self._line(), 16):
+                resp.chunks.append(self._exact(size))
+                resp.times.append(time.perf_counter())
+                assert self._exact(2) == b"\r\n"
+            assert self._exact(2) == b"\r\n"  # the empty trailer after the last chunk
+        else:
+            resp.body = self._exact(int(headers["content-length"]))
+        return resp
+
+    def request(self, method: str, path: str, body: object = None) -> Response:
+        self.send(method, path, body)
+        return self.read()
+
+
+@pytest.fixture(scope="module")
+def url(mock_server_module: Start) -> str:
+    return mock_server_module("--ttft-ms", "20", "--itl-ms", "2", "--tokens", str(TOKENS))
+
+
+@pytest.fixture
+def conn(url: str) -> Iterator[Conn]:
+    c = Conn(url)
+    yield c
+    c.close()
+
+
+def chat(**extra: object) -> dict[str, object]:
+    return {"model": "m-1", "messages": [{"role": "user", "content": "one two three"}], **extra}
+
+
+def completion(**extra: object) -> dict[str, object]:
+    return {"model": "m-2", "prompt": "one two", **extra}
+
+
+def test_chat_stream_is_vllm_chunk_sequence(conn: Conn) -> None:
+    body = chat(stream=True, stream_options={"include_usage": True})
+    resp = conn.request("POST", "/v1/chat/completions", body)
+    assert resp.status == 200
+    assert resp.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert resp.headers["transfer-encoding"] == "chunked"
+    events = resp.events()
+    assert events[-1] == b"[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert len(chunks) == 1 + TOKENS + 1 + 1  # role, tokens, finish, usage
+    first = chunks[0]
+    assert first["id"].startswith("chatcmpl-")
+    assert isinstance(first["created"], int)
+    head = {"id": first["id"], "object": "chat.completion.chunk", "created": first["created"]}
+    head["model"] = "m-1"
+    role = {"index": 0, "delta": {"role": "assistant", "content": ""}}
+    assert first == {**head, "choices": [{**role, "logprobs": None, "finish_reason": None}]}
+    for k, c in enumerate(chunks[1 : 1 + TOKENS]):
+        delta = {"index": 0, "delta": {"content": WORDS[k]}, "logprobs": None}
+        assert c == {**head, "choices": [{**delta, "finish_reason": None}]}
+    finish = chunks[-2]["choices"]
+    assert finish == [
+        {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop", "stop_reason": None}
+    ]
+    usage = {"prompt_tokens": 3, "total_tokens": 3 + TOKENS, "completion_tokens": TOKENS}
+    assert chunks[-1] == {**head, "choices": [], "usage": usage}
+
+
+def test_role_chunk_goes_out_with_the_first_token(conn: Conn) -> None:
+    resp = conn.request("POST", "/v1/chat/completions", chat(stream=True))
+    assert resp.times[1] - resp.times[0] < 0.002  # same write, modulo socket reads
+
+
+def test_usage_chunk_only_when_asked(conn: Conn) -> None:
+    for options in (None, {}, {"include_usage": False}):
+        body = chat(stream=True, stream_options=options)
+        chunks = [
+            json.loads(e) for e in conn.request("POST", "/v1/chat/completions", body).events()[:-1]
+        ]
+        assert all("usage" not in c for c in chunks)
+        assert len(chunks) == 1 + TOKENS + 1
+
+
+def test_completions_stream(conn: Conn) -> None:
+    body = completion(stream=True, stream_options={"include_usage": True})
+    events = conn.request("POST", "/v1/completions", body).events()
+    assert events[-1] == b"[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert len(chunks) == TOKENS + 2  # no role chunk in the completions API
+    assert all(c["object"] == "text_completion" and c["model"] == "m-2" for c in chunks)
+    assert chunks[0]["id"].startswith("cmpl-")
+    assert {c["id"] for c in chunks} == {chunks[0]["id"]}
+    assert [c["choices"][0]["text"] for c in chunks[:TOKENS]] == list(WORDS[:TOKENS])
+    assert chunks[TOKENS]["choices"][0]["text"] == ""
+    assert chunks[TOKENS]["choices"][0]["finish_reason"] == "stop"
+    assert chunks[-1]["choices"] == []
+    assert chunks[-1]["usage"] == {"prompt_tokens": 2, "total_tokens": 10, "completion_tokens": 8}
+
+
+@pytest.mark.parametrize("name", ["max_tokens", "max_completion_tokens"])
+def test_smaller_max_tokens_wins(conn: Conn, name: str) -> None:
+    chunks = [
+        json.loads(e)
+        for e in conn.request(
+            "POST", "/v1/chat/completions", chat(stream=True, **{name: 3})
+        ).events()[:-1]
+    ]
+    assert [c["choices"][0]["delta"].get("content") for c in chunks] == ["", *WORDS[:3], None]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
+    larger = conn.request("POST", "/v1/completions", completion(stream=True, **{name: 100}))
+    assert len(larger.events()) == TOKENS + 2
+
+
+def test_non_streaming_bodies(conn: Conn) -> None:
+    resp = conn.request("POST", "/v1/chat/completions", chat(max_tokens=2))
+    assert resp.status == 200
+    assert resp.headers["content-type"] == "application/json"
+    assert "transfer-encoding" not in resp.headers
+    data = json.loads(resp.body)
+    assert data["object"] == "chat.completion"
+    assert data["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": WORDS[0] + WORDS[1]},
+            "logprobs": None,
+            "finish_reason": "length",
+        }
+    ]
+    assert data["usage"] == {"prompt_tokens": 3, "total_tokens": 5, "completion_tokens": 2}
+    text = json.loads(conn.request("POST", "/v1/completions", completion(stream=False)).body)
+    assert text["object"] == "text_completion"
+    assert text["choices"][0]["text"] == "".join(WORDS[:TOKENS])
+    assert text["choices"][0]["finish_reason"] == "stop"
+
+
+def test_health_models_and_stats(url: str) -> None:
+    with httpx.Client(base_url=url) as client:
+        assert client.get("/health").status_code == 200
+        models = client.get("/v1/models").json()
+        assert models["object"] == "list"
+        assert models["data"][0]["object"] == "model"
+        stats = client.get("/stats").json()
+    late = stats["first_token_lateness_ms"]
+    assert set(late) == {"p50", "p99", "max", "count"}
+    assert 0 <= late["p50"] <= late["p99"] <= late["max"]
+    assert stats["streams_started"] >= stats["streams_completed"]
+
+
+def test_unknown_path_and_method(conn: Conn) -> None:
+    resp = conn.request("GET", "/nope")
+    assert resp.status == 404
+    assert json.loads(resp.body)["error"]["code"] == 404
+    resp = conn.request("GET", "/v1/chat/completions")
+    assert resp.status == 405
+    assert conn.request("GET", "/health").status == 200  # still usable
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b"{not json", None),
+        (b"[1, 2]", None),
+        (json.dumps({"model": "m"}).encode(), "messages"),
+        (json.dumps(chat(max_tokens=0)).encode(), "max_tokens"),
+        (json.dumps(chat(stream="yes")).encode(), "stream"),
+    ],
+)
+def test_bad_request_bodies_are_400_json(conn: Conn, body: bytes, param: str | None) -> None:
+    resp = conn.request("POST", "/v1/chat/completions", body)
+    assert resp.status == 400
+    error = json.loads(resp.body)["error"]
+    assert error["code"] == 400
+    assert error["param"] == param
+    assert error["message"]
+    assert conn.request("GET", "/health").status == 200  # the connection survives
+
+
+def test_malformed_http_is_400_and_closes(conn: Conn) -> None:
+    conn.sock.sendall(b"GARBAGE\r\n\r\n")
+    resp = conn.read()
+    assert resp.status == 400
+    assert resp.headers["connection"] == "close"
+    assert conn.sock.recv(1) == b""
+
+
+def test_keep_alive_and_pipelining(conn: Conn) -> None:
+    first = conn.request("POST", "/v1/chat/completions", chat(stream=True))
+    second = conn.request("POST", "/v1/completions", completion(stream=True))
+    assert len(first.events()) == TOKENS + 3  # role, tokens, finish, [DONE]
+    assert len(second.events()) == TOKENS + 2
+    # Two requests in one write are answered in order.
+    conn.send("POST", "/v1/chat/completions", chat(stream=True, max_tokens=1))
+    conn.send("GET", "/health")
+    assert len(conn.read().events()) == 1 + 1 + 1 + 1
+    assert conn.read().status == 200
+
+
+def test_connection_close_is_honoured(conn: Conn) -> None:
+    conn.send("GET", "/health", extra="connection: close\r\n")
+    assert conn.read().headers["connection"] == "close"
+    assert conn.sock.recv(1) == b""
+
+
+def test_client_disconnect_mid_stream(mock_server: Start) -> None:
+    url = mock_server("--ttft-ms", "10", "--itl-ms", "20", "--tokens", "50")
+    c = Conn(url)
+    c.send("POST", "/v1/chat/completions", chat(stream=True))
+    c._line()  # the status line: the stream has started
+    c.close()
+    with httpx.Client(base_url=url) as client:
+        for _ in range(100):
+            stats = client.get("/stats").json()
+            if stats["streams_aborted"]:
+                break
+            time.sleep(0.01)
+        assert stats["streams_aborted"] == 1
+        assert stats["streams_active"] == 0
+        assert client.post("/v1/completions", json=completion(max_tokens=2)).status_code == 200
+
+
+def test_first_token_timing(mock_server: Start) -> None:
+    url = mock_server("--ttft-ms", "100", "--itl-ms", "10", "--tokens", "5")
+    c = Conn(url)
+    try:
+        sent = time.perf_counter()
+        resp = c.request("POST", "/v1/chat/completions", chat(stream=True))
+    finally:
+        c.close()
+    ttft = resp.times[1] - sent
+    assert 0.100 <= ttft <= 0.150
+    gaps = [b - a for a, b in zip(resp.times[1:5], resp.times[2:6], strict=True)]
+    assert all(0.005 <= g <= 0.050 for g in gaps), gaps
+
+
+def test_stats_flag_and_clean_shutdown() -> None:
+    cmd = [sys.executable, "-m", "llmbench.mock", "--port", "0", "--stats", "--tokens", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
+    with httpx.Client(base_url=url) as client:
+        client.post("/v1/chat/completions", json=chat(stream=True))
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert err == ""
+    assert "first-token lateness ms: p50=" in out
+    assert "(n=1)" in out
+
+
+def test_bad_flag_is_one_line_exit_2() -> None:
+    cmd = [sys.executable, "-m", "llmbench.mock", "--tokens", "0"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["llmbench mock: --tokens must be >= 1, got 0"]
+
+
+def test_shutdown_with_open_streams_is_clean() -> None:
+    cmd = [sys.executable, "-m", "llmbench.mock", "--port", "0", "--itl-ms", "50"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    conns = [Conn(proc.stdout.readline().rsplit(" ", 1)[-1].strip()) for _ in range(3)]
+    try:
+        for c in conns:
+            c.send("POST", "/v1/chat/completions", chat(stream=True))
+            c._line()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        for c in conns:
+            c.close()
+    assert proc.returncode == 0
+    assert err == ""
+
+
+def test_jitter_keeps_order_and_count(mock_server: Start) -> None:
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--jitter-ms", "20", "--seed", "7")
+    c = Conn(url)
+    try:
+        resp = c.request("POST", "/v1/completions", completion(stream=True, max_tokens=30))
+    finally:
+        c.close()
+    texts = [json.loads(e)["choices"][0]["text"] for e in resp.events()[:-2]]
+    assert texts == [WORDS[k % len(WORDS)] for k in range(30)]
+
+
+# The sans-IO parts, through their public functions.
+
+
+REQUEST = b"POST /v1/completions?x=1 HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
+
+
+@pytest.mark.parametrize("step", [1, 3, len(REQUEST)])
+def test_parser_any_split_gives_the_same_requests(step: int) -> None:
+    data = b"\r\n" + REQUEST + REQUEST.replace(b"HTTP/1.1", b"HTTP/1.0") + b"GET /"
+    parser = http11.RequestParser()
+    out = []
+    for i in range(0, len(data), step):
+        out += parser.feed(data[i : i + step])
+    assert [(r.method, r.path, r.query, r.body, r.keep_alive) for r in out] == [
+        ("POST", "/v1/completions", "x=1", b"body", True),
+        ("POST", "/v1/completions", "x=1", b"body", False),
+    ]
+    assert out[0].header(b"host") == b"a"
+
+
+@pytest.mark.parametrize(
+    ("data", "status"),
+    [
+        (b"NOPE\r\n\r\n", 400),
+        (b"GET / HTTP/2.0\r\n\r\n", 505),
+        (b"GET / HTTP/1.1\r\nbad header\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501),
+        (b"GET / HTTP/1.1\r\nx: " + b"a" * http11.MAX_HEAD_BYTES, 431),
+    ],
+)
+def test_parser_rejects(data: bytes, status: int) -> None:
+    with pytest.raises(http11.HttpError) as info:
+        http11.RequestParser().feed(data)
+    assert info.value.status == status
+
+
+def test_parser_asks_for_100_continue_once() -> None:
+    parser = http11.RequestParser()
+    head = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
+    assert parser.feed(head) == []
+    assert parser.take_continue()
+    assert not parser.take_continue()
+    assert len(parser.feed(b"ok")) == 1
+
+
+@pytest.mark.parametrize("factory", ["asyncio", "uvloop"])
+def test_wheel_never_fires_early(factory: str) -> None:
+    loop_factory = asyncio.new_event_loop if factory == "asyncio" else uvloop_factory()
+    fired: list[tuple[int, int]] = []
+
+    class Once:
+        dead = False
+
+        def __init__(self, due: int) -> None:
+            self.due = due
+
+        def fire(self, now_ns: int) -> int | None:
+            fired.append((self.due, time.perf_counter_ns()))
+            return None
+
+    async def main() -> None:
+        wheel = Scheduler(asyncio.get_running_loop())
+        start = time.perf_counter_ns()
+        for k in range(200):
+            job = Once(start + 1_000_000 + k * 137_000)
+            wheel.add(job, job.due)
+        await asyncio.sleep(0.05)
+        wheel.close()
+
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        runner.run(main())
+    assert len(fired) == 200
+    assert all(at >= due for due, at in fired)
+    assert max(at - due for due, at in fired) < 20_000_000  # loose: shared CI machines
+
+
+def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    uvloop = pytest.importorskip("uvloop")
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
