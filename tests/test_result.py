@@ -126,6 +126,9 @@ def test_to_json_fields_and_rounding() -> None:
         "chars": 450,
         "end_reason": "stop",
         "key_index": 1,
+        "detail": None,
+        "attempts": 1,
+        "retry_errors": [],
     }
 
 
@@ -150,6 +153,9 @@ def test_to_json_of_a_failure() -> None:
         "chars": 0,
         "end_reason": None,
         "key_index": None,
+        "detail": None,
+        "attempts": 1,
+        "retry_errors": [],
     }
 
 

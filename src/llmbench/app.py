@@ -153,15 +153,9 @@ def _transport(cfg: RunConfig) -> Transport:
     )
     if cfg.transport == "httpx":
         return HttpxTransport(
-            concurrency=cfg.concurrency,
-            connect_timeout_s=cfg.connect_timeout_s,
-            timeout_s=cfg.timeout_s,
-            ssl_context=context,
-            http2=cfg.http2,
+            concurrency=cfg.concurrency, timeouts=cfg.timeouts, ssl_context=context, http2=cfg.http2
         )
-    return FastTransport(
-        connect_timeout_s=cfg.connect_timeout_s, timeout_s=cfg.timeout_s, ssl_context=context
-    )
+    return FastTransport(timeouts=cfg.timeouts, ssl_context=context)
 
 
 def _event_loop_runner() -> asyncio.Runner:

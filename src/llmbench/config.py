@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from llmbench.http.deadlines import Timeouts
+
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "ConfigError",
@@ -84,6 +86,9 @@ class RunConfig:
     grace_s: float = 5.0
     timeout_s: float = 600.0
     connect_timeout_s: float = 10.0
+    ttft_timeout_s: float | None = None
+    stall_timeout_s: float | None = None
+    retries: int = 0
     transport: Transport = "fast"
     http2: bool = False
     insecure: bool = False
@@ -120,9 +125,7 @@ class RunConfig:
             self.arrival in ("constant", "poisson", "gamma"),
             f"--arrival must be constant, poisson or gamma, got {self.arrival!r}",
         )
-        _require(
-            0 < self.burstiness < math.inf, f"--burstiness must be > 0, got {self.burstiness}"
-        )
+        _require(0 < self.burstiness < math.inf, f"--burstiness must be > 0, got {self.burstiness}")
         _require(self.burst >= 1, f"--burst must be >= 1, got {self.burst}")
         _require(
             0 <= self.ramp_up_s < math.inf, f"--ramp-up must be >= 0 seconds, got {self.ramp_up_s}"
@@ -139,6 +142,14 @@ class RunConfig:
             0 < self.connect_timeout_s < math.inf,
             f"--connect-timeout must be > 0 seconds, got {self.connect_timeout_s}",
         )
+        for flag, value in (
+            ("--ttft-timeout", self.ttft_timeout_s),
+            ("--stall-timeout", self.stall_timeout_s),
+        ):
+            _require(
+                value is None or 0 < value < math.inf, f"{flag} must be > 0 seconds, got {value}"
+            )
+        _require(0 <= self.retries <= 100, f"--retries must be in 0..100, got {self.retries}")
         _require(
             self.max_tokens is None or self.max_tokens >= 1,
             f"--max-tokens must be >= 1, got {self.max_tokens}",
@@ -163,6 +174,15 @@ class RunConfig:
         _require(
             (self.token_mode == "tokenizer") == (self.tokenizer is not None),
             "--token-mode tokenizer and --tokenizer PATH go together",
+        )
+
+    @property
+    def timeouts(self) -> Timeouts:
+        return Timeouts(
+            total_s=self.timeout_s,
+            connect_s=self.connect_timeout_s,
+            ttft_s=self.ttft_timeout_s,
+            stall_s=self.stall_timeout_s,
         )
 
     @property

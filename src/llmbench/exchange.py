@@ -114,10 +114,16 @@ class Exchange:
         self._usage_updates = 0
         self._usage: Usage | None = None
         self._failure: tuple[str, str] | None = None
+        self._detail: str | None = None
         self._error_body: bytearray | None = None
         self._first_frame: str | None = None
         self._last_frame: str | None = None
         self.meta_events = 0
+
+    @property
+    def has_token(self) -> bool:
+        """Whether the first token (TTFT) has arrived: the ttft time limit stops here."""
+        return self._ttft_at is not None
 
     @property
     def failed(self) -> bool:
@@ -218,8 +224,12 @@ class Exchange:
             return self._result("incomplete", t_ns, "stream ended without an end signal")
         return self._result("ok", t_ns, None)
 
-    def fail(self, status: str, message: str, t_ns: int) -> RequestResult:
-        """The transport lost the request (connect error, timeout, cancel)."""
+    def fail(
+        self, status: str, message: str, t_ns: int, detail: str | None = None
+    ) -> RequestResult:
+        """The transport lost the request (connect error, timeout, cancel); ``detail``
+        says which time limit (connect, ttft, stall, total) for a timeout."""
+        self._detail = self._detail or detail
         self._fail(status, message)
         assert self._failure is not None
         return self._result(self._failure[0], t_ns, self._failure[1])
@@ -237,6 +247,7 @@ class Exchange:
             index=self.index,
             phase=self.phase,
             status=status,
+            detail=self._detail if status != "ok" else None,
             t0_ns=self.t0_ns,
             end_ns=t_ns,
             intended_ns=self.intended_ns,

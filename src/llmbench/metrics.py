@@ -214,7 +214,8 @@ class Recorder:
             self.sample_last_frame = r.last_frame
 
     def _record_error(self, r: RequestResult) -> None:
-        key = (r.status, r.http_status)
+        kind = f"{r.status}:{r.detail}" if r.detail else r.status
+        key = (kind, r.http_status)
         entry = self.errors.get(key)
         if entry is None:
             self.errors[key] = [1, r.error]

@@ -34,6 +34,7 @@ class RequestResult:
     t0_ns: int
     end_ns: int
     intended_ns: int | None = None
+    detail: str | None = None
     http_status: int | None = None
     error: str | None = None
     key_index: int | None = None
@@ -48,6 +49,8 @@ class RequestResult:
     end_reason: str | None = None
     icl_ns: tuple[int, ...] = ()
     chunk_tokens: tuple[int, ...] | None = None
+    attempts: int = 1
+    retry_errors: tuple[str, ...] = ()
     first_frame: str | None = None
     last_frame: str | None = None
 
@@ -87,6 +90,7 @@ class RequestResult:
             "index": self.index,
             "phase": self.phase,
             "status": self.status,
+            "detail": self.detail,
             "http_status": self.http_status,
             "error": self.error,
             "start_s": round((self.t0_ns - run_start_ns) / 1e9, 6),
@@ -102,6 +106,8 @@ class RequestResult:
             "chars": self.chars,
             "end_reason": self.end_reason,
             "key_index": self.key_index,
+            "attempts": self.attempts,
+            "retry_errors": list(self.retry_errors),
         }
 
 

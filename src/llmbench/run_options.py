@@ -151,6 +151,19 @@ def _http_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("http")
     g.add_argument("--timeout", type=_number, default=600.0, help="seconds per request")
     g.add_argument("--connect-timeout", type=_number, default=10.0, help="seconds to connect")
+    g.add_argument("--ttft-timeout", type=_number, help="seconds to wait for the first token")
+    g.add_argument(
+        "--stall-timeout",
+        type=_number,
+        help="seconds without any bytes mid-stream before giving up",
+    )
+    g.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        help="retry connection errors and 429/503 up to N times (default 0: a "
+        "benchmark counts failures, it does not hide them)",
+    )
     g.add_argument(
         "--transport",
         choices=("fast", "httpx"),
@@ -282,6 +295,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         grace_s=args.grace,
         timeout_s=args.timeout,
         connect_timeout_s=args.connect_timeout,
+        ttft_timeout_s=args.ttft_timeout,
+        stall_timeout_s=args.stall_timeout,
+        retries=args.retries,
         transport=args.transport,
         http2=args.http2,
         insecure=args.insecure,

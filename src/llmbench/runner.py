@@ -31,6 +31,18 @@ Clock = Callable[[], int]
 _NS = 1_000_000_000
 
 
+def _retryable(result: RequestResult) -> bool:
+    """--retries covers what a retry can fix: no connection, or a server asking to back off."""
+    if result.status == "connect_error":
+        return True
+    return result.status == "http_error" and result.http_status in (429, 503)
+
+
+def _attempt_error(result: RequestResult) -> str:
+    code = f" {result.http_status}" if result.http_status else ""
+    return f"{result.status}{code}"
+
+
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
     interrupted: bool
@@ -218,31 +230,46 @@ class Runner:
         item = next(self._items)
         key_index, key = self._keys.next()
         request = self._provider.build_request(item, key)
-        t0 = self._clock()
-        exchange = Exchange(
+        if phase == "measure":
+            self.recorder.on_start(self._clock())
+        self.in_flight += 1
+        retry_errors: list[str] = []
+        while True:
+            exchange = self._exchange(index, phase, intended_ns, key_index, item.prompt)
+            try:
+                result = await self._transport.send(request, exchange)
+            except asyncio.CancelledError:
+                ended = self._clock()
+                result = exchange.fail("canceled", "run stopped before the request ended", ended)
+                self._finish(result, retry_errors)
+                raise
+            if len(retry_errors) >= self.cfg.retries or not _retryable(result):
+                break
+            retry_errors.append(_attempt_error(result))
+            await asyncio.sleep(min(2.0, 0.1 * 2 ** len(retry_errors)))
+        self._finish(result, retry_errors)
+
+    def _exchange(
+        self, index: int, phase: Phase, intended_ns: int | None, key_index: int | None, prompt: str
+    ) -> Exchange:
+        return Exchange(
             self._provider,
             index=index,
             phase=phase,
-            t0_ns=t0,
+            t0_ns=self._clock(),
             intended_ns=intended_ns,
             key_index=key_index,
             max_line_bytes=self.cfg.max_line_bytes,
             tokens=self._tokens,
-            prompt=item.prompt,
+            prompt=prompt,
         )
-        if phase == "measure":
-            self.recorder.on_start(t0)
-        self.in_flight += 1
-        try:
-            result = await self._transport.send(request, exchange)
-        except asyncio.CancelledError:
-            ended = self._clock()
-            self._finish(exchange.fail("canceled", "run stopped before the request ended", ended))
-            raise
-        self._finish(result)
 
-    def _finish(self, result: RequestResult) -> None:
+    def _finish(self, result: RequestResult, retry_errors: list[str]) -> None:
         self.in_flight -= 1
+        if retry_errors:
+            result = dataclasses.replace(
+                result, attempts=len(retry_errors) + 1, retry_errors=tuple(retry_errors)
+            )
         if result.error:  # a server may echo what it was sent: never write a key
             redacted = self._keys.redact(result.error)
             if redacted != result.error:

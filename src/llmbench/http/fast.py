@@ -17,6 +17,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 from llmbench.exchange import Exchange
+from llmbench.http.deadlines import Timeouts
 from llmbench.http.h1 import H1Error, ResponseParser
 from llmbench.http.request import HttpRequest
 from llmbench.result import RequestResult
@@ -64,7 +65,9 @@ class _Connection(asyncio.Protocol):
         self.exchange: Exchange | None = None
         self.waiter: asyncio.Future[RequestResult] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._head_seen = False
+        self._timeouts = Timeouts()
+        self._head_at: int | None = None
+        self._last_rx = 0
         self._got_bytes = False
         self.served = 0
         self.closed = False
@@ -76,16 +79,35 @@ class _Connection(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def start(self, exchange: Exchange, payload: bytes, timeout_s: float) -> None:
+    def start(self, exchange: Exchange, payload: bytes, timeouts: Timeouts) -> None:
         loop = asyncio.get_running_loop()
         self.exchange = exchange
         self.waiter = loop.create_future()
         self._parser.reset()
-        self._head_seen = False
+        self._timeouts = timeouts
+        self._head_at = None
         self._got_bytes = False
-        self._timer = loop.call_later(timeout_s, self._on_timeout, timeout_s)
+        self._arm(loop, exchange.t0_ns)
         assert self.transport is not None
         self.transport.write(payload)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, due_ns: int) -> None:
+        self._timer = loop.call_later(max(0, due_ns - _now()) / 1e9, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """The one timer of a request: a limit passed, or look again when one might."""
+        ex = self.exchange
+        if ex is None:
+            return
+        now = _now()
+        which, due = self._timeouts.check(
+            ex.t0_ns, now, has_token=ex.has_token, head_at=self._head_at, last_rx=self._last_rx
+        )
+        if which is None:
+            self._arm(asyncio.get_running_loop(), due)
+            return
+        result = ex.fail("timeout", self._timeouts.message(which), now, detail=which)
+        self._complete(result)
 
     def data_received(self, data: bytes) -> None:
         t = _now()
@@ -94,14 +116,15 @@ class _Connection(asyncio.Protocol):
             self._close()
             return
         self._got_bytes = True
+        self._last_rx = t
         parser = self._parser
         try:
             body = parser.feed(data)
         except H1Error as exc:
             self._complete(ex.fail("parse_error", f"bad HTTP response: {exc}", t), False)
             return
-        if not self._head_seen and parser.head is not None:
-            self._head_seen = True
+        if self._head_at is None and parser.head is not None:
+            self._head_at = t
             ex.on_head(parser.head.status, t)
         if body and ex.on_data(body, t):
             self._complete(ex.finish(t), False)
@@ -125,11 +148,6 @@ class _Connection(asyncio.Protocol):
         else:
             self._parser.eof()
             self._complete(ex.finish(t), False)
-
-    def _on_timeout(self, timeout_s: float) -> None:
-        ex = self.exchange
-        if ex is not None:
-            self._complete(ex.fail("timeout", f"no complete response in {timeout_s:g} s", _now()))
 
     def _complete(self, result: RequestResult, reusable: bool = False) -> None:
         waiter = self.waiter
@@ -170,11 +188,8 @@ class _Connection(asyncio.Protocol):
 class FastTransport:
     """HTTP/1.1 over asyncio protocols with a LIFO pool of kept-alive connections."""
 
-    def __init__(
-        self, *, connect_timeout_s: float, timeout_s: float, ssl_context: ssl.SSLContext | None
-    ) -> None:
-        self._connect_timeout_s = connect_timeout_s
-        self._timeout_s = timeout_s
+    def __init__(self, *, timeouts: Timeouts, ssl_context: ssl.SSLContext | None) -> None:
+        self._timeouts = timeouts
         self._ssl = ssl_context
         self._pool: list[_Connection] = []
         self._targets: dict[str, tuple[_Target, bytes]] = {}
@@ -200,10 +215,14 @@ class FastTransport:
             if conn is None or conn.closed:
                 try:
                     conn = await self._connect(target)
-                except (OSError, TimeoutError, ssl.SSLError) as exc:
-                    return exchange.fail("connect_error", _connect_message(target, exc), _now())
+                except TimeoutError:
+                    message = self._timeouts.message("connect")
+                    return exchange.fail("timeout", message, _now(), detail="connect")
+                except (OSError, ssl.SSLError) as exc:
+                    message = f"cannot connect to {target.host}:{target.port}: {exc}"
+                    return exchange.fail("connect_error", message, _now())
             try:
-                conn.start(exchange, payload, self._timeout_s)
+                conn.start(exchange, payload, self._timeouts)
                 assert conn.waiter is not None
                 return await conn.waiter
             except _StaleConnectionError:
@@ -222,7 +241,7 @@ class FastTransport:
             if self._ssl is None:  # loading the CA bundle costs milliseconds: once per run
                 self._ssl = ssl.create_default_context()
             context = self._ssl
-        async with asyncio.timeout(self._connect_timeout_s):
+        async with asyncio.timeout(self._timeouts.connect_s):
             _, conn = await loop.create_connection(
                 lambda: _Connection(self._pool),
                 target.host,
@@ -235,9 +254,3 @@ class FastTransport:
     async def aclose(self) -> None:
         while self._pool:
             self._pool.pop().abort()
-
-
-def _connect_message(target: _Target, exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"connect to {target.host}:{target.port} timed out"
-    return f"cannot connect to {target.host}:{target.port}: {exc}"

@@ -10,6 +10,7 @@ import time
 import httpx
 
 from llmbench.exchange import Exchange
+from llmbench.http.deadlines import Timeouts
 from llmbench.http.request import HttpRequest
 from llmbench.result import RequestResult
 
@@ -39,45 +40,65 @@ class HttpxTransport:
         self,
         *,
         concurrency: int,
-        connect_timeout_s: float,
-        timeout_s: float,
+        timeouts: Timeouts,
         ssl_context: ssl.SSLContext | None,
         http2: bool = False,
     ) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s, pool=None)
-        self._timeout_s = timeout_s
+        # read=stall: httpx's read timeout is exactly "no bytes for S seconds"
+        timeout = httpx.Timeout(
+            None, connect=timeouts.connect_s, read=timeouts.stall_s, write=None, pool=None
+        )
+        self._timeouts = timeouts
         self._client = httpx.AsyncClient(
             limits=limits,
             timeout=timeout,
             verify=ssl_context if ssl_context is not None else True,
             http2=http2,
+            trust_env=True,
         )
 
     async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
         req = self._client.build_request(
             request.method, request.url, headers=list(request.headers), content=request.body
         )
+        t = self._timeouts
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        first = t.total_s if t.ttft_s is None else min(t.total_s, t.ttft_s)
         try:
-            async with asyncio.timeout(self._timeout_s):
-                response = await self._client.send(req, stream=True)
-                try:
-                    exchange.on_head(response.status_code, _now())
-                    async for chunk in response.aiter_raw():
-                        if exchange.on_data(chunk, _now()):
-                            break
-                finally:
-                    await response.aclose()
+            async with asyncio.timeout_at(start + first) as scope:
+                await self._stream(req, exchange, scope, start + t.total_s)
         except TimeoutError:
-            return exchange.fail(
-                "timeout", f"no complete response in {self._timeout_s:g} s", _now()
-            )
+            ttft_first = t.ttft_s is not None and t.ttft_s < t.total_s
+            which = "ttft" if ttft_first and not exchange.has_token else "total"
+            return exchange.fail("timeout", t.message(which), _now(), detail=which)
         except httpx.HTTPError as exc:
+            if isinstance(exc, httpx.ReadTimeout):
+                return exchange.fail("timeout", t.message("stall"), _now(), detail="stall")
+            if isinstance(exc, httpx.ConnectTimeout):
+                return exchange.fail("timeout", t.message("connect"), _now(), detail="connect")
             if exchange.http_status is not None and isinstance(exc, httpx.RemoteProtocolError):
                 return exchange.finish(_now())
             status, message = classify_httpx_error(exc)
             return exchange.fail(status, message, _now())
         return exchange.finish(_now())
+
+    async def _stream(
+        self, req: httpx.Request, exchange: Exchange, scope: asyncio.Timeout, total_at: float
+    ) -> None:
+        response = await self._client.send(req, stream=True)
+        try:
+            exchange.on_head(response.status_code, _now())
+            waiting_for_token = not exchange.has_token
+            async for chunk in response.aiter_raw():
+                if exchange.on_data(chunk, _now()):
+                    break
+                if waiting_for_token and exchange.has_token:  # ttft limit met: total from now
+                    scope.reschedule(total_at)
+                    waiting_for_token = False
+        finally:
+            await response.aclose()
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -1,0 +1,58 @@
+"""Per-request time limits: pure arithmetic over instants."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmbench.http.deadlines import Timeouts
+
+S = 1_000_000_000
+T0 = 50 * S
+
+
+def check(t: Timeouts, now: float, *, token: bool = False, head: float | None = None,
+          rx: float = 0) -> tuple[str | None, int]:  # fmt: skip
+    head_at = None if head is None else T0 + int(head * S)
+    return t.check(
+        T0, T0 + int(now * S), has_token=token, head_at=head_at, last_rx=T0 + int(rx * S)
+    )
+
+
+def test_total_only() -> None:
+    t = Timeouts(total_s=10)
+    assert check(t, 1) == (None, T0 + 10 * S)
+    assert check(t, 10) == ("total", T0 + 10 * S)
+
+
+def test_ttft_applies_until_the_first_token() -> None:
+    t = Timeouts(total_s=10, ttft_s=2)
+    assert check(t, 1) == (None, T0 + 2 * S)
+    assert check(t, 2)[0] == "ttft"
+    assert check(t, 5, token=True) == (None, T0 + 10 * S)
+
+
+def test_stall_moves_with_the_last_bytes_and_starts_at_the_head() -> None:
+    t = Timeouts(total_s=100, stall_s=3)
+    assert check(t, 5) == (None, T0 + 100 * S)  # no head yet: only ttft/total apply
+    assert check(t, 5, head=1, rx=4) == (None, T0 + 7 * S)
+    assert check(t, 7, head=1, rx=4) == ("stall", T0 + 7 * S)
+    assert check(t, 3.9, head=1, rx=0) == ("stall", T0 + 4 * S)  # head counts as bytes
+
+
+def test_earliest_limit_wins() -> None:
+    t = Timeouts(total_s=3, ttft_s=5, stall_s=1)
+    assert check(t, 2.5, head=2) == ("stall", T0 + 3 * S)
+    assert check(t, 3, head=2.5, rx=2.9) == ("total", T0 + 3 * S)
+
+
+@pytest.mark.parametrize(
+    ("which", "text"),
+    [
+        ("total", "timeout:total: no complete response within 600 s"),
+        ("ttft", "timeout:ttft: no first token within 1.5 s"),
+        ("stall", "timeout:stall: no bytes mid-stream for 2 s"),
+        ("connect", "timeout:connect: no connection within 10 s"),
+    ],
+)
+def test_messages(which: str, text: str) -> None:
+    assert Timeouts(ttft_s=1.5, stall_s=2).message(which) == text
