@@ -36,12 +36,14 @@ def test_stall_moves_with_the_last_bytes_and_starts_at_the_head() -> None:
     assert check(t, 5) == (None, T0 + 100 * S)  # no head yet: only ttft/total apply
     assert check(t, 5, head=1, rx=4) == (None, T0 + 7 * S)
     assert check(t, 7, head=1, rx=4) == ("stall", T0 + 7 * S)
-    assert check(t, 3.9, head=1, rx=0) == ("stall", T0 + 4 * S)  # head counts as bytes
+    assert check(t, 3.9, head=1, rx=0) == (None, T0 + 4 * S)  # the head counts as bytes
+    assert check(t, 4, head=1, rx=0) == ("stall", T0 + 4 * S)
 
 
 def test_earliest_limit_wins() -> None:
     t = Timeouts(total_s=3, ttft_s=5, stall_s=1)
-    assert check(t, 2.5, head=2) == ("stall", T0 + 3 * S)
+    assert check(t, 2.5, head=1, rx=1.25) == ("stall", T0 + int(2.25 * S))
+    assert check(t, 2, head=1.5) == (None, T0 + int(2.5 * S))
     assert check(t, 3, head=2.5, rx=2.9) == ("total", T0 + 3 * S)
 
 
