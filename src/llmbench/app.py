@@ -23,6 +23,7 @@ from typing import Any
 from llmbench import __version__, junit, slo
 from llmbench.config import ConfigError, RunConfig
 from llmbench.console import live_line, progress_bar, summary_table
+from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
 from llmbench.http.tls import ssl_context
@@ -114,6 +115,7 @@ def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
 def prepare(args: argparse.Namespace) -> Prepared:
     """Validate everything and load every file; raises ConfigError (exit 2)."""
     cfg = build_config(args)
+    ensure_fd_limit(cfg.concurrency)
     transport_before = cfg.transport
     cfg = _proxied(cfg)
     note = "" if cfg.transport == transport_before else "a proxy is set: using --transport httpx"
