@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench format clean
+.PHONY: install demo test lint bench format clean chromium screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ install: $(STAMP)
 demo: install
 	$(PY) -m llmbench demo
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q
 
 lint: install
@@ -37,3 +37,60 @@ bench: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+
+# The report's browser tests drive Debian's Chromium through Playwright; no browser is
+# ever downloaded. Installed when missing (as root, with apt); otherwise those tests skip.
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ -x $(CHROMIUM) ]; then \
+		:; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium: $(CHROMIUM) is missing and installing it needs root and apt-get;" \
+			"the report's browser tests will be skipped"; \
+	else \
+		apt-get update && apt-get install -y chromium; \
+	fi
+
+# docs/report.png: a real report of a real run against the mock, in headless Chromium.
+define SCREENSHOT_PY
+import subprocess, sys, tempfile
+from pathlib import Path
+from playwright.sync_api import sync_playwright
+from llmbench.output.report import build_report
+
+out, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
+flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+llmbench = [sys.executable, "-m", "llmbench"]
+mock = subprocess.Popen(
+    [*llmbench, "mock", "--port", "0", "--ttft-ms", "150", "--itl-ms", "15",
+     "--jitter-ms", "40", "--tokens", "128"], stdout=subprocess.PIPE, text=True)
+try:
+    url = mock.stdout.readline().split()[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / "run"
+        subprocess.run(
+            [*llmbench, "run", "--url", url, "--model", "demo-model", "--rps", "30",
+             "--arrival", "poisson", "--ramp-up", "5", "--duration", "20",
+             "--out", str(run_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        html = build_report(run_dir)
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(Path(tmp) / "profile"), executable_path=chromium, args=flags,
+                viewport={"width": 1360, "height": 900})
+            page = context.new_page()
+            page.goto(html.as_uri())
+            page.wait_for_selector("html[data-ready='1']")
+            page.screenshot(path=str(out), full_page=True)
+            context.close()
+finally:
+    mock.terminate()
+    mock.wait()
+print(f"wrote {out}")
+endef
+export SCREENSHOT_PY
+
+screenshot: install chromium
+	@mkdir -p docs
+	$(PY) -c "$$SCREENSHOT_PY" docs/report.png $(CHROMIUM)

@@ -13,6 +13,7 @@ import re
 import orjson
 import pytest
 
+from fixtures.providers.wire import STEP_NS, chunkings, decode_all, messages, read, run
 from llmbench.config import ConfigError, RunConfig
 from llmbench.events import Content, End, StreamError, Usage
 from llmbench.providers import make_provider, provider_names
@@ -272,7 +273,7 @@ def test_chat_decode_content_and_usage_in_one_chunk() -> None:
         '{"choices":[{"index":0,"delta":{"content":"!"},"finish_reason":"stop"}],'
         '"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}'
     )
-    assert chat().decode("message", data) == [Content("!", ""), End("stop"), Usage(3, 5)]
+    assert chat().decode("message", data) == [Content("!", ""), Usage(3, 5), End("stop")]
 
 
 def test_chat_decode_usage_null_gives_nothing() -> None:
@@ -316,3 +317,109 @@ def test_unknown_provider_lists_known_names() -> None:
     message = f"unknown --provider 'no-such-api'; known: {known}"
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
         make_provider(cfg(provider="no-such-api"))
+
+
+# -- flags: --no-stream, --continuous-usage, --ignore-eos, --extra-body, -H --------------
+
+
+def test_no_stream_body_and_framing() -> None:
+    p = chat(stream=False, model="m", continuous_usage=True)
+    assert p.framing == "json"
+    req = p.build_request(WorkloadItem("x"), None)
+    assert orjson.loads(req.body) == {
+        "messages": [{"role": "user", "content": "x"}],
+        "model": "m",
+        "stream": False,
+    }
+    assert ("accept", "application/json") in req.headers
+    completions = OpenAICompletions(cfg(stream=False))
+    assert completions.framing == "json"
+    assert orjson.loads(completions.build_request(WorkloadItem("p"), None).body) == {
+        "prompt": "p",
+        "stream": False,
+    }
+
+
+def test_no_stream_decodes_whole_bodies() -> None:
+    p = chat(stream=False)
+    assert decode_all(p, read("openai/chat-completion.json")) == [
+        Content("Hello! How can I assist you today?", ""),
+        Usage(19, 10),
+        End("stop"),
+    ]
+    assert decode_all(p, read("openai/chat-completion-reasoning.json")) == [
+        Content("4", "Two plus two is four."),
+        Usage(8, 12),
+        End("length"),
+    ]
+    c = OpenAICompletions(cfg(stream=False))
+    assert decode_all(c, read("openai/text-completion.json")) == [
+        Content("\n\nThis is indeed a test", ""),
+        Usage(5, 7),
+        End("length"),
+    ]
+
+
+def test_no_stream_through_the_exchange() -> None:
+    out = run(chat(stream=False), chunkings(read("openai/chat-completion.json"))["sevens"]).result
+    assert (out.status, out.output_tokens, out.input_tokens, out.chars) == ("ok", 10, 19, 34)
+    assert out.ttft_ns == out.latency_ns  # the whole response is the first token
+
+
+def test_continuous_usage_request_and_tokens_per_chunk() -> None:
+    body = body_of(chat(continuous_usage=True), WorkloadItem("x"))
+    assert body == {
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+    }
+    # vLLM's continuous_usage_stats needs include_usage, so the flag implies it
+    no_usage = body_of(chat(continuous_usage=True, include_usage=False), WorkloadItem("x"))
+    assert isinstance(no_usage, dict)
+    assert no_usage["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    out = run(chat(continuous_usage=True), messages(read("openai/continuous-usage.txt"), "sse"))
+    # the finishing chunk's usage comes before its End, so its 3 tokens count too
+    assert out.result.chunk_tokens == (1, 3, 3)
+    assert out.result.output_tokens == 7
+    assert (out.result.ttft_ns, out.result.latency_ns) == (2 * STEP_NS, 4 * STEP_NS)
+
+
+def test_ignore_eos() -> None:
+    body = body_of(chat(ignore_eos=True, include_usage=False), WorkloadItem("x"))
+    assert body == {
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "ignore_eos": True,
+    }
+    assert "ignore_eos" not in body_of(chat(), WorkloadItem("x"))  # type: ignore[operator]
+
+
+def test_cfg_extra_body_then_item_extra_body() -> None:
+    p = chat(
+        max_tokens=64,
+        extra_body={"temperature": 0.7, "top_p": 0.9, "stream_options": {"x": 1}},
+    )
+    item = WorkloadItem("x", extra_body={"temperature": 0.0})
+    body = body_of(p, item)
+    assert body == {
+        "messages": [{"role": "user", "content": "x"}],
+        "max_tokens": 64,
+        "stream": True,
+        "stream_options": {"include_usage": True, "x": 1},
+        "temperature": 0.0,
+        "top_p": 0.9,
+    }
+    assert p.cfg.extra_body == {"temperature": 0.7, "top_p": 0.9, "stream_options": {"x": 1}}
+
+
+def test_user_headers_added_and_win() -> None:
+    p = chat(headers=(("X-Team", "infra"), ("Authorization", "Basic dTpw"), ("Accept", "*/*")))
+    req = p.build_request(WorkloadItem("x"), "sk-abc")
+    assert req.headers == (
+        ("content-type", "application/json"),
+        ("X-Team", "infra"),
+        ("Authorization", "Basic dTpw"),
+        ("Accept", "*/*"),
+    )
+    completions = OpenAICompletions(cfg(headers=(("X-Team", "infra"),)))
+    assert ("X-Team", "infra") in completions.build_request(WorkloadItem("x"), None).headers

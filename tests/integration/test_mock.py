@@ -8,7 +8,9 @@ assertions are loose (tens of ms) because CI machines are shared.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import select
 import signal
 import socket
 import subprocess
@@ -108,6 +110,18 @@ class Conn:
         return self.read()
 
 
+def ready_url(proc: subprocess.Popen[str]) -> str:
+    """The URL from a mock's first stdout line, waiting at most 15 s for it."""
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline() if ready else ""
+    if not ready:
+        proc.kill()
+        proc.communicate()
+    assert line.startswith("llmbench mock listening on "), line
+    return line.rsplit(" ", 1)[-1].strip()
+
+
 @pytest.fixture(scope="module")
 def url(mock_server_module: Start) -> str:
     return mock_server_module("--ttft-ms", "20", "--itl-ms", "2", "--tokens", str(TOKENS))
@@ -157,8 +171,10 @@ def test_chat_stream_is_vllm_chunk_sequence(conn: Conn) -> None:
 
 
 def test_role_chunk_goes_out_with_the_first_token(conn: Conn) -> None:
+    sent = time.perf_counter()
     resp = conn.request("POST", "/v1/chat/completions", chat(stream=True))
-    assert resp.times[1] - resp.times[0] < 0.002  # same write, modulo socket reads
+    assert resp.times[0] - sent >= 0.020  # not with the head: at the first-token time
+    assert resp.times[1] - resp.times[0] < 0.010  # one write with the first token
 
 
 def test_usage_chunk_only_when_asked(conn: Conn) -> None:
@@ -322,15 +338,25 @@ def test_first_token_timing(mock_server: Start) -> None:
     assert all(0.005 <= g <= 0.050 for g in gaps), gaps
 
 
-def test_stats_flag_and_clean_shutdown() -> None:
-    cmd = [sys.executable, "-m", "llmbench.mock", "--port", "0", "--stats", "--tokens", "2"]
+@contextlib.contextmanager
+def own_mock(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """A mock whose stdout and stderr the test reads itself; killed if left running."""
+    cmd = [sys.executable, "-m", "llmbench.mock", "--port", "0", *args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    url = proc.stdout.readline().rsplit(" ", 1)[-1].strip()
-    with httpx.Client(base_url=url) as client:
-        client.post("/v1/chat/completions", json=chat(stream=True))
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
+    try:
+        yield proc, ready_url(proc)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_stats_flag_and_clean_shutdown() -> None:
+    with own_mock("--stats", "--tokens", "2") as (proc, url):
+        with httpx.Client(base_url=url) as client:
+            client.post("/v1/chat/completions", json=chat(stream=True))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert err == ""
     assert "first-token lateness ms: p50=" in out
@@ -345,19 +371,17 @@ def test_bad_flag_is_one_line_exit_2() -> None:
 
 
 def test_shutdown_with_open_streams_is_clean() -> None:
-    cmd = [sys.executable, "-m", "llmbench.mock", "--port", "0", "--itl-ms", "50"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    conns = [Conn(proc.stdout.readline().rsplit(" ", 1)[-1].strip()) for _ in range(3)]
-    try:
-        for c in conns:
-            c.send("POST", "/v1/chat/completions", chat(stream=True))
-            c._line()
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        for c in conns:
-            c.close()
+    with own_mock("--itl-ms", "50") as (proc, url):
+        conns = [Conn(url) for _ in range(3)]
+        try:
+            for c in conns:
+                c.send("POST", "/v1/chat/completions", chat(stream=True))
+                c._line()
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=10)
+        finally:
+            for c in conns:
+                c.close()
     assert proc.returncode == 0
     assert err == ""
 
@@ -440,17 +464,30 @@ def test_wheel_never_fires_early(factory: str) -> None:
         for k in range(200):
             job = Once(start + 1_000_000 + k * 137_000)
             wheel.add(job, job.due)
-        await asyncio.sleep(0.05)
+        for _ in range(200):
+            if len(fired) == 200:
+                break
+            await asyncio.sleep(0.01)
         wheel.close()
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())
     assert len(fired) == 200
     assert all(at >= due for due, at in fired)
-    assert max(at - due for due, at in fired) < 20_000_000  # loose: shared CI machines
+    assert max(at - due for due, at in fired) < 100_000_000  # loose: shared CI machines
 
 
 def uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     uvloop = pytest.importorskip("uvloop")
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
+
+
+def test_port_in_use_is_one_line_exit_1(url: str) -> None:
+    port = str(urlsplit(url).port)
+    cmd = [sys.executable, "-m", "llmbench.mock", "--port", port]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"llmbench mock: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]

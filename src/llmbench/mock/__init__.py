@@ -1,8 +1,26 @@
 """The built-in mock server, `llmbench mock`: vLLM's OpenAI wire format on an ideal clock.
 
 The CLI calls `add_arguments(parser)` for the `mock` subcommand and `run(args)`, which
-serves until SIGINT/SIGTERM and returns the exit code. `python -m llmbench.mock` runs it
-without the CLI.
+serves until SIGINT/SIGTERM and returns the exit code (0 clean stop, 1 cannot listen,
+2 bad flag). `python -m llmbench.mock` runs it without the CLI. On start it prints one
+line, `llmbench mock listening on http://HOST:PORT`, with the real port for `--port 0`.
+
+What it serves (`formats.py` has the exact bytes):
+
+- `POST /v1/chat/completions`, `POST /v1/completions`: streamed as vLLM does when
+  `"stream": true` (head at once; at the first-token time a role chunk plus the first
+  token; then one chunk per token; a finish chunk; a usage chunk when
+  `stream_options.include_usage`; `data: [DONE]`), else one JSON body. A reply has
+  `min(--tokens, max_tokens)` tokens; `finish_reason` is "length" when the request's
+  `max_tokens`/`max_completion_tokens` ended it, else "stop". `prompt_tokens` is an
+  estimate: whitespace-separated words of the messages/prompt. Any `model` is accepted
+  and echoed back (vLLM would answer 404 for a model it does not serve).
+- `GET /health`, `GET /v1/models`, `GET /stats` (the mock's own first-token lateness and
+  counters, see `stats.py`).
+
+Module map: `http11` (sans-IO request parsing, response bytes), `formats` (what bytes a
+reply is made of, per API family), `streams` (when each piece is written),
+`scheduler` (the timer wheel), `server` (connections and routes), `main` (process).
 """
 
 from llmbench.mock.main import run

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -13,6 +14,9 @@ from llmbench.mock.options import MockOptions, OptionsError, options_from_args
 from llmbench.mock.server import MockServer
 
 __all__ = ["loop_factory", "run", "serve"]
+
+# Wanted open files when the hard limit is unlimited (some setrlimit refuse "infinity").
+_FD_LIMIT = 1 << 20
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -32,12 +36,14 @@ def run(args: argparse.Namespace) -> int:
     except OptionsError as exc:
         _say(f"llmbench mock: {exc}", err=True)
         return 2
+    _raise_fd_limit()
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
             return runner.run(serve(options))
-    except OSError as exc:
+    except OSError as exc:  # bind failures; asyncio words them at length, errno is enough
+        reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
         where = f"{options.host}:{options.port}"
-        _say(f"llmbench mock: cannot listen on {where}: {exc.strerror or exc}", err=True)
+        _say(f"llmbench mock: cannot listen on {where}: {reason or exc}", err=True)
         return 1
     except KeyboardInterrupt:  # SIGINT before the signal handlers were installed
         return 0
@@ -64,6 +70,19 @@ async def serve(options: MockOptions) -> int:
         for line in server.stats.statistics().lines():
             _say(line)
     return 0
+
+
+def _raise_fd_limit() -> None:
+    """One socket per stream: a 1024 soft limit would refuse connections mid-benchmark."""
+    try:
+        import resource
+    except ImportError:  # not Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = _FD_LIMIT if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def _say(line: str, *, err: bool = False) -> None:

@@ -74,10 +74,6 @@ class Scheduler:
         if not self._in_tick and (self._armed_key is None or key < self._armed_key):
             self._arm()
 
-    def pending(self) -> int:
-        """How many jobs sit in the wheel (dead ones included until their slot runs)."""
-        return sum(len(b) for b in self._slots.values())
-
     def close(self) -> None:
         """Cancel the timer and drop every job."""
         if self._handle is not None:

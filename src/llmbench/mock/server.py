@@ -32,6 +32,9 @@ MODEL_ID = "llmbench-mock"
 # A benchmark opens hundreds of connections at once; asyncio's default backlog of 100
 # would drop SYNs and add a one-second retransmit to some first requests.
 _BACKLOG = 4096
+# Requests a client may send ahead of the replies it has read (HTTP/1.1 pipelining);
+# real clients pipeline a handful at most, and each waiting request holds its body.
+_MAX_PIPELINED = 256
 _JSON = b"application/json"
 _clock = time.perf_counter_ns
 
@@ -123,8 +126,8 @@ class _App:
         )
         job: _Job
         if gen.stream:
-            job = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns)
-            due = self.timing.due(arrival_ns, 0)
+            stream = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns)
+            job, due = stream, stream.due_ns
         else:
             body = endpoint.body(reply)
             data = self.head(200, body.content_type, len(body.body), req.keep_alive) + body.body
@@ -145,8 +148,7 @@ class _App:
             tail=_frame(events.tail) + http11.LAST_CHUNK,
             n=reply.n,
         )
-        job = StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival)
-        return job
+        return StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival)
 
 
 def _frame(events: tuple[bytes, ...]) -> bytes:
@@ -203,9 +205,14 @@ class _Connection(asyncio.Protocol):
                 self.write(self._app.error(exc.status, exc.message, keep_alive=False))
             self.close()
             return
-        if self._parser.take_continue():
+        # Only when this request is next in line: an interim reply must not land inside
+        # the body of a reply still being written to a pipelined request before it.
+        if self._parser.take_continue() and not self._busy and not self._pending:
             self.write(http11.CONTINUE)
         self._pending.extend(requests)
+        if len(self._pending) > _MAX_PIPELINED:
+            self.close()  # a client that never reads replies: stop buffering its requests
+            return
         self._next()
 
     def eof_received(self) -> bool:
@@ -246,6 +253,9 @@ class _Connection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
+    def _closing(self) -> bool:
+        return self._transport is None or self._transport.is_closing()
+
     def abort(self) -> None:
         """Drop the connection now (server shutdown)."""
         if self._transport is not None:
@@ -254,7 +264,7 @@ class _Connection(asyncio.Protocol):
     def _next(self) -> None:
         self._in_next = True
         try:
-            while self._pending and not self._busy and self._transport is not None:
+            while self._pending and not self._busy and not self._closing():
                 request = self._pending.popleft()
                 self._busy = True
                 self._keep_alive = request.keep_alive

@@ -1,10 +1,16 @@
 """The Provider contract: a workload item in, an HTTP request out; wire messages in,
-StreamEvents out. No I/O and no clocks: the runner owns everything timed."""
+StreamEvents out. No I/O and no clocks: the runner owns everything timed.
+
+Also the helpers every provider shares, so the rules are the same everywhere: where
+``--url``/``--endpoint`` put the path (:func:`join_url`), how ``-H`` headers override
+a provider's own (:func:`merge_headers`), how ``--extra-body`` and a prompt file's extra
+fields enter the body (:func:`merge_body`), and how an error payload becomes one line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from llmbench.config import RunConfig
@@ -12,9 +18,29 @@ from llmbench.events import StreamEvent
 from llmbench.http.request import HttpRequest
 from llmbench.workload import WorkloadItem
 
-__all__ = ["Framing", "Provider", "ProviderFactory", "join_url"]
+__all__ = [
+    "FRAMINGS",
+    "MAX_ERROR_CHARS",
+    "Framing",
+    "Header",
+    "Provider",
+    "ProviderFactory",
+    "accept_header",
+    "bearer",
+    "error_text",
+    "join_url",
+    "max_tokens_of",
+    "merge_body",
+    "merge_headers",
+]
 
 Framing = Literal["sse", "ndjson", "json"]
+FRAMINGS: tuple[Framing, ...] = ("sse", "ndjson", "json")
+Header = tuple[str, str]
+
+# What we keep of an error message reported inside a stream: enough to read, never a
+# memory risk (the runner caps what it stores at the same size).
+MAX_ERROR_CHARS = 1024
 
 
 class Provider(Protocol):
@@ -35,14 +61,75 @@ ProviderFactory = Callable[[RunConfig], Provider]
 
 
 def join_url(base: str, standard_path: str, endpoint: str | None) -> str:
-    """``--url`` is the server's base URL: append the API's path unless it is there
-    already; ``--endpoint`` replaces the URL's path outright."""
+    """``--url`` is the server's base URL: append the API's path, without repeating the
+    part of it the URL already ends with (``.../v1`` + ``/v1/chat/completions``);
+    ``--endpoint`` replaces the URL's path outright."""
     base = base.rstrip("/")
+    parts = urlsplit(base)
     if endpoint is not None:
-        parts = urlsplit(base)
         return urlunsplit((parts.scheme, parts.netloc, "/" + endpoint.lstrip("/"), "", ""))
-    if base.endswith(standard_path):
-        return base
-    if standard_path.startswith("/v1/") and base.endswith("/v1"):
-        return base + standard_path[3:]
-    return base + standard_path
+    have = [s for s in parts.path.split("/") if s]
+    want = [s for s in standard_path.split("/") if s]
+    for n in range(min(len(have), len(want)), 0, -1):
+        if have[-n:] == want[:n]:
+            want = want[n:]
+            break
+    return base + "".join("/" + s for s in want)
+
+
+def merge_headers(*layers: Iterable[Header]) -> tuple[Header, ...]:
+    """Headers from ``layers`` in order; a later layer replaces an earlier header of
+    the same name (case-insensitive), so ``merge_headers(defaults, auth, cfg.headers)``
+    lets the user's ``-H`` win over everything the provider sets."""
+    merged: dict[str, Header] = {}
+    for layer in layers:
+        for name, value in layer:
+            key = name.lower()
+            merged.pop(key, None)  # the replacement goes where the user's order puts it
+            merged[key] = (name, value)
+    return tuple(merged.values())
+
+
+def merge_body(body: dict[str, Any], *extras: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge ``extras`` into ``body`` in order (later wins): an object merges into an
+    object key by key, anything else replaces. ``body`` is updated and returned; the
+    extras are never modified."""
+    for extra in extras:
+        for key, value in extra.items():
+            current = body.get(key)
+            if isinstance(value, Mapping) and isinstance(current, dict):
+                body[key] = merge_body(dict(current), value)
+            else:
+                body[key] = value
+    return body
+
+
+def bearer(api_key: str | None) -> tuple[Header, ...]:
+    """``Authorization: Bearer <key>``; a key that already carries ``Bearer `` is sent
+    as is; no key, no header."""
+    if not api_key:
+        return ()
+    value = api_key if api_key.startswith("Bearer ") else f"Bearer {api_key}"
+    return (("authorization", value),)
+
+
+def accept_header(framing: Framing) -> Header:
+    """What we ask the server to send for a framing."""
+    kind = {"sse": "text/event-stream", "ndjson": "application/x-ndjson"}.get(framing)
+    return ("accept", kind or "application/json")
+
+
+def max_tokens_of(item: WorkloadItem, cfg: RunConfig) -> int | None:
+    """The item's own max_tokens (prompt file, synthetic length), else ``--max-tokens``."""
+    return item.max_tokens if item.max_tokens is not None else cfg.max_tokens
+
+
+def error_text(error: Any, *fields: str) -> str:
+    """One line from an error payload: ``code: message`` from a dict's ``fields``
+    (default ``message``), the value itself otherwise; capped at MAX_ERROR_CHARS."""
+    if isinstance(error, dict):
+        found = [str(error[f]) for f in fields or ("message",) if error.get(f) not in (None, "")]
+        text = ": ".join(found) if found else str(error)
+    else:
+        text = str(error)
+    return text[:MAX_ERROR_CHARS]

@@ -4,6 +4,10 @@ Wire format: https://platform.openai.com/docs/api-reference/chat-streaming — e
 ``data:`` is a ``chat.completion.chunk``; a chunk with ``finish_reason`` ends the
 generation, an optional usage chunk (``choices: []``) may follow it, and ``data: [DONE]``
 closes the stream. Some servers never send ``[DONE]``: the runner reads to EOF.
+
+With ``--no-stream`` the body is one ``chat.completion`` / ``text_completion`` object
+(https://platform.openai.com/docs/api-reference/chat/object): the same ``decode`` reads
+it, with the text in ``choices[0].message`` instead of ``choices[0].delta``.
 """
 
 from __future__ import annotations
@@ -15,20 +19,28 @@ import orjson
 from llmbench.config import RunConfig
 from llmbench.events import Content, End, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
-from llmbench.providers.base import Framing, join_url
+from llmbench.providers.base import (
+    Framing,
+    Header,
+    accept_header,
+    bearer,
+    error_text,
+    join_url,
+    max_tokens_of,
+    merge_body,
+    merge_headers,
+)
 from llmbench.workload import WorkloadItem
 
 __all__ = ["OpenAIChat", "OpenAICompletions", "auth_headers"]
 
 _DONE = "[DONE]"
+_NO_DELTA: dict[str, Any] = {}
 
 
-def auth_headers(api_key: str | None) -> tuple[tuple[str, str], ...]:
+def auth_headers(api_key: str | None) -> tuple[Header, ...]:
     """``Authorization: Bearer <key>``; a key that already carries ``Bearer `` is sent as is."""
-    if not api_key:
-        return ()
-    value = api_key if api_key.startswith("Bearer ") else f"Bearer {api_key}"
-    return (("authorization", value),)
+    return bearer(api_key)
 
 
 def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
@@ -38,40 +50,44 @@ def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
     return [Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))]
 
 
-def _error(obj: dict[str, Any]) -> StreamError:
-    err = obj["error"]
-    message = err.get("message", err) if isinstance(err, dict) else err
-    return StreamError(str(message)[:1024])
-
-
 class _OpenAIBase:
     name = ""
-    framing: Framing = "sse"
     path = ""
+    framing: Framing = "sse"
 
     def __init__(self, cfg: RunConfig) -> None:
         self.cfg = cfg
         self.url = join_url(cfg.url, self.path, cfg.endpoint)
-        self._static_headers = (
-            ("content-type", "application/json"),
-            ("accept", "text/event-stream"),
-        )
+        self.framing = "sse" if cfg.stream else "json"
+        self._static_headers = (("content-type", "application/json"), accept_header(self.framing))
 
     def _body(self, item: WorkloadItem) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _stream_fields(self) -> dict[str, Any]:
+        cfg = self.cfg
+        if not cfg.stream:
+            return {"stream": False}
+        if cfg.continuous_usage:  # vLLM: usage in every chunk; needs include_usage too
+            options = {"include_usage": True, "continuous_usage_stats": True}
+            return {"stream": True, "stream_options": options}
+        if cfg.include_usage:
+            return {"stream": True, "stream_options": {"include_usage": True}}
+        return {"stream": True}
+
     def build_request(self, item: WorkloadItem, api_key: str | None) -> HttpRequest:
+        cfg = self.cfg
         body = self._body(item)
-        if self.cfg.model is not None:
-            body["model"] = self.cfg.model
-        max_tokens = item.max_tokens if item.max_tokens is not None else self.cfg.max_tokens
+        if cfg.model is not None:
+            body["model"] = cfg.model
+        max_tokens = max_tokens_of(item, cfg)
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        body["stream"] = True
-        if self.cfg.include_usage:
-            body["stream_options"] = {"include_usage": True}
-        body.update(item.extra_body)
-        headers = self._static_headers + auth_headers(api_key)
+        body.update(self._stream_fields())
+        if cfg.ignore_eos:
+            body["ignore_eos"] = True  # vLLM/SGLang sampling extra
+        merge_body(body, cfg.extra_body, item.extra_body)
+        headers = merge_headers(self._static_headers, bearer(api_key), cfg.headers)
         return HttpRequest("POST", self.url, headers, orjson.dumps(body))
 
     def decode(self, event: str, data: str) -> list[StreamEvent]:
@@ -79,16 +95,16 @@ class _OpenAIBase:
             return [End(_DONE)]
         obj = orjson.loads(data)
         if "error" in obj:
-            return [_error(obj)]
+            return [StreamError(error_text(obj["error"]))]
         choices = obj.get("choices")
         if not choices:
             return _usage(obj)
         choice = choices[0]
         out: list[StreamEvent] = [self._content(choice)]
+        if obj.get("usage"):  # before End: the runner counts this chunk's tokens from it
+            out.extend(_usage(obj))
         if choice.get("finish_reason"):
             out.append(End(choice["finish_reason"]))
-        if obj.get("usage"):
-            out.extend(_usage(obj))
         return out
 
     def _content(self, choice: dict[str, Any]) -> Content:
@@ -96,8 +112,9 @@ class _OpenAIBase:
 
 
 class OpenAIChat(_OpenAIBase):
-    """``/v1/chat/completions``: text in ``delta.content``, thinking in
-    ``delta.reasoning_content`` (vLLM, DeepSeek) or ``delta.reasoning`` (newer vLLM)."""
+    """``/v1/chat/completions``: text in ``delta.content`` (``message.content`` when not
+    streaming), thinking in ``reasoning_content`` (vLLM, DeepSeek) or ``reasoning``
+    (newer vLLM, OpenRouter)."""
 
     name = "openai-chat"
     path = "/v1/chat/completions"
@@ -106,14 +123,14 @@ class OpenAIChat(_OpenAIBase):
         return {"messages": item.chat_messages()}
 
     def _content(self, choice: dict[str, Any]) -> Content:
-        delta = choice.get("delta") or {}
+        delta = choice.get("delta") or choice.get("message") or _NO_DELTA
         text = delta.get("content") or ""
         reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
         return Content(text, reasoning)
 
 
 class OpenAICompletions(_OpenAIBase):
-    """``/v1/completions``: text in ``choices[0].text``."""
+    """``/v1/completions``: text in ``choices[0].text``, streaming or not."""
 
     name = "openai-completions"
     path = "/v1/completions"

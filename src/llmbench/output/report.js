@@ -1,0 +1,398 @@
+/* llmbench report: draws the page from the JSON document in #llmbench-data.
+ *
+ * Every string that comes from the run (server replies, config, error messages) is put
+ * on screen with textContent or as ECharts canvas text, never parsed as HTML. ECharts
+ * inserts tooltip formatter output as HTML, so formatters escape what they include. */
+(function () {
+  "use strict";
+  const D = JSON.parse(document.getElementById("llmbench-data").textContent);
+  const charts = [];
+  const C = {
+    ok: "#3b6fd8", good: "#43a047", bad: "#c62828", muted: "#7b8494",
+    p50: "#2e7d32", p95: "#e08a00", p99: "#c62828", grid: "#e6e9ef",
+  };
+  const FAIL = ["#c62828", "#e08a00", "#8e24aa", "#6d4c41", "#d81b60", "#f4511e", "#00838f", "#5d4037"];
+  // No prototype: a key from the data such as "constructor" must not find anything here.
+  const LABELS = Object.assign(Object.create(null), {
+    ttft_ms: "TTFT", latency_ms: "Latency (E2E)", tpot_ms: "TPOT", itl_ms: "ITL",
+    ttfb_ms: "TTFB", icl_ms: "Inter-chunk latency", queue_ms: "Queue (open loop)",
+    ttft_from_intended_ms: "TTFT from intended send",
+    latency_from_intended_ms: "Latency from intended send",
+  });
+
+  // One colour per failure kind across the page, in the order of requests.by_status.
+  const kindColors = new Map();
+  function kindColor(kind) {
+    if (kind === "ok") return C.good;
+    if (!kindColors.has(kind)) kindColors.set(kind, FAIL[kindColors.size % FAIL.length]);
+    return kindColors.get(kind);
+  }
+  Object.keys((D.requests || {}).by_status || {}).forEach(kindColor);
+
+  // ---- small helpers -------------------------------------------------------------
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function add(parent, child) { parent.appendChild(child); return child; }
+  function esc(s) {
+    return String(s).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
+  }
+  function has(v) { return v !== null && v !== undefined && !(typeof v === "number" && !isFinite(v)); }
+  function num(v, digits) {
+    if (!has(v)) return "–";
+    const d = digits || 0;
+    return Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
+  }
+  function pct(f) {
+    if (!has(f)) return "–";
+    return f === 1 ? "100 %" : (100 * f).toFixed(f > 0.999 ? 3 : f > 0.99 ? 2 : 1) + " %";
+  }
+  function fix(v) {  // a millisecond figure in a table: 3 significant digits or more
+    if (!has(v)) return "–";
+    return v >= 1000 ? num(v, 0) : v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
+  }
+  function ms(v) {
+    if (!has(v)) return "–";
+    if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 1 : 2) + " s";
+    return fix(v) + " ms";
+  }
+  function compact(v) {
+    const a = Math.abs(v);
+    return a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : String(+v.toFixed(2));
+  }
+  function chart(div, option) {
+    const c = echarts.init(div, null, { renderer: "canvas" });
+    c.setOption(Object.assign({ animation: false, textStyle: { fontFamily: "system-ui, sans-serif" } }, option));
+    charts.push(c);
+    return c;
+  }
+  function table(parent, headers, rows) {
+    const t = add(parent, el("table"));
+    const hr = add(add(t, el("thead")), el("tr"));
+    headers.forEach((h) => add(hr, el("th", h.cls || null, h.text || h)));
+    const body = add(t, el("tbody"));
+    rows.forEach((row) => {
+      const tr = add(body, el("tr"));
+      row.forEach((cell) => {
+        const obj = cell !== null && typeof cell === "object";
+        add(tr, el("td", obj ? cell.cls : null, obj ? cell.text : cell));
+      });
+    });
+    return t;
+  }
+  function section(id, draw) {  // one broken section must not blank the whole page
+    const box = document.getElementById(id);
+    try { draw(box); } catch (err) {
+      console.error("llmbench report: " + id + ": " + err);
+      add(box, el("p", "empty", "This section could not be drawn: " + err));
+    }
+  }
+
+  // ---- header ----------------------------------------------------------------------
+  function loadText(cfg) {
+    const parts = [];
+    if (has(cfg.rps)) {
+      let s = "open loop, " + num(cfg.rps, cfg.rps < 10 ? 2 : 0) + " req/s " + (cfg.arrival || "");
+      if (cfg.arrival === "gamma") s += " (burstiness " + cfg.burstiness + ")";
+      if (cfg.burst > 1) s += ", burst " + cfg.burst;
+      parts.push(s + ", at most " + num(cfg.concurrency) + " in flight");
+    } else if (has(cfg.concurrency)) {
+      parts.push("closed loop, " + num(cfg.concurrency) + " concurrent");
+    }
+    if (cfg.ramp_up_s > 0) parts.push("ramp-up " + cfg.ramp_up_s + " s");
+    if (cfg.warmup_requests > 0) parts.push("warm-up " + cfg.warmup_requests + " requests");
+    if (cfg.warmup_s > 0) parts.push("warm-up " + cfg.warmup_s + " s");
+    return parts.join("; ");
+  }
+  function stopText(cfg, run) {
+    const parts = [];
+    if (has(cfg.requests)) parts.push(num(cfg.requests) + " requests");
+    if (has(cfg.duration_s)) parts.push(cfg.duration_s + " s");
+    let s = parts.join(" or ");
+    if (run.stop_reason) s += (s ? "; " : "") + "stopped: " + run.stop_reason;
+    return s;
+  }
+  function tokenText() {
+    const run = D.run || {}, tok = D.tokens || {};
+    const sources = Object.entries(tok.sources || {}).map(([k, v]) => k + " " + num(v)).join(", ");
+    return (run.token_unit || tok.mode || "tokens") + (sources ? " (counted from: " + sources + ")" : "");
+  }
+  function duration(s) {
+    if (!has(s)) return null;
+    if (s < 120) return num(s, 2) + " s";
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
+    return (h ? h + " h " : "") + m + " min " + sec + " s (" + num(s, 1) + " s)";
+  }
+  function banner(parent, cls, text) { add(parent, el("div", "banner " + cls, text)); }
+  function header(h) {
+    const run = D.run || {}, cfg = D.config || {}, client = D.client || {}, req = D.requests || {};
+    const title = add(h, el("h1", null, "llmbench report "));
+    const who = [cfg.provider, cfg.model].filter(Boolean).join(" · ");
+    if (who) add(title, el("span", "sub", "· " + who));
+    add(h, el("div", "target", cfg.url || "(no URL recorded)"));
+    document.title = "llmbench · " + (cfg.model || cfg.provider || "report") + " · " + (run.started_at || "");
+    const meta = add(h, el("dl", "meta"));
+    const cpu = has(client.cpu_pct) ? "CPU " + client.cpu_pct + " %" : "";
+    const lag = client.loop_lag_ms ? "loop lag p99 " + ms(client.loop_lag_ms.p99) : "";
+    [
+      ["Load", loadText(cfg)], ["Stop rule", stopText(cfg, run)],
+      ["Started", run.started_at], ["Measured duration", duration(run.wall_time_s)],
+      ["Token unit", tokenText()], ["Endpoint", cfg.endpoint],
+      ["Client", [cpu, lag].filter(Boolean).join(", ")],
+      ["llmbench", (run.llmbench_version || "?") + (cfg.transport ? " (" + cfg.transport + " transport)" : "")],
+    ].forEach(([k, v]) => {
+      if (!has(v) || v === "") return;
+      const d = add(meta, el("div"));
+      add(d, el("dt", null, k));
+      add(d, el("dd", null, v));
+    });
+    if (run.interrupted) {
+      banner(h, "bad", "Interrupted (" + (run.stop_reason || "signal") + "): the figures cover only the requests that finished before the stop.");
+    }
+    if (client.saturated) {
+      const why = (client.saturation_reasons || []).join("; ");
+      banner(h, "warn", "The client was saturated (" + why + "): latency figures include delay added by the load generator itself.");
+    }
+    if (!req.ok) banner(h, "bad", "No request succeeded: nothing was measured.");
+    if (D.slo && D.slo.checks) {
+      const failed = D.slo.checks.filter((c) => !c.passed).map((c) => c.expr);
+      if (failed.length) banner(h, "bad", "SLO failed: " + failed.join(", "));
+      else banner(h, "ok", "All " + D.slo.checks.length + " SLOs passed");
+    }
+  }
+
+  // ---- cards -----------------------------------------------------------------------
+  function card(parent, label, value, unit, note, cls) {
+    const c = add(parent, el("div", "card" + (cls ? " " + cls : "")));
+    add(c, el("div", "label", label));
+    const v = add(c, el("div", "value", value));
+    if (unit) add(v, el("small", null, " " + unit));
+    if (note) add(c, el("div", "note", note));
+    return c;
+  }
+  function trio(parent, label, stats) {
+    const c = add(parent, el("div", "card wide"));
+    add(c, el("div", "label", label));
+    const row = add(c, el("div", "trio"));
+    ["p50", "p95", "p99"].forEach((p) => {
+      const cell = add(row, el("div"));
+      add(cell, el("div", "value", ms(stats ? stats[p] : null)));
+      add(cell, el("div", "note", p));
+    });
+  }
+  function cards(box) {
+    const r = D.requests || {}, t = D.throughput || {}, s = D.stats || {}, unit = (D.run || {}).token_unit || "tokens";
+    card(box, "Requests", num(r.total), null, num(r.ok) + " ok · " + num(r.failed) + " failed");
+    const rate = r.total ? r.ok / r.total : null;
+    const cls = rate === null ? null : rate === 1 ? "good" : rate >= 0.99 ? "warn" : "bad";
+    card(box, "Success rate", pct(rate), null, "of measured requests", cls);
+    card(box, "Throughput", num(t.requests_per_s, 2), "req/s", "successful requests per second");
+    card(box, "Output", num(t.output_tokens_per_s, 0), unit + "/s",
+      "input + output: " + num(t.total_tokens_per_s, 0) + " /s");
+    if (D.goodput) {
+      const g = D.goodput, crit = Object.entries(g.criteria || {}).map(([k, v]) => (LABELS[k] || k) + " ≤ " + ms(v));
+      card(box, "Goodput", num(g.requests_per_s, 2), "req/s", pct(g.ratio) + " met " + crit.join(", "));
+    }
+    trio(box, "TTFT", s.ttft_ms);
+    trio(box, "Latency (E2E)", s.latency_ms);
+    card(box, "TPOT p50", ms(s.tpot_ms ? s.tpot_ms.p50 : null), null, "per output token after the first");
+  }
+
+  // ---- distributions ---------------------------------------------------------------
+  function histOption(name, h) {
+    const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
+    const log = h.log;
+    const marks = [];
+    const subtitle = [];
+    [["p50", C.p50], ["p95", C.p95], ["p99", C.p99]].forEach(([p, color], i) => {
+      const v = h.marks[p];
+      if (!has(v)) return;
+      subtitle.push(p.toUpperCase() + " " + ms(v));
+      marks.push({
+        xAxis: Math.min(Math.max(v, lo), hi), lineStyle: { color: color, type: "dashed", width: 1.5 },
+        label: { formatter: p.toUpperCase(), color: color, position: "end", distance: [0, 2 + 13 * i] },
+      });
+    });
+    return {
+      title: { text: LABELS[name] || name, subtext: subtitle.join("   "), left: 8, top: 2,
+        textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11, color: C.muted } },
+      grid: { left: 56, right: 22, top: 86, bottom: 30 },
+      tooltip: { trigger: "item", formatter: (p) => ms(p.value[0]) + " – " + ms(p.value[1]) + "<br>" +
+        num(p.value[2]) + " (" + pct(p.value[2] / h.total) + ")" },
+      xAxis: { type: log ? "log" : "value", logBase: hi / lo > 1000 ? 10 : 2, min: lo, max: hi,
+        axisLabel: { formatter: (v) => ms(v), hideOverlap: true }, splitLine: { show: false } },
+      yAxis: { type: "value", axisLabel: { formatter: compact }, splitLine: { lineStyle: { color: C.grid } } },
+      series: [{
+        type: "custom", encode: { x: [0, 1], y: 2 },
+        data: h.counts.map((c, i) => [h.edges[i], h.edges[i + 1], c]),
+        renderItem: (params, api) => {
+          const a = api.coord([api.value(0), 0]), b = api.coord([api.value(1), api.value(2)]);
+          return { type: "rect", shape: { x: a[0], y: b[1], width: Math.max(1, b[0] - a[0] - 0.5), height: a[1] - b[1] },
+            style: { fill: C.ok } };
+        },
+        markLine: { symbol: "none", silent: true, data: marks },
+      }],
+    };
+  }
+  function histograms(box) {
+    const H = D.histograms || {};
+    const names = ["ttft_ms", "latency_ms", "tpot_ms", "itl_ms"].filter((n) => H[n]);
+    if (!names.length) { add(box, el("p", "empty", "No distributions: no request succeeded.")); return; }
+    names.forEach((n) => chart(add(add(box, el("div", "panel")), el("div", "chart")), histOption(n, H[n])));
+  }
+
+  // ---- over time -------------------------------------------------------------------
+  function timeseries(box) {
+    const ts = D.timeseries;
+    if (!ts || !ts.t.length) { add(box, el("p", "empty", "No time series in summary.json.")); return; }
+    const w = ts.width_s, per = w > 1 ? " (" + w + " s buckets)" : "";
+    const panels = [
+      ["In flight (max" + (w > 1 ? " per bucket)" : " per second)"), ts.in_flight, C.muted],
+      ["Requests/s (successful)" + per, ts.rps, C.ok],
+      ["Output " + ((D.run || {}).token_unit || "tokens") + "/s" + per, ts.tokens_per_s, "#00897b"],
+      ["TTFT p50 (ms)" + per, ts.ttft_p50_ms, "#6a1b9a"],
+      ["Errors/s" + per, ts.errors_per_s, C.bad],
+    ];
+    const top = 30, h = 92, gap = 40, idx = panels.map((_, i) => i), xMax = ts.t[ts.t.length - 1] + w;
+    const div = add(box, el("div", "chart tall"));
+    div.style.height = (top + panels.length * (h + gap) + 30) + "px";
+    chart(div, {
+      title: panels.map((p, i) => ({ text: p[0], left: 56, top: top + i * (h + gap) - 24, textStyle: { fontSize: 12 } })),
+      grid: idx.map((i) => ({ left: 56, right: 24, top: top + i * (h + gap), height: h })),
+      xAxis: idx.map((i) => ({ type: "value", gridIndex: i, min: ts.t[0], max: xMax,
+        axisLabel: { formatter: (v) => v + " s" }, splitLine: { show: false } })),
+      yAxis: idx.map((i) => ({ type: "value", gridIndex: i, splitNumber: 2,
+        axisLabel: { formatter: compact }, splitLine: { lineStyle: { color: C.grid } } })),
+      series: panels.map((p, i) => ({
+        name: p[0], type: "line", xAxisIndex: i, yAxisIndex: i,
+        showSymbol: ts.t.length <= 30, symbolSize: 4,
+        data: ts.t.map((t, j) => [t, p[1][j]]), itemStyle: { color: p[2] }, lineStyle: { width: 1.5 },
+        // Filled: in flight (a level) and errors (any red at all should catch the eye).
+        areaStyle: i === 0 || i === 4 ? { opacity: 0.2 } : undefined, connectNulls: i === 0,
+      })),
+      tooltip: { trigger: "axis" },
+      axisPointer: { link: [{ xAxisIndex: "all" }] },
+      dataZoom: [
+        { type: "slider", xAxisIndex: idx, bottom: 8, height: 20, filterMode: "none" },
+        { type: "inside", xAxisIndex: idx, filterMode: "none" },
+      ],
+    });
+  }
+
+  // ---- scatter ---------------------------------------------------------------------
+  function scatter(box) {
+    const S = D.scatter;
+    if (!S || (!S.ok.length && !S.failed.length)) { add(box, el("p", "empty", "No per-request results (results.jsonl missing or empty).")); return; }
+    let lo = Infinity, hi = 0;
+    S.ok.concat(S.failed).forEach((p) => { if (has(p[1]) && p[1] > 0) { lo = Math.min(lo, p[1]); hi = Math.max(hi, p[1]); } });
+    if (!isFinite(lo)) { lo = 1; hi = 10; }
+    const log = hi / lo > 50;
+    // progressive: 0 draws every point at once: a chart half drawn is a chart that lies.
+    const series = [{ name: "ok", type: "scatter", data: S.ok, symbolSize: S.ok.length > 2000 ? 3 : 5,
+      large: S.ok.length > 5000,
+      progressive: 0, itemStyle: { color: C.ok, opacity: 0.55 } }];
+    S.kinds.forEach((kind, k) => series.push({
+      name: kind, type: "scatter", symbol: "triangle", symbolSize: 7, progressive: 0,
+      itemStyle: { color: kindColor(kind) },
+      data: S.failed.filter((p) => p[2] === k).map((p) => (has(p[1]) && p[1] > 0 ? [p[0], p[1], 1] : [p[0], lo, 0])),
+    }));
+    const div = add(box, el("div", "chart mid"));
+    chart(div, {
+      legend: { top: 4, right: 24 },
+      grid: { left: 64, right: 24, top: 40, bottom: 46 },
+      tooltip: { trigger: "item", formatter: (p) => esc(p.seriesName) + " · started at " + num(p.value[0], 3) + " s<br>" +
+        (p.seriesName === "ok" || p.value[2] ? "latency " + ms(p.value[1]) : "no duration recorded") },
+      xAxis: { type: "value", name: "request start (s)", nameLocation: "middle", nameGap: 26, splitLine: { show: false } },
+      yAxis: { type: log ? "log" : "value", name: "latency", scale: true,
+        axisLabel: { formatter: (v) => ms(v) }, splitLine: { lineStyle: { color: C.grid } } },
+      dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "none" }],
+      series: series,
+    });
+    const shown = S.ok.length < S.ok_total
+      ? "Successful requests: " + num(S.ok.length) + " of " + num(S.ok_total) + " shown (a uniform sample plus the slowest). "
+      : "All " + num(S.ok_total) + " successful requests shown. ";
+    const failed = S.failed_total === 0 ? "No failures."
+      : (S.failed.length < S.failed_total ? num(S.failed.length) + " of " + num(S.failed_total) + " failures shown (sampled)."
+        : "All " + num(S.failed_total) + " failures shown") + "; failures with no duration sit on the bottom edge.";
+    add(box, el("p", "caption", shown + failed + " Scroll to zoom."));
+  }
+
+  // ---- outcomes, SLOs, percentiles, samples, definitions -------------------------
+  function pie(box) {
+    const r = D.requests || {};
+    const by = r.by_status || { ok: r.ok, failed: r.failed };
+    const data = Object.entries(by).filter(([, v]) => v > 0).map(([name, v]) =>
+      ({ name: name, value: v, itemStyle: { color: kindColor(name) } }));
+    if (!data.length) { add(box, el("p", "empty", "No measured requests.")); return; }
+    const total = data.reduce((a, d) => a + d.value, 0), ok = by.ok || 0;
+    chart(add(box, el("div", "chart")), {
+      title: [{ text: "Success / failure", left: 8, top: 2, textStyle: { fontSize: 13 } },
+        { text: pct(ok / total), subtext: "succeeded", left: "34%", top: "46%", textAlign: "center",
+          textStyle: { fontSize: 18, color: ok === total ? C.good : C.bad }, subtextStyle: { color: C.muted } }],
+      tooltip: { trigger: "item", formatter: (p) => esc(p.name) + ": " + num(p.value) + " (" + p.percent + " %)" },
+      legend: { orient: "vertical", right: 8, top: "middle", formatter: (name) => name + "  " + num(by[name]) },
+      series: [{ type: "pie", radius: ["45%", "70%"], center: ["34%", "56%"], data: data, minShowLabelAngle: 12,
+        label: { formatter: (p) => p.name + " " + p.percent + " %" } }],
+    });
+  }
+  function errors(box) {
+    const rows = D.errors || [], total = (D.requests || {}).total || 0;
+    if (!rows.length) { add(box, el("p", "empty", total ? "No failed requests." : "No measured requests.")); return; }
+    table(box, ["Kind", "HTTP", "Count", "Share", { text: "First example", cls: "text" }], rows.map((e) =>
+      [e.kind, has(e.http_status) ? e.http_status : "–", num(e.count), total ? pct(e.count / total) : "–",
+        { text: has(e.example) ? e.example : "", cls: "text" }]));
+  }
+  function slo(box) {
+    if (!D.slo || !D.slo.checks || !D.slo.checks.length) return;
+    add(box, el("h2", null, "SLOs"));
+    table(box, [{ text: "Check", cls: "text" }, "Measured", "Result"], D.slo.checks.map((c) => [
+      { text: c.expr, cls: "text" }, has(c.measured) ? num(c.measured, 3) + " " + (c.unit || "") : "no value",
+      { text: c.passed ? "pass" : "FAIL", cls: c.passed ? "pass" : "fail" }]));
+  }
+  function percentiles(box) {
+    const stats = D.stats || {};
+    const order = Object.keys(LABELS).filter((k) => stats[k]).concat(Object.keys(stats).filter((k) => !LABELS[k]));
+    if (!order.length) { add(box, el("p", "empty", "No latency figures: no request succeeded.")); return; }
+    const cols = ["p50", "p75", "p90", "p95", "p99", "p99_9", "max"];
+    table(box, ["Metric", "Count", "Mean"].concat(cols.map((c) => c.replace("_", "."))), order.map((k) =>
+      [LABELS[k] || k, num(stats[k].count), fix(stats[k].mean)].concat(cols.map((c) => fix(stats[k][c])))));
+  }
+  function samples(box) {
+    const s = D.samples || {};
+    [["First content frame", s.first_frame], ["Final frame", s.last_frame]].forEach(([label, text]) => {
+      add(box, el("div", "caption", label));
+      add(box, el("pre", "sample", has(text) ? text : "(none recorded)"));
+    });
+  }
+  function definitions(box) {
+    const defs = D.definitions || {};
+    const dl = add(box, el("dl", "defs"));
+    Object.entries(defs).forEach(([k, v]) => {
+      add(dl, el("dt", null, (LABELS[k] ? LABELS[k] + " · " : "") + k));
+      add(dl, el("dd", null, v));
+    });
+    if (!Object.keys(defs).length) add(box, el("p", "empty", "No definitions in summary.json."));
+  }
+  function footer(box) {
+    box.textContent = "Built by llmbench " + (D.report_version || "?") + " from summary.json and results.jsonl. " +
+      "Charts: Apache ECharts " + echarts.version + " (Apache-2.0), embedded; this page loads nothing from the network.";
+  }
+
+  section("header", header);
+  section("cards", cards);
+  section("histograms", histograms);
+  section("timeseries", timeseries);
+  section("scatter", scatter);
+  section("pie", pie);
+  section("errors", errors);
+  section("slo", slo);
+  section("percentiles", percentiles);
+  section("samples", samples);
+  section("definitions", definitions);
+  section("footer", footer);
+  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+  document.documentElement.dataset.ready = "1";
+})();

@@ -1,0 +1,394 @@
+"""report.html: one self-contained file that answers a capacity question at a glance.
+
+Why it is built this way:
+
+- Offline: ECharts is inlined from the vendored build (vendor/echarts/); nothing is
+  fetched, and a Content-Security-Policy with the two scripts' hashes stops the page
+  from loading anything or running any script but its own.
+- Safe whatever the server sent: every figure and string travels as one JSON document
+  in a ``<script type="application/json">`` element, with ``<``, ``>``, ``&``, U+2028
+  and U+2029 escaped, so no string can end the element; the page's script shows
+  strings with textContent and ECharts text only.
+- Small at any scale: distributions come from the HDR histograms in summary.json,
+  the time series is merged into wider buckets past a cap, and the scatter keeps a
+  fixed number of points, so 1,000,000 requests still make a report of a few MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import heapq
+import math
+import random
+import re
+from collections.abc import Callable, Iterator
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from hdrh.histogram import HdrHistogram
+
+import llmbench
+
+__all__ = ["SCATTER_CAP", "SLOWEST_KEPT", "ReportError", "build_report", "echarts_source"]
+
+# Points a browser draws at once without stalling; a point costs ~18 bytes of JSON.
+SCATTER_CAP = 20_000
+# The slowest successes are always plotted: the tail is what a reader looks for.
+SLOWEST_KEPT = 500
+# Per-second rows beyond this are merged into wider buckets (a day is 86,400 rows).
+_TIMESERIES_CAP = 2_000
+_HIST_BINS = 50
+# Histogram bins start at this percentile; lower values share the first bin, so a few
+# near-zero gaps (chunks that arrive together) do not squeeze the body into two bins.
+_HIST_FLOOR_PERCENTILE = 1.0
+# The first and last frame are shown raw, each capped (the summary caps them too).
+_SAMPLE_CAP = 64 * 1024
+_EXAMPLE_CAP = 2_000
+
+_HISTOGRAMS = ("ttft_ms", "latency_ms", "tpot_ms", "itl_ms")
+# Shown in the header; the rest of the config (prompt, headers, bodies) stays out.
+_CONFIG_KEYS = tuple(
+    "url provider endpoint model concurrency rps arrival burstiness burst requests duration_s"
+    " ramp_up_s warmup_requests warmup_s max_tokens timeout_s retries transport token_mode".split()
+)
+# Where a failure sits on the scatter: the longest duration it has.
+_FAILED_Y = ("latency_ms", "ttft_ms", "ttfb_ms")
+_SERIES = ("t", "in_flight", "rps", "errors_per_s", "tokens_per_s", "ttft_p50_ms")
+_SUMMARY_BLOCKS = ("run", "requests", "throughput", "tokens", "goodput", "slo", "client")
+# JSON escapes that leave no way to end the script element or a JS string literal.
+_ESCAPES = [(c.encode(), f"\\u{ord(c):04x}".encode()) for c in "<>&\u2028\u2029"]
+_SLOT = re.compile(r"@@(CSP|DATA|ECHARTS|REPORT_JS)@@")
+
+
+class ReportError(ValueError):
+    """A run directory the report cannot be built from; the message is one line."""
+
+
+def build_report(run_dir: Path, html_path: Path | None = None) -> Path:
+    """Write the report of ``run_dir`` (default ``run_dir/report.html``); return its path.
+
+    Reads summary.json whole and streams results.jsonl (only the scatter's sample
+    is kept), so memory does not grow with the number of requests.
+    """
+    summary = _read_summary(run_dir)
+    data = _report_data(summary, run_dir / "results.jsonl")
+    out = html_path if html_path is not None else run_dir / "report.html"
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        tmp.write_text(_render(data), encoding="utf-8")
+        tmp.replace(out)  # a reader never sees half a report
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ReportError(f"cannot write {out}: {exc.strerror}") from None
+    return out
+
+
+def _read_summary(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "summary.json"
+    if not run_dir.is_dir():
+        raise ReportError(f"{run_dir} is not a directory")
+    try:
+        summary = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise ReportError(f"{path} not found: {run_dir} is not a run directory") from None
+    except OSError as exc:
+        raise ReportError(f"cannot read {path}: {exc.strerror}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ReportError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(summary, dict) or not isinstance(summary.get("requests"), dict):
+        raise ReportError(f"{path} is not an llmbench summary (no 'requests' block)")
+    return summary
+
+
+def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
+    """Everything the page shows, and nothing else (no prompt, headers or bodies).
+    A block of the wrong shape (a hand-edited summary) is left out, not fatal."""
+    config = _dict(summary.get("config"))
+    data: dict[str, Any] = {key: summary.get(key) for key in _SUMMARY_BLOCKS}
+    data["report_version"] = llmbench.__version__
+    data["config"] = {key: config.get(key) for key in _CONFIG_KEYS}
+    data["stats"] = {
+        key: value
+        for key, value in summary.items()
+        if key.endswith("_ms") and isinstance(value, dict) and "p50" in value
+    }
+    data["errors"] = [_error_row(row) for row in _dicts(summary.get("errors"))]
+    samples = _dict(summary.get("samples")).items()
+    data["samples"] = {key: _cap(value, _SAMPLE_CAP) for key, value in samples}
+    data["definitions"] = _dict(summary.get("definitions"))
+    data["histograms"] = _histograms(_dict(summary.get("hdr_us")), data["stats"])
+    wall_s = _dict(summary.get("run")).get("wall_time_s")
+    data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), wall_s)
+    scatter = _Scatter(SCATTER_CAP, SLOWEST_KEPT)
+    for row in _results(results):
+        scatter.add(row)
+    data["scatter"] = scatter.result()
+    return data
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
+
+
+def _cap(value: Any, limit: int) -> str | None:
+    return None if value is None else str(value)[:limit]
+
+
+def _error_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": row.get("kind"),
+        "http_status": row.get("http_status"),
+        "count": row.get("count"),
+        "example": _cap(row.get("example"), _EXAMPLE_CAP),
+    }
+
+
+def _results(path: Path) -> Iterator[dict[str, Any]]:
+    """Measured lines one at a time; a torn last line (a crash mid-write) is skipped."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(row, dict) and row.get("phase", "measure") == "measure":
+                yield row
+
+
+class _Reservoir:
+    """A uniform sample of ``cap`` items in one pass (Li's Algorithm L, 1994): random
+    numbers are drawn only for the few items that enter, not for every item seen."""
+
+    def __init__(self, cap: int, rng: random.Random) -> None:
+        self.cap = cap
+        self.items: list[Any] = []
+        self.seen = 0
+        self._rng = rng
+        self._w = 1.0
+        self._next = cap - 1  # the index of the next item to enter, once full
+
+    def offer(self, item: Any) -> None:
+        index = self.seen
+        self.seen += 1
+        if index < self.cap:
+            self.items.append(item)
+            if self.seen == self.cap:
+                self._skip()
+        elif index == self._next:
+            self.items[self._rng.randrange(self.cap)] = item
+            self._skip()
+
+    def _skip(self) -> None:
+        self._w *= math.exp(math.log(1.0 - self._rng.random()) / self.cap)
+        gap = math.log(1.0 - self._rng.random()) / math.log(1.0 - self._w) if self._w < 1 else 0
+        self._next += math.floor(gap) + 1
+
+
+class _Scatter:
+    """Start time vs latency in bounded memory. Successes: all of them up to ``cap``,
+    beyond that a uniform sample plus the ``slowest`` slowest. Failures: all of them up
+    to ``cap`` (then a uniform sample), drawn at their latency, TTFT or TTFB when they
+    have one, else on the axis floor."""
+
+    def __init__(self, cap: int, slowest: int) -> None:
+        rng = random.Random(0)  # the same run always gives the same report
+        self._rng = rng
+        self._ok = _Reservoir(cap, rng)  # (start_s, latency_ms, line)
+        self._failed = _Reservoir(cap, rng)  # (start_s, ms or None, kind)
+        self._slowest_n = min(slowest, cap)
+        self._slowest: list[tuple[float, int, float]] = []  # min-heap (latency, line, start)
+        self._kinds: dict[str, int] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        x = row.get("start_s")
+        if not isinstance(x, int | float):
+            return
+        if row.get("status") != "ok":
+            kind = self._kinds.setdefault(str(row.get("status")), len(self._kinds))
+            y = next((row[k] for k in _FAILED_Y if isinstance(row.get(k), int | float)), None)
+            self._failed.offer((x, y, kind))
+            return
+        y = row.get("latency_ms")
+        if not isinstance(y, int | float):
+            return
+        line = self._ok.seen
+        self._ok.offer((x, y, line))
+        slowest = self._slowest
+        if len(slowest) < self._slowest_n:
+            heapq.heappush(slowest, (y, line, x))
+        elif slowest and y > slowest[0][0]:
+            heapq.heapreplace(slowest, (y, line, x))
+
+    def result(self) -> dict[str, Any]:
+        ok = self._ok.items
+        if self._ok.seen > self._ok.cap:  # make room for the slowest, keep the cap
+            slow = {line: (x, y, line) for y, line, x in self._slowest}
+            self._rng.shuffle(ok)
+            rest = [p for p in ok if p[2] not in slow][: self._ok.cap - len(slow)]
+            ok = [*slow.values(), *rest]
+        failed = sorted(self._failed.items, key=lambda p: p[0])
+        return {
+            "ok": sorted([round(x, 3), round(y, 2)] for x, y, _ in ok),
+            "failed": [[round(x, 3), None if y is None else round(y, 2), k] for x, y, k in failed],
+            "kinds": list(self._kinds),
+            "ok_total": self._ok.seen,
+            "failed_total": self._failed.seen,
+        }
+
+
+def _histograms(hdr: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in _HISTOGRAMS:
+        encoded = hdr.get(name)
+        if not isinstance(encoded, str):
+            continue
+        try:
+            hist = HdrHistogram.decode(encoded)
+        except Exception:  # hdrh raises bare Exceptions on a corrupt payload
+            continue
+        # Rice's rule (2 * n ** (1/3) bins): 500 samples in 50 bins would draw noise.
+        n_bins = min(_HIST_BINS, max(8, math.ceil(2 * hist.get_total_count() ** (1 / 3))))
+        bins = _bins(hist, n_bins)
+        if bins is not None:
+            marks = stats.get(name) or {}
+            out[name] = {**bins, "marks": {p: marks.get(p) for p in ("p50", "p95", "p99")}}
+    return out
+
+
+def _bins(hist: HdrHistogram, n_bins: int) -> dict[str, Any] | None:
+    """Counts in ``n_bins`` bins with ms edges, log-spaced when the values span more than
+    20x. Bins start at the minimum, or at p1 when the minimum is a far outlier (the
+    near-zero gaps of chunks that arrive together): the first bin then holds those."""
+    total = hist.get_total_count()
+    if total == 0:
+        return None
+    floor = hist.get_value_at_percentile(_HIST_FLOOR_PERCENTILE)
+    low = max(1, hist.get_min_value() if hist.get_min_value() * 4 >= floor else floor)
+    high = max(hist.get_max_value() + 1, low + 1)
+    log = high / low > 20
+    scale: Callable[[float], float] = math.log if log else float
+    step = (scale(high) - scale(low)) / n_bins
+    counts = [0] * n_bins
+    for index, count in enumerate(hist.counts):
+        if count:
+            value = hist.get_value_from_index(index)
+            mid = (value + hist.get_highest_equivalent_value(value)) / 2
+            counts[min(int((scale(max(mid, low)) - scale(low)) / step), n_bins - 1)] += count
+    edges = [math.exp(math.log(low) + step * i) if log else low + step * i for i in range(n_bins)]
+    ms = [round(edge / 1000, 4) for edge in [*edges, high]]
+    return {"edges": ms, "counts": counts, "total": total, "log": log}
+
+
+def _timeseries(rows: list[dict[str, Any]], wall_s: Any) -> dict[str, Any] | None:
+    """Per-bucket series; buckets are 1 s until there are more than _TIMESERIES_CAP rows."""
+    if not rows:
+        return None
+    width = max(1, math.ceil(len(rows) / _TIMESERIES_CAP))
+    out: dict[str, Any] = {"width_s": width, **{key: [] for key in _SERIES}}
+    for start in range(0, len(rows), width):
+        chunk = rows[start : start + width]
+        t = _int(chunk[0].get("t", start))
+        seconds = _bucket_seconds(t, len(chunk), wall_s)
+        out["t"].append(t)
+        # Sampled when a request starts: a bucket with no start has no figure (not 0).
+        started = any(_int(r.get("started", 1)) for r in chunk)
+        out["in_flight"].append(max(_int(r.get("in_flight")) for r in chunk) if started else None)
+        for key, field in (("rps", "ok"), ("errors_per_s", "failed")):
+            out[key].append(round(sum(_int(r.get(field)) for r in chunk) / seconds, 3))
+        tokens = sum(_int(r.get("output_tokens")) for r in chunk)
+        out["tokens_per_s"].append(round(tokens / seconds, 1))
+        out["ttft_p50_ms"].append(_weighted_ttft(chunk))
+    return out
+
+
+def _bucket_seconds(t: int, n: int, wall_s: Any) -> float:
+    """A bucket's length. The run's last second is usually partial: dividing its count
+    by a whole second would draw a drop at the end that never happened."""
+    if isinstance(wall_s, int | float) and t < wall_s < t + n:
+        return max(wall_s - t, 0.2 * n)
+    return n
+
+
+def _weighted_ttft(chunk: list[dict[str, Any]]) -> float | None:
+    """The bucket's per-second TTFT medians, weighted by successes (exact for 1 s)."""
+    pairs = [
+        (float(r["ttft_p50_ms"]), max(1, _int(r.get("ok"))))
+        for r in chunk
+        if isinstance(r.get("ttft_p50_ms"), int | float)
+    ]
+    if not pairs:
+        return None
+    return round(sum(v * w for v, w in pairs) / sum(w for _, w in pairs), 3)
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) else 0
+
+
+@functools.cache
+def echarts_source() -> str:
+    """The vendored ECharts build: from the installed wheel, else from the checkout."""
+    return _read_echarts(
+        [
+            resources.files(llmbench) / "_vendor" / "echarts" / "echarts.min.js",
+            Path(llmbench.__file__).resolve().parents[2] / "vendor/echarts/echarts.min.js",
+        ]
+    )
+
+
+def _read_echarts(places: list[Traversable]) -> str:
+    for place in places:
+        if place.is_file():
+            text = place.read_text(encoding="utf-8")
+            if "</script" in text.lower():
+                raise ReportError(f"{place} contains '</script' and cannot be inlined")
+            return text
+    raise ReportError(
+        "the ECharts build is missing (looked in "
+        + ", ".join(str(p) for p in places)
+        + "): reinstall llmbench, or restore vendor/echarts/ in a source checkout"
+    )
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return (resources.files("llmbench.output") / name).read_text(encoding="utf-8")
+
+
+def _embed_json(obj: Any) -> str:
+    """JSON that cannot end its script element or break a JS string in old parsers."""
+    data = orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    for raw, escaped in _ESCAPES:
+        data = data.replace(raw, escaped)
+    return data.decode("utf-8")
+
+
+def _script_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+def _render(data: dict[str, Any]) -> str:
+    echarts, script = echarts_source(), _asset("report.js")
+    if "</script" in script.lower():
+        raise ReportError("report.js contains '</script' and cannot be inlined")
+    csp = (
+        f"default-src 'none'; script-src {_script_hash(echarts)} {_script_hash(script)}; "
+        "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    slots = {"CSP": csp, "DATA": _embed_json(data), "ECHARTS": echarts, "REPORT_JS": script}
+    # One pass: text put into a slot is never searched for further slots.
+    return _SLOT.sub(lambda m: slots[m.group(1)], _asset("report_template.html"))

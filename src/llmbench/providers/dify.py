@@ -1,0 +1,97 @@
+"""Dify chat apps: ``POST /v1/chat-messages``.
+
+API: https://docs.dify.ai/guides/application-publishing/developing-with-apis (the
+"Send Chat Message" reference each app shows under "API Access"). With
+``response_mode: "streaming"`` the body is SSE whose ``data:`` is a JSON object naming
+its own event (``{"event": "message", "answer": " I", ...}``); there is no SSE
+``event:`` field except on keep-alive pings. ``message`` and ``agent_message`` carry the
+answer text, ``message_end`` closes the message with ``metadata.usage``
+(``prompt_tokens``/``completion_tokens``), ``error`` reports a failure (``status``,
+``code``, ``message``) and ends the stream. Everything else (``ping``, ``workflow_*``,
+``node_*``, ``message_file``, ``message_replace``, ``agent_thought``, ``tts_message*``)
+is bookkeeping: counted, never timed. With ``response_mode: "blocking"`` the body is one
+JSON object with the whole ``answer`` and ``metadata.usage``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmbench.config import RunConfig
+from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
+from llmbench.http.request import HttpRequest
+from llmbench.providers.base import (
+    Framing,
+    accept_header,
+    bearer,
+    error_text,
+    join_url,
+    merge_body,
+    merge_headers,
+)
+from llmbench.workload import WorkloadItem
+
+__all__ = ["Dify"]
+
+_END = "message_end"
+_TEXT_EVENTS = frozenset({"message", "agent_message"})
+
+
+def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
+    usage = (obj.get("metadata") or {}).get("usage")
+    if not usage:
+        return []
+    return [Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))]
+
+
+class Dify:
+    """``--provider dify``: the query is the prompt; ``--user``, ``--conversation-id``
+    and ``--inputs`` fill the fields of the same names; the app picks the model."""
+
+    name = "dify"
+    framing: Framing = "sse"
+    path = "/v1/chat-messages"
+
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg
+        self.url = join_url(cfg.url, self.path, cfg.endpoint)
+        self._blocking = not cfg.stream
+        self.framing = "json" if self._blocking else "sse"
+        self._static_headers = (("content-type", "application/json"), accept_header(self.framing))
+
+    def build_request(self, item: WorkloadItem, api_key: str | None) -> HttpRequest:
+        cfg = self.cfg
+        body: dict[str, Any] = {
+            "inputs": dict(cfg.inputs),
+            "query": item.prompt,
+            "response_mode": "blocking" if self._blocking else "streaming",
+            "conversation_id": cfg.conversation_id,
+            "user": cfg.user,
+            "files": [],
+        }
+        merge_body(body, cfg.extra_body, item.extra_body)
+        headers = merge_headers(self._static_headers, bearer(api_key), cfg.headers)
+        return HttpRequest("POST", self.url, headers, orjson.dumps(body))
+
+    def decode(self, event: str, data: str) -> list[StreamEvent]:
+        if not data:  # an SSE `event: ping` block with no data
+            return [Meta(event)]
+        obj = orjson.loads(data)
+        if self._blocking:
+            return self._whole(obj)
+        kind = obj.get("event") or event
+        if kind in _TEXT_EVENTS:
+            return [Content(obj.get("answer") or "")]
+        if kind == _END:
+            return [*_usage(obj), End(_END)]
+        if kind == "error":
+            return [StreamError(error_text(obj, "code", "message"))]
+        return [Meta(kind)]
+
+    def _whole(self, obj: dict[str, Any]) -> list[StreamEvent]:
+        """A blocking response: the whole answer, then its usage; the body is the end."""
+        if obj.get("event") == "error" or ("code" in obj and "answer" not in obj):
+            return [StreamError(error_text(obj, "code", "message"))]
+        return [Content(obj["answer"] or ""), *_usage(obj), End("blocking")]

@@ -1,0 +1,242 @@
+"""report.html in real headless Chromium, from a real run against the mock.
+
+Chromium is Debian's (`make chromium` installs it when missing), driven by Playwright
+with no browser download. Every request the page makes is routed here: the report file
+itself is served, anything else is aborted and recorded, and the context is offline.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from llmbench.metrics import Recorder
+from llmbench.output.report import build_report
+from llmbench.output.summary import build_summary
+from llmbench.result import RequestResult
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(
+        f"{CHROMIUM} is missing: `make chromium` installs it (Debian, as root)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]'")
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCRIPT_BREAKER = "</script><script>alert(1)</script>"
+IMG_XSS = "<img src=x onerror=alert(2)>"
+MockServer = Callable[..., str]
+
+# Each chart container's first canvas: how many pixels were painted (alpha > 0).
+PAINTED_JS = """() => Array.from(
+  document.querySelectorAll("div[_echarts_instance_]")
+).map((div) => {
+  const canvas = div.querySelector("canvas");
+  if (!canvas) return -1;
+  const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) if (data[i] > 0) painted++;
+  return painted;
+})"""
+
+
+@dataclass
+class Visit:
+    """One page load, with everything the page tried to do besides drawing."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1360, "height": 900},
+        )
+        context.set_offline(True)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def visit(context: Any, html: Path) -> Visit:
+    page = context.new_page()
+    seen = Visit(page)
+    page.on("console", lambda m: seen.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: seen.errors.append(str(exc)))
+    page.on("dialog", lambda d: (seen.dialogs.append(d.message), d.dismiss()))
+
+    def route(r: Any) -> None:
+        seen.requests.append(r.request.url)
+        if r.request.url == html.as_uri():
+            r.continue_()
+        else:
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(html.as_uri())
+    page.wait_for_selector("html[data-ready='1']", timeout=15_000)
+    return seen
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmbench", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def rebuild_report(run_dir: Path) -> Path:
+    """`llmbench report RUN_DIR`; build_report directly until the subcommand is wired."""
+    (run_dir / "report.html").unlink(missing_ok=True)
+    proc = run_cli("report", str(run_dir))
+    if proc.returncode == 2 and "invalid choice: 'report'" in proc.stderr:
+        return build_report(run_dir)
+    assert proc.returncode == 0, proc.stderr
+    return run_dir / "report.html"
+
+
+def assert_clean(seen: Visit, html: Path) -> None:
+    assert seen.errors == []
+    assert seen.requests == [html.as_uri()]  # nothing but the file itself
+    assert seen.dialogs == []
+
+
+def test_real_run_report_draws_every_chart_offline(
+    mock_server: MockServer, browser_context: Any, tmp_path: Path
+) -> None:
+    url = mock_server("--ttft-ms", "20", "--itl-ms", "2", "--jitter-ms", "2", "--tokens", "16")
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "run", "--url", url, "--concurrency", "8", "--requests", "120",
+        "--out", str(run_dir), "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    html = rebuild_report(run_dir)
+    seen = visit(browser_context, html)
+    page = seen.page
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    assert_clean(seen, html)
+    painted = page.evaluate(PAINTED_JS)
+    assert len(painted) == 7  # 4 histograms, time series, scatter, pie
+    assert min(painted) > 500, painted
+    assert url in page.locator("#header").inner_text()
+    assert "120" in page.locator("#cards").inner_text()
+    assert page.locator("#percentiles td").first.inner_text() == "TTFT"
+    assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def hostile_run(run_dir: Path) -> None:
+    """A run whose server replies, errors and config all carry markup."""
+    run_dir.mkdir()
+    hostile = f"{SCRIPT_BREAKER} {IMG_XSS}"
+    results = [
+        RequestResult(0, "measure", "ok", 0, 90_000_000, ttft_ns=40_000_000,
+                      latency_ns=90_000_000, output_tokens=4, first_frame=hostile,
+                      last_frame=IMG_XSS),
+        RequestResult(1, "measure", "stream_error", 10_000_000, 60_000_000,
+                      http_status=200, error=hostile),
+        RequestResult(2, "measure", IMG_XSS, 20_000_000, 30_000_000, error=SCRIPT_BREAKER),
+        RequestResult(3, "measure", "__proto__", 30_000_000, 40_000_000, error="constructor"),
+    ]  # fmt: skip
+    rec = Recorder()
+    rec.set_origin(0)
+    for r in results:
+        rec.on_start(r.t0_ns)
+    with (run_dir / "results.jsonl").open("wb") as fh:
+        for r in results:
+            rec.record(r)
+            fh.write(orjson.dumps(r.to_json(0)) + b"\n")
+    summary = build_summary(
+        rec,
+        run={"llmbench_version": "0.1.0", "started_at": hostile, "interrupted": True,
+             "stop_reason": SCRIPT_BREAKER},
+        config={"url": f"http://h/{SCRIPT_BREAKER}", "provider": IMG_XSS, "model": hostile},
+        open_loop=False,
+    )  # fmt: skip
+    summary["client"] = {"saturated": True, "saturation_reasons": [IMG_XSS]}
+    summary["definitions"] = {IMG_XSS: SCRIPT_BREAKER, "constructor": "__proto__"}
+    (run_dir / "summary.json").write_bytes(orjson.dumps(summary))
+
+
+def assert_shown_as_text(seen: Visit, html: Path, texts: list[str]) -> None:
+    assert_clean(seen, html)  # no dialog: no alert() ran
+    page = seen.page
+    assert page.locator("img").count() == 0  # no element came from the data
+    assert page.locator("script").count() == 3
+    body = page.locator("body").inner_text()
+    assert "[native code]" not in body  # a data key ("constructor") found a JS builtin
+    for text in texts:
+        assert text in body
+
+
+def test_markup_from_the_server_is_shown_literally(browser_context: Any, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    hostile_run(run_dir)
+    html = build_report(run_dir)
+    seen = visit(browser_context, html)
+    assert_shown_as_text(seen, html, [SCRIPT_BREAKER, IMG_XSS, "__proto__", "constructor"])
+    samples = seen.page.locator("#samples pre")
+    assert samples.nth(0).inner_text() == f"{SCRIPT_BREAKER} {IMG_XSS}"
+    assert samples.nth(1).inner_text() == IMG_XSS
+    errors = seen.page.locator("#errors").inner_text()
+    assert SCRIPT_BREAKER in errors
+    assert IMG_XSS in errors
+    assert "saturated" in seen.page.locator("#header").inner_text()
+
+
+def test_markup_streamed_by_the_mock_is_shown_literally(
+    mock_server: MockServer, browser_context: Any, tmp_path: Path
+) -> None:
+    if "--text" not in run_cli("mock", "--help").stdout:
+        pytest.skip("`llmbench mock` has no --text flag yet")
+    text = f"{SCRIPT_BREAKER} {IMG_XSS}"
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "12", "--text", text)
+    run_dir = tmp_path / "run"
+    proc = run_cli("run", "--url", url, "--requests", "4", "--out", str(run_dir), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    html = rebuild_report(run_dir)
+    seen = visit(browser_context, html)
+    first_frame = seen.page.locator("#samples pre").nth(0).inner_text()
+    assert_shown_as_text(seen, html, [])
+    assert "<script>" in first_frame or "<img" in first_frame  # a token of the text, raw
+
+
+def test_a_run_where_nothing_succeeded_renders_cleanly(
+    browser_context: Any, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "summary.json").write_text(
+        '{"requests": {"total": 3, "ok": 0, "failed": 3, "by_status": {"timeout": 3}}}'
+    )
+    html = build_report(run_dir)
+    seen = visit(browser_context, html)
+    assert_clean(seen, html)
+    assert len(seen.page.evaluate(PAINTED_JS)) == 1  # the outcome pie only
+    assert "No request succeeded" in seen.page.locator("#header").inner_text()

@@ -1,0 +1,65 @@
+"""Bad input stops the run before it starts: one line naming the flag and the rule,
+exit code 2, no traceback, and no run directory left behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+URL = "http://127.0.0.1:9"
+
+
+def files(tmp: Path) -> dict[str, Path]:
+    (tmp / "empty.txt").write_text("\n\n")
+    (tmp / "bad.toml").write_text("path = [unclosed\n")
+    (tmp / "keys").mkdir()  # a directory: unreadable as a key file
+    return {"empty": tmp / "empty.txt", "toml": tmp / "bad.toml", "keys": tmp / "keys"}
+
+
+CASES = [
+    (["--url", URL, "--concurrency", "0"], "--concurrency must be >= 1, got 0"),
+    (["--url", URL, "--concurrency", "-5"], "--concurrency must be >= 1, got -5"),
+    (["--url", URL, "--rps", "0"], "--rps must be > 0, got 0.0"),
+    (["--url", URL, "--prompts-file", "{tmp}/missing.txt"], "--prompts-file"),
+    (["--url", URL, "--prompts-file", "{empty}"], "no prompts in it"),
+    (["--url", URL, "--api-key-file", "{keys}"], "--api-key-file"),
+    (["--url", "127.0.0.1:8000"], "--url must start with http:// or https://"),
+    (["--url", "ftp://127.0.0.1"], "--url must start with http:// or https://"),
+    (["--url", URL, "--provider", "nope"], "unknown --provider 'nope'"),
+    (["--url", URL, "--provider", "template", "--provider-config", "{toml}"], "bad.toml"),
+    (["--url", URL, "--extra-body", "{not json"], "--extra-body is not valid JSON"),
+    (["--url", URL, "--slo", "ttft_p95<=fast"], "ttft_p95<=fast"),
+    (["--url", URL, "--requests", "0", "--duration", "0"], "--requests must be >= 1"),
+    (["--url", URL, "--duration", "0"], "--duration must be > 0 seconds"),
+    (["--url", URL, "--timeout", "nan"], "--timeout must be > 0 seconds"),
+    (["--url", URL, "--ttft-timeout", "-1"], "--ttft-timeout must be > 0 seconds"),
+]
+
+
+def _fill(text: str, paths: dict[str, str]) -> str:
+    for name, path in paths.items():
+        text = text.replace("{" + name + "}", path)
+    return text
+
+
+@pytest.mark.parametrize(("argv", "message"), CASES)
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str], message: str) -> None:
+    paths = {k: str(v) for k, v in files(tmp_path).items()} | {"tmp": str(tmp_path)}
+    out = tmp_path / "run-dir"
+    args = [_fill(a, paths) for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmbench", "run", *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("llmbench run: error: ")
+    assert _fill(message, paths) in lines[0]
+    assert not out.exists()
+    assert proc.stdout == ""

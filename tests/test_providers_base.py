@@ -1,0 +1,119 @@
+"""Tests for the helpers every provider shares (llmbench.providers.base): URL joining,
+header and body merging, bearer auth, error lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llmbench.providers.base import (
+    MAX_ERROR_CHARS,
+    accept_header,
+    bearer,
+    error_text,
+    join_url,
+    merge_body,
+    merge_headers,
+)
+
+DASH = "/api/v1/services/aigc/text-generation/generation"
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "expected"),
+    [
+        ("https://h", DASH, "https://h" + DASH),
+        ("https://h/api", DASH, "https://h" + DASH),
+        ("https://h/api/v1", DASH, "https://h" + DASH),
+        ("https://h/api/v1/services", DASH, "https://h" + DASH),
+        ("https://h" + DASH, DASH, "https://h" + DASH),
+        ("https://h/apis/v1", DASH, "https://h/apis/v1" + DASH),  # segments, not prefixes
+        ("https://h/v1", "/v1/messages", "https://h/v1/messages"),
+        ("https://h/gw/v1", "/v1/messages", "https://h/gw/v1/messages"),
+        ("https://h/v1", "/api/chat", "https://h/v1/api/chat"),
+        ("https://h:8080/", "/generate_stream", "https://h:8080/generate_stream"),
+    ],
+)
+def test_join_url_does_not_repeat_what_the_url_ends_with(
+    base: str, path: str, expected: str
+) -> None:
+    assert join_url(base, path, None) == expected
+
+
+def test_join_url_endpoint_replaces_the_path() -> None:
+    assert join_url("https://h/api/v1", DASH, "/x/y") == "https://h/x/y"
+
+
+def test_merge_headers_later_layers_win_case_insensitively() -> None:
+    merged = merge_headers(
+        [("content-type", "application/json"), ("accept", "text/event-stream")],
+        [("authorization", "Bearer k")],
+        [("Authorization", "Basic u"), ("X-A", "1"), ("x-a", "2")],
+    )
+    assert merged == (
+        ("content-type", "application/json"),
+        ("accept", "text/event-stream"),
+        ("Authorization", "Basic u"),
+        ("x-a", "2"),
+    )
+    assert merge_headers() == ()
+
+
+def test_merge_body_objects_merge_and_extras_stay_untouched() -> None:
+    cfg_extra: dict[str, Any] = {"opts": {"a": 1, "deep": {"x": 1}}, "t": 0.5}
+    item_extra: dict[str, Any] = {"opts": {"deep": {"y": 2}}, "t": 0.0, "list": [1]}
+    body: dict[str, Any] = {"opts": {"keep": True}, "list": [0, 0], "stream": True}
+    out = merge_body(body, cfg_extra, item_extra)
+    assert out is body
+    assert body == {
+        "opts": {"keep": True, "a": 1, "deep": {"x": 1, "y": 2}},
+        "list": [1],
+        "stream": True,
+        "t": 0.0,
+    }
+    assert cfg_extra == {"opts": {"a": 1, "deep": {"x": 1}}, "t": 0.5}
+    assert item_extra == {"opts": {"deep": {"y": 2}}, "t": 0.0, "list": [1]}
+
+
+def test_merge_body_object_replaces_a_non_object() -> None:
+    assert merge_body({"a": 1}, {"a": {"b": 2}}) == {"a": {"b": 2}}
+    assert merge_body({"a": {"b": 2}}, {"a": None}) == {"a": None}
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("sk-1", (("authorization", "Bearer sk-1"),)),
+        ("Bearer sk-1", (("authorization", "Bearer sk-1"),)),
+        (None, ()),
+        ("", ()),
+    ],
+)
+def test_bearer(key: str | None, expected: tuple[tuple[str, str], ...]) -> None:
+    assert bearer(key) == expected
+
+
+def test_accept_header() -> None:
+    assert accept_header("sse") == ("accept", "text/event-stream")
+    assert accept_header("ndjson") == ("accept", "application/x-ndjson")
+    assert accept_header("json") == ("accept", "application/json")
+
+
+@pytest.mark.parametrize(
+    ("error", "fields", "expected"),
+    [
+        ({"message": "boom"}, (), "boom"),
+        ({"code": "E1", "message": "boom"}, ("code", "message"), "E1: boom"),
+        ({"code": "", "message": "boom"}, ("code", "message"), "boom"),
+        ({"code": 503}, (), "{'code': 503}"),
+        ("plain", (), "plain"),
+        (42, (), "42"),
+    ],
+)
+def test_error_text(error: object, fields: tuple[str, ...], expected: str) -> None:
+    assert error_text(error, *fields) == expected
+
+
+def test_error_text_is_capped() -> None:
+    assert error_text({"message": "e" * 5000}) == "e" * MAX_ERROR_CHARS

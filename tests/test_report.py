@@ -1,0 +1,434 @@
+"""report.html, CSV export and `llmbench report`, without a browser (see
+tests/integration/test_report_browser.py for the page in real Chromium)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from llmbench import report_command
+from llmbench.metrics import Recorder
+from llmbench.output import report
+from llmbench.output.csv_export import COLUMNS, write_csv
+from llmbench.output.report import ReportError, build_report
+from llmbench.output.summary import build_summary
+from llmbench.result import RequestResult
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT_BREAKER = "</script><script>alert(1)</script>"
+IMG_XSS = "<img src=x onerror=alert(2)>"
+DATA_RE = re.compile(
+    r'<script type="application/json" id="llmbench-data">(.*?)</script>', re.DOTALL
+)
+
+
+def ok_result(index: int, start_s: float, latency_ms: float = 200.0, **kw: Any) -> RequestResult:
+    t0 = int(start_s * 1e9)
+    latency = int(latency_ms * 1e6)
+    fields: dict[str, Any] = {
+        "ttfb_ns": 2_000_000,
+        "ttft_ns": 50_000_000,
+        "latency_ns": latency,
+        "output_tokens": 16,
+        "input_tokens": 10,
+        "token_source": "usage",
+        "icl_ns": (5_000_000,) * 15,
+        "http_status": 200,
+        "first_frame": '{"choices":[{"delta":{"content":"Hi"}}]}',
+        "last_frame": "[DONE]",
+    }
+    fields.update(kw)
+    return RequestResult(index, "measure", "ok", t0, t0 + latency, **fields)
+
+
+def failed_result(
+    index: int, start_s: float, status: str = "http_error", **kw: Any
+) -> RequestResult:
+    t0 = int(start_s * 1e9)
+    fields: dict[str, Any] = {"http_status": 503, "error": "HTTP 503: overloaded"}
+    fields.update(kw)
+    return RequestResult(index, "measure", status, t0, t0 + 5_000_000, **fields)
+
+
+def make_run(run_dir: Path, results: list[RequestResult], **summary_extra: Any) -> dict[str, Any]:
+    """A run directory as `llmbench run` leaves it, through the real Recorder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rec = Recorder()
+    rec.set_origin(0)
+    with (run_dir / "results.jsonl").open("wb") as fh:
+        for r in sorted(results, key=lambda r: r.t0_ns):
+            rec.on_start(r.t0_ns)
+        for r in sorted(results, key=lambda r: r.end_ns):
+            rec.record(r)
+            fh.write(orjson.dumps(r.to_json(0)) + b"\n")
+    summary = build_summary(
+        rec,
+        run={
+            "llmbench_version": "0.1.0",
+            "started_at": "2026-01-01T00:00:00+00:00",
+            "interrupted": False,
+            "stop_reason": "done",
+            "token_unit": "tokens",
+        },
+        config={
+            "url": "http://127.0.0.1:1",
+            "provider": "openai-chat",
+            "model": "m",
+            "concurrency": 4,
+            "requests": len(results),
+            "prompt": "SECRET-PROMPT",
+            "headers": [["Authorization", "<redacted>"]],
+        },
+        open_loop=False,
+    )
+    summary["client"] = {"cpu_pct": 3.0, "saturated": False, "saturation_reasons": []}
+    summary.update(summary_extra)
+    (run_dir / "summary.json").write_bytes(orjson.dumps(summary))
+    return summary
+
+
+def page_data(html: str) -> dict[str, Any]:
+    match = DATA_RE.search(html)
+    assert match is not None
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    results = [ok_result(i, i * 0.05, 200 + i) for i in range(40)]
+    results += [failed_result(40, 0.5), failed_result(41, 1.2, "timeout", http_status=None)]
+    make_run(tmp_path / "run", results)
+    return tmp_path / "run"
+
+
+# ---- safety ------------------------------------------------------------------------
+
+
+def test_hostile_strings_cannot_end_the_data_element_and_round_trip(tmp_path: Path) -> None:
+    hostile = f"{SCRIPT_BREAKER} {IMG_XSS} a&b \u2028line\u2029para <!-- -->"
+    results = [ok_result(0, 0.0, first_frame=hostile, last_frame=hostile)]
+    results.append(failed_result(1, 0.1, error=hostile))
+    make_run(tmp_path, results)
+    html = build_report(tmp_path).read_text(encoding="utf-8")
+    # The template's three scripts (data, ECharts, report.js) and nothing else.
+    assert html.count("<script") == 3
+    assert html.lower().count("</script") == 3
+    raw = DATA_RE.search(html)
+    assert raw is not None
+    for char in ("<", ">", "&", "\u2028", "\u2029"):
+        assert char not in raw.group(1)
+    data = page_data(html)
+    assert data["samples"] == {"first_frame": hostile, "last_frame": hostile}
+    assert data["errors"][0]["example"] == hostile
+
+
+@given(st.text())
+def test_embedded_json_escapes_every_dangerous_character(text: str) -> None:
+    embedded = report._embed_json({"s": text})
+    assert not set(embedded) & {"<", ">", "&", "\u2028", "\u2029"}
+    assert json.loads(embedded) == {"s": text}
+
+
+def test_no_network_reference_and_a_locking_csp(run_dir: Path) -> None:
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert not re.search(r"""(?:src|href|action)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert not re.search(r"@import|url\(\s*['\"]?(?:https?:)?//", html, re.I)
+    csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
+    assert csp is not None
+    assert "default-src 'none'" in csp.group(1)
+    assert csp.group(1).count("'sha256-") == 2  # ECharts and report.js, nothing inline else
+    assert "unsafe-inline" not in csp.group(1).split("script-src")[1].split(";")[0]
+
+
+def test_report_js_never_parses_data_as_html() -> None:
+    script = (ROOT / "src/llmbench/output/report.js").read_text(encoding="utf-8")
+    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+        assert sink not in script
+
+
+def test_only_the_shown_config_reaches_the_page(run_dir: Path) -> None:
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    assert "SECRET-PROMPT" not in html
+    assert "Authorization" not in html
+
+
+# ---- content -----------------------------------------------------------------------
+
+
+def test_data_matches_the_summary(run_dir: Path) -> None:
+    data = page_data(build_report(run_dir).read_text(encoding="utf-8"))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert data["requests"] == summary["requests"]
+    assert set(data["stats"]) == {"ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms"}
+    assert data["definitions"] == summary["definitions"]
+    assert [e["kind"] for e in data["errors"]] == ["http_error", "timeout"]
+    latency = data["histograms"]["latency_ms"]
+    assert sum(latency["counts"]) == latency["total"] == 40
+    assert latency["marks"]["p99"] == summary["latency_ms"]["p99"]
+    assert latency["edges"][0] <= summary["latency_ms"]["p50"] <= latency["edges"][-1]
+    assert data["timeseries"]["t"] == [0, 1, 2]
+    assert data["scatter"]["ok_total"] == 40
+    assert data["scatter"]["failed_total"] == 2
+
+
+def test_html_path_and_atomic_replace(run_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.html"
+    assert build_report(run_dir, target) == target
+    assert target.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert not (run_dir / "report.html").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_scatter_caps_points_keeps_every_failure_and_the_slowest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "SCATTER_CAP", 100)
+    monkeypatch.setattr(report, "SLOWEST_KEPT", 10)
+    results = [ok_result(i, i * 0.01, 100 + (i * 7919) % 1000) for i in range(2000)]
+    results += [failed_result(2000 + i, i * 0.3) for i in range(60)]
+    make_run(tmp_path, results)
+    scatter = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["scatter"]
+    assert len(scatter["ok"]) == 100
+    assert scatter["ok_total"] == 2000
+    slowest = sorted((r.latency_ns or 0) / 1e6 for r in results if r.ok)[-10:]
+    assert set(slowest) <= {y for _, y in scatter["ok"]}
+    assert sorted(x for x, _, _ in scatter["failed"]) == [round(i * 0.3, 3) for i in range(60)]
+    assert scatter["kinds"] == ["http_error"]
+
+
+def test_the_reservoir_sample_is_uniform() -> None:
+    rng = random.Random(1)
+    deciles = [0] * 10
+    for _ in range(400):
+        sample = report._Reservoir(50, rng)
+        for i in range(1000):
+            sample.offer(i)
+        assert len(set(sample.items)) == 50
+        for i in sample.items:
+            deciles[i // 100] += 1
+    assert all(abs(d - 2000) < 300 for d in deciles), deciles  # 2,000 expected; 6 sigma
+
+
+def test_scatter_under_the_cap_keeps_everything(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(i, i * 0.01) for i in range(300)])
+    scatter = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["scatter"]
+    assert len(scatter["ok"]) == 300
+
+
+def test_failures_beyond_the_cap_are_sampled_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report, "SCATTER_CAP", 50)
+    make_run(tmp_path, [failed_result(i, i * 0.01) for i in range(500)])
+    scatter = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["scatter"]
+    assert len(scatter["failed"]) == 50
+    assert scatter["failed_total"] == 500
+
+
+def test_nothing_succeeded_and_no_results_file(tmp_path: Path) -> None:
+    make_run(tmp_path, [failed_result(i, i * 0.1, "connect_error") for i in range(5)])
+    (tmp_path / "results.jsonl").unlink()
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["histograms"] == {}
+    assert data["stats"] == {}
+    assert data["scatter"]["ok"] == []
+    assert data["scatter"]["failed"] == []
+    assert data["samples"] == {"first_frame": None, "last_frame": None}
+
+
+def test_a_minimal_summary_still_renders(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text('{"requests": {"total": 0, "ok": 0, "failed": 0}}')
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["timeseries"] is None
+    assert data["histograms"] == {}
+    assert data["run"] is None
+    assert data["goodput"] is None
+
+
+def test_blocks_of_the_wrong_shape_are_left_out(tmp_path: Path) -> None:
+    summary = {
+        "requests": {"total": 1, "ok": 1, "failed": 0},
+        "config": ["not", "a", "dict"],
+        "errors": ["oops", {"kind": "timeout", "count": 1}],
+        "samples": "x",
+        "hdr_us": {"ttft_ms": "not base64 hdr"},
+        "timeseries": [1, {"t": 0, "ok": 1, "started": 1, "in_flight": 1}],
+    }
+    (tmp_path / "summary.json").write_bytes(orjson.dumps(summary))
+    (tmp_path / "results.jsonl").write_bytes(b'[1]\n{"status": "ok", "start_s": "x"}\n')
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["errors"] == [{"kind": "timeout", "http_status": None, "count": 1, "example": None}]
+    assert data["histograms"] == {}
+    assert data["timeseries"]["t"] == [0]
+    assert data["scatter"]["ok_total"] == 0
+
+
+def test_torn_last_line_and_warmup_lines_are_skipped(run_dir: Path) -> None:
+    with (run_dir / "results.jsonl").open("ab") as fh:
+        fh.write(orjson.dumps({**ok_result(99, 9.0).to_json(0), "phase": "warmup"}) + b"\n")
+        fh.write(b'{"index": 100, "phase": "meas')
+    scatter = page_data(build_report(run_dir).read_text(encoding="utf-8"))["scatter"]
+    assert scatter["ok_total"] == 40
+
+
+def test_long_runs_are_bucketed_and_the_last_partial_second_scaled() -> None:
+    rows = [
+        {"t": t, "ok": 10, "failed": 1, "in_flight": t % 7, "output_tokens": 100}
+        for t in range(5000)
+    ]
+    ts = report._timeseries(rows, 4999.5)
+    assert ts is not None
+    assert ts["width_s"] == 3
+    assert len(ts["t"]) == 1667 <= report._TIMESERIES_CAP
+    assert (ts["rps"][0], ts["errors_per_s"][0], ts["in_flight"][0]) == (10, 1, 2)
+    assert ts["tokens_per_s"][-1] == pytest.approx(100 * 2 / 1.5, abs=0.1)  # 2 rows in 1.5 s
+    short = report._timeseries([{"t": 0, "ok": 5}, {"t": 1, "ok": 2}], 1.5)
+    assert short is not None
+    assert short["rps"] == [5, 4]
+
+
+def test_in_flight_is_unknown_not_zero_in_a_second_with_no_start() -> None:
+    rows = [{"t": 0, "started": 5, "in_flight": 5}, {"t": 1, "started": 0, "in_flight": 0}]
+    ts = report._timeseries(rows, 2.0)
+    assert ts is not None
+    assert ts["in_flight"] == [5, None]
+
+
+def test_histogram_bins_follow_the_sample_size(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(i, i * 0.01, 100 + i) for i in range(1000)])
+    latency = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["histograms"]
+    assert len(latency["latency_ms"]["counts"]) == 20  # Rice: 2 * 1000 ** (1/3)
+    assert len(latency["itl_ms"]["counts"]) == report._HIST_BINS  # 15,000 gaps
+
+
+def test_goodput_and_slo_blocks_pass_through(tmp_path: Path) -> None:
+    goodput = {"requests_per_s": 1.5, "ratio": 0.75, "good": 3, "total": 4, "criteria": {}}
+    slo = {"passed": False, "checks": [{"expr": "ttft_p95<=1ms", "passed": False}]}
+    make_run(tmp_path, [ok_result(i, i * 0.1) for i in range(4)], goodput=goodput, slo=slo)
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["goodput"] == goodput
+    assert data["slo"] == slo
+
+
+# ---- errors ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "not found: .* is not a run directory"),
+        ("{x", "is not valid JSON"),
+        ("[1, 2]", "is not an llmbench summary"),
+    ],
+)
+def test_bad_run_dirs_raise_one_line(tmp_path: Path, content: str | None, message: str) -> None:
+    if content is not None:
+        (tmp_path / "summary.json").write_text(content)
+    with pytest.raises(ReportError, match=message):
+        build_report(tmp_path)
+
+
+def test_missing_echarts_build_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="ECharts build is missing"):
+        report._read_echarts([tmp_path / "echarts.min.js"])
+    (tmp_path / "echarts.min.js").write_text("var a = '</SCRIPT>';")
+    with pytest.raises(ReportError, match="cannot be inlined"):
+        report._read_echarts([tmp_path / "echarts.min.js"])
+
+
+def test_the_vendored_build_is_found() -> None:
+    source = report.echarts_source()
+    assert len(source) > 500_000
+    assert "</script" not in source.lower()
+
+
+# ---- CSV ---------------------------------------------------------------------------
+
+
+def test_csv_has_one_row_per_line_and_the_jsonl_fields(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    assert write_csv(run_dir / "results.jsonl", out) == 42
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    first_line = json.loads((run_dir / "results.jsonl").read_text().splitlines()[0])
+    assert tuple(rows[0]) == COLUMNS == tuple(first_line)
+    assert rows[0]["index"] == str(first_line["index"])
+    assert rows[0]["queue_ms"] == ""  # null
+    assert rows[0]["retry_errors"] == "[]"
+
+
+def test_csv_defuses_formulas_keeps_extra_fields_and_skips_torn_lines(tmp_path: Path) -> None:
+    src = tmp_path / "results.jsonl"
+    line = {**failed_result(0, 0.0, error='=HYPERLINK("http://x")').to_json(0), "new_field": 7}
+    src.write_bytes(orjson.dumps(line) + b"\n" + b'{"index": 1, "sta')
+    out = tmp_path / "r.csv"
+    assert write_csv(src, out) == 1
+    with out.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["error"] == '\'=HYPERLINK("http://x")'
+    assert rows[0]["new_field"] == "7"
+
+
+def test_csv_of_an_empty_run_has_the_header(tmp_path: Path) -> None:
+    (tmp_path / "results.jsonl").write_bytes(b"")
+    assert write_csv(tmp_path / "results.jsonl", tmp_path / "r.csv") == 0
+    assert (tmp_path / "r.csv").read_text().strip() == ",".join(COLUMNS)
+
+
+# ---- the command -------------------------------------------------------------------
+
+
+def command(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    report_command.add_arguments(parser)
+    return report_command.run(parser.parse_args(list(argv)))
+
+
+def test_command_writes_report_and_csv(run_dir: Path, tmp_path: Path, capsys: Any) -> None:
+    html, out = tmp_path / "r.html", tmp_path / "r.csv"
+    assert command(str(run_dir), "--html", str(html), "--csv", str(out)) == 0
+    assert html.is_file()
+    assert out.is_file()
+    assert "42 rows" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("case", ["missing", "file", "unwritable"])
+def test_command_bad_input_is_one_line_and_exit_2(
+    run_dir: Path, tmp_path: Path, capsys: Any, case: str
+) -> None:
+    argv = {
+        "missing": [str(tmp_path / "nope")],
+        "file": [str(run_dir / "summary.json")],
+        "unwritable": [str(run_dir), "--html", str(tmp_path / "no" / "dir" / "r.html")],
+    }[case]
+    assert command(*argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmbench report: error: ")
+    assert err.count("\n") == 1
+
+
+# ---- packaging ---------------------------------------------------------------------
+
+
+def test_every_package_under_src_is_listed_for_the_wheel() -> None:
+    """pyproject lists packages (to map vendor/echarts in); a new one must be added."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = {
+        ".".join(p.parent.relative_to(ROOT / "src").parts)
+        for p in (ROOT / "src").rglob("__init__.py")
+    }
+    assert found <= set(config["packages"])
+    assert config["package-dir"]["llmbench._vendor.echarts"] == "vendor/echarts"
+    assert (ROOT / "vendor/echarts/echarts.min.js").is_file()
