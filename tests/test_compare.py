@@ -168,10 +168,53 @@ def test_zero_or_missing_values_are_shown_not_judged() -> None:
     )
     assert rows["ttft_p95"].note == "no value in the new run"
     assert rows["tpot_p99"].note == "no value in both runs"
-    thr = rows["requests_per_s"]
-    assert (thr.baseline, thr.new, thr.change, thr.verdict) == (50.0, 0.0, None, "not judged")
-    assert thr.note == "0 in the new run: no relative change"
     assert rows["ttft_p95"].baseline == 130.0
+
+
+def test_throughput_falling_to_zero_is_a_full_regression() -> None:
+    row = judge(summary(), summary(rps=0.0))["requests_per_s"]
+    assert (row.baseline, row.new, row.change, row.verdict) == (50.0, 0.0, -1.0, "REGRESSION")
+
+
+def test_latency_falling_to_zero_is_not_judged() -> None:
+    base, new = summary(), summary()
+    new["ttfb_ms"]["p50"] = 0.0
+    row = judge(base, new)["ttfb_p50"]
+    assert (row.verdict, row.note) == ("not judged", "0 in the new run: no relative change")
+
+
+@pytest.mark.parametrize(
+    ("base", "new", "floor", "verdict"),
+    [
+        (0.666, 0.916, None, "ok"),  # +37.5% but 0.25 ms: localhost jitter, not a regression
+        (0.666, 0.916, "0ms", "REGRESSION"),  # floor off
+        (0.666, 0.916, "0.2ms", "REGRESSION"),
+        (2.0, 3.5, None, "REGRESSION"),  # 1.5 ms is past the default 1 ms floor
+        (2.0, 3.5, "2ms", "ok"),
+        (2.0, 3.5, "0.002s", "ok"),
+        (3.5, 2.0, "2ms", "ok"),  # the floor also keeps noise from reading as "better"
+    ],
+)
+def test_latency_noise_floor(base: float, new: float, floor: str | None, verdict: str) -> None:
+    a, b = summary(), summary()
+    a["ttfb_ms"]["p50"], b["ttfb_ms"]["p50"] = base, new
+    rows = rows_by_name(compare_summaries(a, b, parse_tolerances([], floor)))
+    row = rows["ttfb_p50"]
+    assert row.verdict == verdict
+    assert row.change == pytest.approx((new - base) / base)
+    if verdict == "ok":
+        assert row.note.startswith("within the")
+
+
+def test_noise_floor_does_not_apply_to_throughput() -> None:
+    row = judge(summary(rps=1.0), summary(rps=0.5))["requests_per_s"]
+    assert row.verdict == "REGRESSION"
+
+
+@pytest.mark.parametrize("value", ["1", "ms", "-1ms", "1 min", "5%"])
+def test_bad_min_delta(value: str) -> None:
+    with pytest.raises(CompareError, match="--min-delta must be a duration like 1ms"):
+        parse_tolerances([], value)
 
 
 def test_zero_baseline_is_not_judged() -> None:

@@ -7,6 +7,11 @@ Every metric is judged by its relative change against a tolerance, in the direct
 matters (higher latency is worse, higher throughput is better). ``error_rate`` is the
 exception: a relative change from 0 is undefined, and "errors appeared" is exactly what
 a CI gate must catch, so it is judged in absolute percentage points (default 0).
+
+Latency rows also have an absolute noise floor (``--min-delta``, default 1 ms): a
+sub-millisecond figure such as TTFB on localhost moves by 30% between identical runs
+from scheduler jitter alone, and a gate that fails on 0.25 ms is a gate people disable.
+A throughput that falls to 0 is a -100% change, not an undefined one.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ EXIT_USAGE = 2
 DEFAULT_TOLERANCE = 0.10
 # Percentage points: any new error against a clean baseline is a regression.
 DEFAULT_ERROR_RATE_TOLERANCE = 0.0
+# Milliseconds: latency changes smaller than this are noise, whatever their percentage.
+DEFAULT_MIN_DELTA_MS = 1.0
 
 Verdict = Literal["ok", "better", "REGRESSION", "not judged"]
 
@@ -70,6 +77,7 @@ class Tolerances:
 
     default: float = DEFAULT_TOLERANCE
     per_metric: Mapping[str, float] = field(default_factory=dict)
+    min_delta_ms: float = DEFAULT_MIN_DELTA_MS
 
     def for_metric(self, name: str) -> float:
         if name in self.per_metric:
@@ -97,7 +105,19 @@ _TOLERANCE = re.compile(
 )
 
 
-def parse_tolerances(values: Sequence[str]) -> Tolerances:
+_DELTA = re.compile(r"\s*(?P<num>\d+\.?\d*|\.\d+)\s*(?P<unit>ms|s)\s*", re.IGNORECASE)
+
+
+def parse_min_delta(value: str) -> float:
+    """``--min-delta 2ms`` or ``0.5s`` as milliseconds."""
+    m = _DELTA.fullmatch(value)
+    if m is None:
+        raise CompareError(f"--min-delta must be a duration like 1ms or 0.5s, got {value!r}")
+    num = Decimal(m["num"])
+    return float(num * 1000 if m["unit"].lower() == "s" else num)
+
+
+def parse_tolerances(values: Sequence[str], min_delta: str | None = None) -> Tolerances:
     """``10%`` sets the default, ``ttft_p95=5%`` one metric; the last one given wins."""
     default = DEFAULT_TOLERANCE
     per_metric: dict[str, float] = {}
@@ -117,7 +137,8 @@ def parse_tolerances(values: Sequence[str]) -> Tolerances:
                 f"--tolerance names unknown metric {m['name']!r}; valid: {', '.join(COMPARED)}"
             )
         per_metric[name] = fraction
-    return Tolerances(default, per_metric)
+    floor = DEFAULT_MIN_DELTA_MS if min_delta is None else parse_min_delta(min_delta)
+    return Tolerances(default, per_metric, floor)
 
 
 def _present(summary: Mapping[str, Any], name: str) -> bool:
@@ -129,7 +150,9 @@ def _present(summary: Mapping[str, Any], name: str) -> bool:
     return True
 
 
-def _judge(name: str, base: float | None, new: float | None, tol: float) -> Row:
+def _judge(
+    name: str, base: float | None, new: float | None, tol: float, floor_ms: float
+) -> Row:
     metric = METRICS[name]
     row = Row(name, metric.unit, metric.higher_is_better, base, new, None, tol, "not judged")
     if base is None or new is None:
@@ -138,13 +161,17 @@ def _judge(name: str, base: float | None, new: float | None, tol: float) -> Row:
     b, n = _dec(base), _dec(new)
     if name == "error_rate":
         change = n - b
-    elif base == 0 or new == 0:
+    elif base == 0 or (new == 0 and not metric.higher_is_better):
         return _replace(row, note=f"0 in {_side(base == 0, new == 0)}: no relative change")
     else:
         change = (n - b) / b
     worse = -change if metric.higher_is_better else change
     limit = _dec(tol)
     verdict: Verdict = "REGRESSION" if worse > limit else "better" if worse < -limit else "ok"
+    if verdict != "ok" and metric.unit == "ms" and abs(n - b) < _dec(floor_ms):
+        return _replace(
+            row, change=float(change), verdict="ok", note=f"within the {floor_ms:g} ms noise floor"
+        )
     return _replace(row, change=float(change), verdict=verdict)
 
 
@@ -169,7 +196,8 @@ def compare_summaries(
         if not (_present(base, name) or _present(new, name)):
             continue
         metric = METRICS[name]
-        rows.append(_judge(name, metric.read(base), metric.read(new), tolerances.for_metric(name)))
+        tol = tolerances.for_metric(name)
+        rows.append(_judge(name, metric.read(base), metric.read(new), tol, tolerances.min_delta_ms))
     return rows
 
 
@@ -220,7 +248,7 @@ def _tolerance(row: Row) -> str:
 
 
 def _verdict(row: Row) -> str:
-    return f"not judged: {row.note}" if row.verdict == "not judged" else row.verdict
+    return f"{row.verdict}: {row.note}" if row.note else row.verdict
 
 
 def _cells(row: Row) -> list[str]:
@@ -331,6 +359,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "ttft_p95=5%% one metric; repeatable. error_rate is in percentage points (default 0)",
     )
     parser.add_argument(
+        "--min-delta",
+        metavar="DURATION",
+        help="latency changes smaller than this are noise, never a regression "
+        f"(default {DEFAULT_MIN_DELTA_MS:g}ms; 0ms turns the floor off)",
+    )
+    parser.add_argument(
         "--format",
         choices=tuple(_RENDERERS),
         default="text",
@@ -344,7 +378,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 no regression, 1 a regression beyond tolerance, 2 bad input (one line on stderr)."""
     try:
-        tolerances = parse_tolerances(args.tolerance or [])
+        tolerances = parse_tolerances(args.tolerance or [], args.min_delta)
         base = load_summary(args.baseline)
         new = load_summary(args.new)
     except CompareError as exc:

@@ -62,9 +62,11 @@ def test_compare_detects_a_ttft_regression(mock_server: MockServer, tmp_path: Pa
     assert bench(fast, tmp_path / "a").returncode == 0
     assert bench(fast, tmp_path / "b").returncode == 0
     assert bench(slow, tmp_path / "c").returncode == 0
+    # Identical configs on a shared 2-core CI box: a 16-request p99 is one sample, and a
+    # 2 ms inter-token gap can double from one scheduler hiccup, so the floor is 3 ms here.
     same = cli(
         "compare", str(tmp_path / "a"), str(tmp_path / "b"), "--tolerance", "20%",
-        "--tolerance", "ttft_p50=10%",
+        "--tolerance", "ttft_p50=10%", "--min-delta", "3ms",
     )  # fmt: skip
     assert same.returncode == 0, same.stdout + same.stderr
     worse = cli(
