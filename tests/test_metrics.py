@@ -281,6 +281,28 @@ def test_time_series_median_per_second() -> None:
     assert summary(rec)["timeseries"][0]["ttft_p50_ms"] == 25.0
 
 
+def test_past_seconds_keep_medians_not_samples() -> None:
+    # Memory must not grow with the request count: once the run is two seconds past
+    # a second, its samples are reduced to medians.
+    rec = Recorder()
+    rec.set_origin(0)
+    for t in range(6):
+        feed(rec, [ok(t * S, t * S + 500 * MS, ttft_ns=v * MS) for v in (10, 30, 20, 40)])
+    assert [sec.ttft_us for sec in rec.seconds[:4]] == [[]] * 4
+    assert len(rec.seconds[4].ttft_us) == len(rec.seconds[5].ttft_us) == 4
+    assert [row["ttft_p50_ms"] for row in summary(rec)["timeseries"]] == [25.0] * 6
+
+
+def test_a_straggler_for_a_sealed_second_counts_but_adds_no_sample() -> None:
+    rec = Recorder()
+    rec.set_origin(0)
+    feed(rec, [ok(0, 100 * MS, ttft_ns=10 * MS), ok(2 * S, 3 * S, ttft_ns=50 * MS)])
+    feed(rec, [ok(0, 200 * MS, ttft_ns=90 * MS)])  # recorded late, ended in second 0
+    first = summary(rec)["timeseries"][0]
+    assert (first["finished"], first["ttft_p50_ms"]) == (2, 10.0)
+    assert rec.hist["ttft_ms"].get_total_count() == 3
+
+
 def test_time_series_before_the_origin_goes_to_second_zero() -> None:
     rec = Recorder()
     rec.set_origin(ORIGIN)

@@ -10,15 +10,36 @@ from llmbench.selfcheck import (
     CPU_LIMIT_PCT,
     DISPATCH_LIMIT_MS,
     LOOP_LAG_LIMIT_MS,
+    MIN_EVIDENCE,
     Verdict,
     judge,
 )
 
 
 def verdict(
-    lag: float | None = None, cpu: float | None = None, dispatch: float | None = None
+    lag: float | None = None,
+    cpu: float | None = None,
+    dispatch: float | None = None,
+    over: int = 100,
 ) -> Verdict:
-    return judge(loop_lag_p99_ms=lag, cpu_pct=cpu, dispatch_lateness_p99_ms=dispatch)
+    return judge(
+        loop_lag_p99_ms=lag,
+        loop_lag_over=over,
+        cpu_pct=cpu,
+        dispatch_lateness_p99_ms=dispatch,
+        dispatch_over=over,
+    )
+
+
+@pytest.mark.parametrize(("over", "saturated"), [(0, False), (4, False), (5, True), (50, True)])
+def test_a_p99_over_the_limit_needs_sustained_evidence(over: int, saturated: bool) -> None:
+    assert MIN_EVIDENCE == 5
+    assert verdict(lag=25.0, over=over).saturated is saturated
+    assert verdict(dispatch=15.6, over=over).saturated is saturated
+
+
+def test_cpu_needs_no_sample_count() -> None:
+    assert verdict(cpu=95.0, over=0).saturated is True
 
 
 def test_limits() -> None:
@@ -58,25 +79,27 @@ def test_dispatch_boundary_is_strict(dispatch: float, saturated: bool) -> None:
 
 
 def test_each_reason_names_the_figure_and_the_limit() -> None:
-    assert verdict(lag=12.34).reasons == ("event-loop lag p99 12.3 ms > 10 ms",)
+    assert verdict(lag=12.34).reasons == ("event-loop lag p99 12.3 ms > 10 ms (100 ticks over)",)
     assert verdict(cpu=97.6).reasons == ("client CPU 98% of one core >= 90%",)
-    assert verdict(dispatch=55.0).reasons == ("dispatch lateness p99 55.0 ms > 10 ms",)
+    assert verdict(dispatch=55.0).reasons == (
+        "dispatch lateness p99 55.0 ms > 10 ms (100 requests over)",
+    )
 
 
 def test_all_reasons_in_order() -> None:
     assert verdict(lag=11.0, cpu=90.0, dispatch=10.5) == Verdict(
         True,
         (
-            "event-loop lag p99 11.0 ms > 10 ms",
+            "event-loop lag p99 11.0 ms > 10 ms (100 ticks over)",
             "client CPU 90% of one core >= 90%",
-            "dispatch lateness p99 10.5 ms > 10 ms",
+            "dispatch lateness p99 10.5 ms > 10 ms (100 requests over)",
         ),
     )
 
 
 def test_one_bad_figure_is_enough() -> None:
     assert verdict(lag=1.0, cpu=10.0, dispatch=11.0) == Verdict(
-        True, ("dispatch lateness p99 11.0 ms > 10 ms",)
+        True, ("dispatch lateness p99 11.0 ms > 10 ms (100 requests over)",)
     )
 
 

@@ -34,7 +34,7 @@ from llmbench.output.summary import build_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider
 from llmbench.run_options import add_run_arguments, build_config, env_api_keys
 from llmbench.runner import Runner, RunOutcome
-from llmbench.tokens import TokenPolicy, load_tokenizer
+from llmbench.tokens import TokenPolicy, load_tokenizer, unit_label
 from llmbench.workload import (
     KeyRing,
     WorkloadItem,
@@ -192,7 +192,13 @@ class _LiveView:
     def tick(self, elapsed: float) -> None:
         if self._cfg.quiet or self.runner is None:
             return
-        line = live_line(elapsed, self._recorder, self.runner.in_flight, self._cfg.concurrency)
+        line = live_line(
+            elapsed,
+            self._recorder,
+            self.runner.in_flight,
+            self._cfg.concurrency,
+            unit_label(self._cfg.token_mode),
+        )
         if self._tty:
             bar = _progress(self._cfg, self._recorder, elapsed)
             print(f"\r{bar} {line}\x1b[K", end="", flush=True)
@@ -246,6 +252,7 @@ def _finish(
             "started_at": started_at,
             "interrupted": outcome.interrupted,
             "stop_reason": outcome.stop_reason,
+            "signal": outcome.signal,
             "token_unit": prep.tokens.unit,
         },
         config=cfg.public(),
@@ -309,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
 def _exit_code(outcome: RunOutcome, recorder: Recorder, summary: dict[str, Any]) -> int:
     """130/143 interrupted; 3 nothing measured; 1 an SLO failed; else 0."""
     if outcome.interrupted:
-        return _EXIT_BY_SIGNAL.get(outcome.stop_reason, 130)
+        return _EXIT_BY_SIGNAL.get(outcome.signal or "", 130)
     if recorder.ok == 0:
         print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
         return EXIT_NOTHING_MEASURED

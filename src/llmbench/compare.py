@@ -150,9 +150,7 @@ def _present(summary: Mapping[str, Any], name: str) -> bool:
     return True
 
 
-def _judge(
-    name: str, base: float | None, new: float | None, tol: float, floor_ms: float
-) -> Row:
+def _judge(name: str, base: float | None, new: float | None, tol: float, floor_ms: float) -> Row:
     metric = METRICS[name]
     row = Row(name, metric.unit, metric.higher_is_better, base, new, None, tol, "not judged")
     if base is None or new is None:

@@ -24,7 +24,9 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:,.0f} ms" if value >= 100 else f"{value:,.1f} ms"
 
 
-def live_line(elapsed_s: float, rec: Recorder, in_flight: int, cap: int) -> str:
+def live_line(
+    elapsed_s: float, rec: Recorder, in_flight: int, cap: int, unit: str = "tokens"
+) -> str:
     """One line per second: the whole run so far, plus TTFT/TPOT of the last second."""
     stats = rec.statistics()
     done = stats.finished
@@ -32,20 +34,28 @@ def live_line(elapsed_s: float, rec: Recorder, in_flight: int, cap: int) -> str:
     rps = stats.ok / elapsed_s if elapsed_s > 0 else 0.0
     tps = stats.output_tokens / elapsed_s if elapsed_s > 0 else 0.0
     last = rec.seconds[-2] if len(rec.seconds) >= 2 else (rec.seconds[-1] if rec.seconds else None)
-    ttft = _median_ms(last.ttft_us) if last else None
-    tpot = _median_ms(last.tpot_us) if last else None
+    ttft = last.ttft_p50_ms if last else None
+    tpot = last.tpot_p50_ms if last else None
+    per_s = "chars/s" if unit == "chars" else "tok/s"
     return (
         f"[{elapsed_s:6.1f}s] in-flight {in_flight}/{cap} | done {done:,} | ok {ok_rate:.1f}% | "
-        f"{rps:,.1f} req/s | {tps:,.0f} tok/s | TTFT p50 {_fmt_ms(ttft)} | "
+        f"{rps:,.1f} req/s | {tps:,.0f} {per_s} | TTFT p50 {_fmt_ms(ttft)} | "
         f"TPOT {_fmt_ms(tpot)} | errors {stats.failed:,}"
     )
 
 
-def _median_ms(values: list[int]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2] / 1000
+def _open_loop_notes(summary: dict[str, Any]) -> list[str]:
+    """Which rows are which in an open-loop run, and how many requests started late."""
+    late = summary.get("late_starts")
+    if late is None:
+        return []
+    total = summary["requests"]["total"]
+    return [
+        "TTFT/Latency rows: service time, from the moment each request was sent.",
+        "'from intended' rows: from the scheduled send time, client-side queueing included.",
+        f"Late starts: {late['count']:,} of {total:,} requests sent more than "
+        f"{late['threshold_ms']:g} ms after their scheduled time.",
+    ]
 
 
 _ROWS = (
@@ -60,6 +70,15 @@ _ROWS = (
 )
 
 
+def _unit(run: dict[str, Any]) -> str:
+    unit = run.get("token_unit", "tokens")
+    return unit if isinstance(unit, str) else "tokens"
+
+
+def _per_s(run: dict[str, Any]) -> str:
+    return "chars/s" if _unit(run) == "chars" else "tok/s"
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     """The final table: counts, throughput, then a percentile row per latency metric."""
     req = summary["requests"]
@@ -70,9 +89,9 @@ def summary_table(summary: dict[str, Any]) -> str:
         f"Requests: {req['total']:,} total, {req['ok']:,} ok, {req['failed']:,} failed"
         f"   wall time {run['wall_time_s']:.2f} s",
         f"Throughput: {thr['requests_per_s']:,.2f} req/s, "
-        f"{thr['output_tokens_per_s']:,.1f} output tok/s, "
-        f"{thr['total_tokens_per_s']:,.1f} total tok/s",
-        f"Tokens: {tok['input']:,} input, {tok['output']:,} output "
+        f"{thr['output_tokens_per_s']:,.1f} output {_per_s(run)}, "
+        f"{thr['total_tokens_per_s']:,.1f} total {_per_s(run)}",
+        f"{_unit(run).capitalize()}: {tok['input']:,} input, {tok['output']:,} output "
         f"(source: {', '.join(tok['sources']) or '-'})",
         "",
         f"{'metric':<24}{'p50':>11}{'p90':>11}{'p95':>11}{'p99':>11}{'max':>11}",
@@ -83,6 +102,14 @@ def summary_table(summary: dict[str, Any]) -> str:
             continue
         cells = "".join(f"{stats[p]:>11,.2f}" for p in ("p50", "p90", "p95", "p99", "max"))
         lines.append(f"{label + ' (ms)':<24}{cells}")
+    lines.extend(_open_loop_notes(summary))
+    goodput = summary.get("goodput")
+    if goodput:
+        ratio = "-" if goodput["ratio"] is None else f"{100 * goodput['ratio']:.1f}%"
+        lines.append(
+            f"Goodput: {goodput['requests_per_s']:,.2f} req/s, {ratio} of requests "
+            f"({goodput['good']:,}/{goodput['total']:,}) met {goodput['criteria']}"
+        )
     for err in summary["errors"]:
         code = f" {err['http_status']}" if err["http_status"] else ""
         lines.append(f"error {err['kind']}{code}: {err['count']:,}  e.g. {err['example']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
@@ -80,9 +81,17 @@ def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
     return out
 
 
+def _median_ms(values: list[int]) -> float | None:
+    return round(median(values) / 1000, 3) if values else None
+
+
 @dataclass(slots=True)
 class Second:
-    """One second of the run, for the live view and the report's time series."""
+    """One second of the run, for the live view and the report's time series.
+
+    While the second is open it keeps its TTFT/TPOT samples; `seal` reduces them to
+    medians, so a long run holds two seconds' samples, not every request's.
+    """
 
     started: int = 0
     finished: int = 0
@@ -92,6 +101,31 @@ class Second:
     in_flight_max: int = 0
     ttft_us: list[int] = field(default_factory=list)
     tpot_us: list[int] = field(default_factory=list)
+    sealed_p50_ms: tuple[float | None, float | None] | None = None
+
+    def seal(self) -> None:
+        if self.sealed_p50_ms is None:
+            self.sealed_p50_ms = (_median_ms(self.ttft_us), _median_ms(self.tpot_us))
+            self.ttft_us, self.tpot_us = [], []
+
+    @property
+    def ttft_p50_ms(self) -> float | None:
+        sealed = self.sealed_p50_ms
+        return _median_ms(self.ttft_us) if sealed is None else sealed[0]
+
+    @property
+    def tpot_p50_ms(self) -> float | None:
+        sealed = self.sealed_p50_ms
+        return _median_ms(self.tpot_us) if sealed is None else sealed[1]
+
+    def add_samples(self, ttft_us: int | None, tpot_us: int | None) -> None:
+        """A late result for a sealed second still counts, but its samples are dropped."""
+        if self.sealed_p50_ms is not None:
+            return
+        if ttft_us is not None:
+            self.ttft_us.append(ttft_us)
+        if tpot_us is not None:
+            self.tpot_us.append(tpot_us)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +162,7 @@ class Recorder:
         self.last_end_ns: int | None = None
         self.origin_ns: int | None = None
         self.seconds: list[Second] = []
+        self._sealed = 0  # seconds before this index hold medians only
         self.sample_first_frame: str | None = None
         self.sample_last_frame: str | None = None
 
@@ -138,9 +173,16 @@ class Recorder:
     def _second(self, t_ns: int) -> Second:
         origin = self.origin_ns if self.origin_ns is not None else t_ns
         index = max(0, (t_ns - origin) // 1_000_000_000)
-        while len(self.seconds) <= index:
-            self.seconds.append(Second())
-        return self.seconds[index]
+        seconds = self.seconds
+        if len(seconds) <= index:
+            # Results arrive in end order, give or take a loop turn: keep the previous
+            # second open for stragglers and seal everything before it.
+            for sec in seconds[max(0, self._sealed) : max(0, index - 1)]:
+                sec.seal()
+            self._sealed = max(self._sealed, index - 1)
+            while len(seconds) <= index:
+                seconds.append(Second())
+        return seconds[index]
 
     def on_start(self, t_ns: int) -> None:
         self.started += 1
@@ -182,16 +224,15 @@ class Recorder:
         self.token_sources[r.token_source] = self.token_sources.get(r.token_source, 0) + 1
         if r.ttfb_ns is not None:
             hist["ttfb_ms"].record_value(_us(r.ttfb_ns))
-        if r.ttft_ns is not None:
-            ttft = _us(r.ttft_ns)
+        ttft = None if r.ttft_ns is None else _us(r.ttft_ns)
+        if ttft is not None:
             hist["ttft_ms"].record_value(ttft)
-            sec.ttft_us.append(ttft)
         if r.latency_ns is not None:
             hist["latency_ms"].record_value(_us(r.latency_ns))
-        tpot = r.tpot_ns
+        tpot = None if r.tpot_ns is None else _us(r.tpot_ns)
         if tpot is not None:
-            hist["tpot_ms"].record_value(_us(tpot))
-            sec.tpot_us.append(_us(tpot))
+            hist["tpot_ms"].record_value(tpot)
+        sec.add_samples(ttft, tpot)
         icl, itl = hist["icl_ms"], hist["itl_ms"]
         if r.chunk_tokens is None:  # one token per chunk: ITL is the chunk gap
             for gap in r.icl_ns:

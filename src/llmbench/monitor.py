@@ -15,7 +15,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from llmbench.metrics import histogram_stats
-from llmbench.selfcheck import judge
+from llmbench.selfcheck import DISPATCH_LIMIT_MS, LOOP_LAG_LIMIT_MS, judge
 
 __all__ = ["TICK_S", "ClientMonitor"]
 
@@ -32,11 +32,19 @@ def _ms_stats(hist: HdrHistogram) -> dict[str, float] | None:
     return None if stats is None else {k: stats[k] for k in ("p50", "p99", "max")}
 
 
+_LAG_LIMIT_US = int(LOOP_LAG_LIMIT_MS * 1000)
+_DISPATCH_LIMIT_US = int(DISPATCH_LIMIT_MS * 1000)
+
+
 class ClientMonitor:
+    """Figures for the measured phase only: `start` clears what a warm-up left."""
+
     def __init__(self, clock: Callable[[], int]) -> None:
         self._clock = clock
         self.loop_lag = HdrHistogram(1, 3_600_000_000, 3)
         self.dispatch = HdrHistogram(1, 3_600_000_000, 3)
+        self.loop_lag_over = 0
+        self.dispatch_over = 0
         self._wall0 = 0
         self._cpu0 = 0.0
         self._wall_end = 0
@@ -45,6 +53,10 @@ class ClientMonitor:
         self._last_sample: tuple[int, float] = (0, 0.0)
 
     def start(self) -> None:
+        self.loop_lag.reset()
+        self.dispatch.reset()
+        self.loop_lag_over = self.dispatch_over = 0
+        self.cpu_peak_pct = 0.0
         self._wall0 = self._clock()
         self._cpu0 = _cpu_s()
         self._last_sample = (self._wall0, self._cpu0)
@@ -54,8 +66,11 @@ class ClientMonitor:
         self._cpu_end = _cpu_s()
 
     def dispatched(self, lateness_ns: int) -> None:
-        """The feeder sent a request ``lateness_ns`` after its intended time."""
-        self.dispatch.record_value(max(1, lateness_ns // 1000))
+        """The feeder sent a request ``lateness_ns`` after it could first have gone."""
+        late_us = max(1, lateness_ns // 1000)
+        self.dispatch.record_value(late_us)
+        if late_us > _DISPATCH_LIMIT_US:
+            self.dispatch_over += 1
 
     def sample_cpu(self) -> None:
         wall, cpu = self._clock(), _cpu_s()
@@ -71,7 +86,10 @@ class ClientMonitor:
         while True:
             await asyncio.sleep(max(0.0, (expected - self._clock()) / 1e9))
             now = self._clock()
-            self.loop_lag.record_value(max(1, (now - expected) // 1000))
+            lag_us = max(1, (now - expected) // 1000)
+            self.loop_lag.record_value(lag_us)
+            if lag_us > _LAG_LIMIT_US:
+                self.loop_lag_over += 1
             expected = max(expected + period_ns, now + period_ns // 2)
 
     def summary(self) -> dict[str, Any]:
@@ -82,14 +100,18 @@ class ClientMonitor:
         dispatch = _ms_stats(self.dispatch)
         verdict = judge(
             loop_lag_p99_ms=lag["p99"] if lag else None,
+            loop_lag_over=self.loop_lag_over,
             cpu_pct=cpu_pct,
             dispatch_lateness_p99_ms=dispatch["p99"] if dispatch else None,
+            dispatch_over=self.dispatch_over,
         )
         return {
             "loop_lag_ms": lag,
             "cpu_pct": round(cpu_pct, 1),
             "cpu_peak_pct": round(self.cpu_peak_pct, 1),
             "dispatch_lateness_ms": dispatch,
+            "loop_lag_over_limit": self.loop_lag_over,
+            "dispatch_over_limit": self.dispatch_over,
             "saturated": verdict.saturated,
             "saturation_reasons": list(verdict.reasons),
         }

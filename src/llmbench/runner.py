@@ -45,8 +45,11 @@ def _attempt_error(result: RequestResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class RunOutcome:
+    """How the run ended. ``signal`` is set even when a stop rule had already fired."""
+
     interrupted: bool
     stop_reason: str
+    signal: str | None = None
 
 
 class Runner:
@@ -82,9 +85,14 @@ class Runner:
         self._deadline_ns: int | None = None
         self._stopping = False
         self.interrupted = False
+        self.signal: str | None = None
         self.stop_reason = ""
         self.in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # Tasks that only wait (the feeder, ramp-up workers before their first send):
+        # stop() cancels them so a stop never waits out a sleep.
+        self._waiters: set[asyncio.Task[None]] = set()
+        self._slot_freed_ns = 0
         self.outcome = RunOutcome(False, "not started")
 
     # -- control ---------------------------------------------------------------
@@ -94,13 +102,16 @@ class Runner:
         if not self._stopping:
             self._stopping = True
             self.stop_reason = reason
+        for task in list(self._waiters):
+            task.cancel()
 
-    def interrupt(self, reason: str) -> None:
+    def interrupt(self, signal_name: str) -> None:
         """A signal: stop sending now; a second one cancels in-flight requests too."""
         if self.interrupted:
             self.cancel_in_flight()
         self.interrupted = True
-        self.stop(reason)
+        self.signal = self.signal or signal_name
+        self.stop(signal_name)
 
     def cancel_in_flight(self) -> None:
         for task in list(self._tasks):
@@ -115,7 +126,6 @@ class Runner:
 
     async def run(self) -> RunOutcome:
         cfg = self.cfg
-        self.monitor.start()
         try:
             if cfg.warmup_requests or cfg.warmup_s:
                 await self._phase("warmup", cfg.warmup_requests or None, cfg.warmup_s or None)
@@ -126,7 +136,7 @@ class Runner:
         finally:
             self.monitor.stop()
             self._writer.flush()
-            self.outcome = RunOutcome(self.interrupted, self.stop_reason or "done")
+            self.outcome = RunOutcome(self.interrupted, self.stop_reason or "done", self.signal)
         return self.outcome
 
     async def _phase(self, phase: Phase, count: int | None, duration_s: float | None) -> None:
@@ -134,14 +144,20 @@ class Runner:
         start = self._clock()
         if phase == "measure":
             self.recorder.set_origin(start)
+            self.monitor.start()  # the self-check judges the measured phase only
         self._deadline_ns = None if duration_s is None else start + int(duration_s * _NS)
         self._limit = count
         async with asyncio.TaskGroup() as tg:
-            helpers = [tg.create_task(self.monitor.ticker()), tg.create_task(self._guard())]
-            if phase == "measure":
-                helpers.append(tg.create_task(self._reporter(start)))
+            helpers = [
+                tg.create_task(self.monitor.ticker()),
+                tg.create_task(self._guard()),
+                tg.create_task(self._reporter(start, live=phase == "measure")),
+            ]
             if self.cfg.open_loop:
-                await self._feed(tg, phase, start)
+                feeder = tg.create_task(self._feed(tg, phase, start))
+                self._waiters.add(feeder)
+                await asyncio.wait([feeder])
+                self._waiters.discard(feeder)
             else:
                 self._start_workers(tg, phase, start)
             while self._tasks:
@@ -170,10 +186,26 @@ class Runner:
 
     async def _worker(self, phase: Phase, begin_ns: int) -> None:
         delay = begin_ns - self._clock()
-        if delay > 0:
-            await asyncio.sleep(delay / _NS)
+        if delay > 0 and not await self._sleep_unless_stopped(delay / _NS):
+            return
         while (index := self._take()) is not None:
             await self._one(index, phase, None)
+
+    async def _sleep_unless_stopped(self, seconds: float) -> bool:
+        """Sleep as a waiter (stop() cancels it); False when the run stopped meanwhile."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiters.add(task)
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            task.uncancel()
+            return False
+        finally:
+            self._waiters.discard(task)
+        return not self._stopping
 
     # -- open loop -------------------------------------------------------------
 
@@ -181,7 +213,9 @@ class Runner:
         """Send every request whose intended time has come, then sleep until the next.
 
         When the concurrency cap is reached, due requests wait for a slot (and their
-        queue time is measured); none is dropped."""
+        queue time is measured); none is dropped. Dispatch lateness, the feeder's own
+        delay, counts from when a request could first go: its intended time, or the
+        moment a slot freed up when it had to wait for one. stop() cancels the feeder."""
         cfg = self.cfg
         assert cfg.rps is not None
         offsets = arrival_offsets(
@@ -205,11 +239,14 @@ class Runner:
             index = self._take()
             if index is None:
                 break
-            self.monitor.dispatched(-wait)
-            await slots.acquire()
-            if self._stopping:
-                slots.release()
-                break
+            if slots.locked():
+                await slots.acquire()
+                ready = max(intended, self._slot_freed_ns)
+            else:
+                await slots.acquire()
+                ready = intended
+            if phase == "measure":
+                self.monitor.dispatched(clock() - ready)
             self._track(tg.create_task(self._one_then_release(index, phase, intended, slots)))
 
     async def _one_then_release(
@@ -218,6 +255,7 @@ class Runner:
         try:
             await self._one(index, phase, intended)
         finally:
+            self._slot_freed_ns = self._clock()
             slots.release()
 
     # -- one request -----------------------------------------------------------
@@ -238,15 +276,22 @@ class Runner:
             exchange = self._exchange(index, phase, intended_ns, key_index, item.prompt)
             try:
                 result = await self._transport.send(request, exchange)
+                if (
+                    self._stopping
+                    or len(retry_errors) >= self.cfg.retries
+                    or not _retryable(result)
+                ):
+                    break
+                retry_errors.append(_attempt_error(result))
+                backoff_s = min(2.0, 0.1 * 2 ** len(retry_errors))
+                if not await self._sleep_unless_stopped(backoff_s):
+                    retry_errors.pop()  # the run stopped: the failed attempt is the result
+                    break
             except asyncio.CancelledError:
                 ended = self._clock()
                 result = exchange.fail("canceled", "run stopped before the request ended", ended)
                 self._finish(result, retry_errors)
                 raise
-            if len(retry_errors) >= self.cfg.retries or not _retryable(result):
-                break
-            retry_errors.append(_attempt_error(result))
-            await asyncio.sleep(min(2.0, 0.1 * 2 ** len(retry_errors)))
         self._finish(result, retry_errors)
 
     def _exchange(
@@ -292,14 +337,15 @@ class Runner:
         await asyncio.sleep(self.cfg.grace_s)
         self.cancel_in_flight()
 
-    async def _reporter(self, start: int) -> None:
-        """Once a second: flush results.jsonl, sample CPU, call the live view."""
+    async def _reporter(self, start: int, *, live: bool) -> None:
+        """Once a second: flush results.jsonl; when measuring, sample CPU and tick the view."""
         second = 1
         while True:
             delay = (start + second * _NS - self._clock()) / _NS
             await asyncio.sleep(max(delay, 0))
             self._writer.flush()
-            self.monitor.sample_cpu()
-            if self._tick is not None:
-                self._tick((self._clock() - start) / _NS)
+            if live:
+                self.monitor.sample_cpu()
+                if self._tick is not None:
+                    self._tick((self._clock() - start) / _NS)
             second += 1

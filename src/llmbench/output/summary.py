@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 import orjson
@@ -45,8 +44,8 @@ def _second_json(t: int, sec: Second) -> dict[str, Any]:
         "failed": sec.failed,
         "in_flight": sec.in_flight_max,
         "output_tokens": sec.output_tokens,
-        "ttft_p50_ms": round(median(sec.ttft_us) / 1000, 3) if sec.ttft_us else None,
-        "tpot_p50_ms": round(median(sec.tpot_us) / 1000, 3) if sec.tpot_us else None,
+        "ttft_p50_ms": sec.ttft_p50_ms,
+        "tpot_p50_ms": sec.tpot_p50_ms,
     }
 
 
