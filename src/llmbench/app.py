@@ -130,7 +130,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
         goodput = slo.parse_goodput(args.goodput) if args.goodput else None
         slo.require_goodput(checks, goodput)
     except slo.SloError as exc:
-        raise ConfigError(str(exc)) from None
+        message = str(exc)  # name the flag: --goodput's messages already do
+        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
     if args.junit and not Path(args.junit).resolve().parent.is_dir():
         raise ConfigError(f"--junit {args.junit}: its directory does not exist")
     provider = make_provider(cfg)

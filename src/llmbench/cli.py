@@ -24,13 +24,38 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+EXIT_CODES = """exit codes:
+  0    ran, and every --slo passed (compare: no regression beyond tolerance)
+  1    an --slo failed (compare: a metric regressed beyond tolerance)
+  2    usage or configuration error: one line on stderr, nothing was sent
+  3    nothing measured: the target was unreachable or every request failed
+  130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; every output is still written"""
+
+
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="llmbench", description="Benchmark streaming LLM inference endpoints.")
+    parser = _Parser(
+        prog="llmbench",
+        description="Benchmark streaming LLM inference endpoints.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"llmbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_text) in _COMMANDS.items():
-        import_module(module).add_arguments(sub.add_parser(name, help=help_text))
+        epilog = EXIT_CODES if name in _GATES else None
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        import_module(module).add_arguments(command)
     return parser
+
+
+# The commands a CI pipeline gates on: their --help spells out the exit codes.
+_GATES = ("run", "compare")
 
 
 # Each command's module has add_arguments(parser) and run(args) -> exit code.
