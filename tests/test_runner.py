@@ -171,3 +171,19 @@ def test_warm_up_is_left_out_of_the_self_check(tmp_path: Path) -> None:
     drive(runner)
     assert runner.monitor.dispatch.get_total_count() == 5
     assert [line["phase"] for line in lines(tmp_path)] == ["warmup"] * 3 + ["measure"] * 5
+
+
+def test_requests_due_but_never_sent_are_counted(tmp_path: Path) -> None:
+    # 100 rps for 0.3 s into one slot held 1 s: ~30 are due, one goes out.
+    transport = ScriptedTransport(delay_s=1.0)
+    runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, duration_s=0.3)
+    drive(runner)
+    assert len(transport.sent) == 1
+    assert 20 <= runner.due_unsent <= 30
+
+
+def test_never_sent_respects_the_request_count(tmp_path: Path) -> None:
+    transport = ScriptedTransport(delay_s=1.0)
+    runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, requests=5, duration_s=0.3)
+    drive(runner)
+    assert runner.due_unsent == 4  # --requests 5: only four more were ever going to go

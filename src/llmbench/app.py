@@ -261,6 +261,8 @@ def _finish(
         token_mode=cfg.token_mode,
     )
     summary["client"] = runner.monitor.summary()
+    if cfg.open_loop:  # due when the run stopped, but the cap never let them go
+        summary["late_starts"]["never_sent"] = runner.due_unsent
     if prep.goodput is not None:
         wall_s = recorder.wall_ns / 1e9
         summary["goodput"] = slo.goodput_block(

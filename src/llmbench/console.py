@@ -55,6 +55,14 @@ def _open_loop_notes(summary: dict[str, Any]) -> list[str]:
         "'from intended' rows: from the scheduled send time, client-side queueing included.",
         f"Late starts: {late['count']:,} of {total:,} requests sent more than "
         f"{late['threshold_ms']:g} ms after their scheduled time.",
+        *(
+            [
+                f"Never sent: {late['never_sent']:,} requests were due before the run "
+                "stopped but waited for the --concurrency cap until the end."
+            ]
+            if late.get("never_sent")
+            else []
+        ),
     ]
 
 

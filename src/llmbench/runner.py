@@ -93,6 +93,7 @@ class Runner:
         # stop() cancels them so a stop never waits out a sleep.
         self._waiters: set[asyncio.Task[None]] = set()
         self._slot_freed_ns = 0
+        self.due_unsent = 0
         self.outcome = RunOutcome(False, "not started")
 
     # -- control ---------------------------------------------------------------
@@ -228,26 +229,50 @@ class Runner:
         )
         slots = asyncio.Semaphore(cfg.concurrency)
         clock = self._clock
-        for offset in offsets:
-            intended = start + offset
-            if self._deadline_ns is not None and intended >= self._deadline_ns:
-                break
-            wait = intended - clock()
-            while wait > 0:  # timers may fire early (uvloop: ~1 ms resolution): re-check
-                await asyncio.sleep(wait / _NS)
+        waiting = False  # holding a due request that waits for a slot
+        try:
+            for offset in offsets:
+                intended = start + offset
+                if self._deadline_ns is not None and intended >= self._deadline_ns:
+                    break
                 wait = intended - clock()
-            index = self._take()
-            if index is None:
-                break
-            if slots.locked():
-                await slots.acquire()
-                ready = max(intended, self._slot_freed_ns)
-            else:
-                await slots.acquire()
-                ready = intended
+                while wait > 0:  # timers may fire early (uvloop: ~1 ms resolution): re-check
+                    await asyncio.sleep(wait / _NS)
+                    wait = intended - clock()
+                index = self._take()
+                if index is None:
+                    break
+                if slots.locked():
+                    waiting = True
+                    await slots.acquire()
+                    waiting = False
+                    ready = max(intended, self._slot_freed_ns)
+                else:
+                    await slots.acquire()
+                    ready = intended
+                if phase == "measure":
+                    self.monitor.dispatched(clock() - ready)
+                self._track(
+                    tg.create_task(self._one_then_release(index, phase, intended, slots))
+                )
+        except asyncio.CancelledError:
             if phase == "measure":
-                self.monitor.dispatched(clock() - ready)
-            self._track(tg.create_task(self._one_then_release(index, phase, intended, slots)))
+                self.due_unsent = int(waiting) + self._count_due(offsets, start)
+            raise
+
+    def _count_due(self, offsets: Iterator[int], start: int) -> int:
+        """Scheduled requests whose time passed before the stop but were never sent
+        (the cap was full): reported, so a stopped run does not hide them."""
+        now = self._clock()
+        if self._deadline_ns is not None:
+            now = min(now, self._deadline_ns - 1)
+        room = None if self._limit is None else self._limit - self._issued
+        count = 0
+        for offset in offsets:
+            if start + offset > now or (room is not None and count >= room):
+                break
+            count += 1
+        return count
 
     async def _one_then_release(
         self, index: int, phase: Phase, intended: int, slots: asyncio.Semaphore

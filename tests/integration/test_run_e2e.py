@@ -288,3 +288,46 @@ def test_saturated_client_is_flagged(mock_server: MockServer, tmp_path: Path) ->
     assert summary["client"]["saturated"] is True, summary["client"]
     assert summary["client"]["saturation_reasons"]
     assert "WARNING: the client was saturated" in proc.stderr
+
+
+def test_a_server_behind_schedule_is_queueing_not_a_saturated_client(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    # 40 rps into a cap of 2 requests that each take ~200 ms: the server falls far behind
+    # (10 req/s capacity). That is queue time; the client itself is idle and must not
+    # call itself saturated.
+    url = mock_server("--ttft-ms", "200", "--itl-ms", "1", "--tokens", "4")
+    proc = run_cli(
+        "run", "--url", url, "--rps", "40", "--concurrency", "2", "--duration", "2",
+        "--grace", "10", "--out", str(tmp_path), "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary, lines = load(tmp_path)
+    assert summary["requests"]["total"] == len(lines) >= 12
+    assert summary["queue_ms"]["p50"] > 200  # requests waited for the cap...
+    assert summary["late_starts"]["count"] > len(lines) / 2
+    # ~80 were due in 2 s, ~20 went out: the rest are counted, not silently dropped
+    assert summary["late_starts"]["never_sent"] >= 30
+    assert "Never sent:" in proc.stdout
+    assert summary["client"]["saturated"] is False, summary["client"]  # ...not for the client
+    assert summary["ttft_from_intended_ms"]["p50"] > summary["ttft_ms"]["p50"] + 200
+
+
+def test_ctrl_c_at_a_low_rate_does_not_wait_for_the_next_send(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    # One request every 30 s: after the first, the feeder sleeps; SIGINT must wake it.
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4")
+    proc = _start_long_run(url, tmp_path, "--rps", "0.033")
+    try:
+        _wait_for_lines(tmp_path, 1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=15)  # the next send would be ~30 s away
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    summary, lines = load(tmp_path)
+    assert summary["run"]["interrupted"] is True
+    assert [line["status"] for line in lines] == ["ok"]
