@@ -372,8 +372,10 @@ def test_bad_flag_is_one_line_exit_2() -> None:
 
 def test_shutdown_with_open_streams_is_clean() -> None:
     with own_mock("--itl-ms", "50") as (proc, url):
-        conns = [Conn(url) for _ in range(3)]
+        conns: list[Conn] = []
         try:
+            for _ in range(3):
+                conns.append(Conn(url))  # closed in `finally` even if a later one fails
             for c in conns:
                 c.send("POST", "/v1/chat/completions", chat(stream=True))
                 c._line()
