@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +47,12 @@ class ScriptedTransport:
     delay_s: float = 0.0
     status: int = 200
     sent: list[float] = field(default_factory=list)
+    clock: Callable[[], int] = time.perf_counter_ns  # the runner's clock, for stamps
 
     async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
         self.sent.append(time.monotonic())
         await asyncio.sleep(self.delay_s)
-        now = time.perf_counter_ns
+        now = self.clock
         exchange.on_head(self.status, now())
         exchange.on_data(_STREAM if self.status == 200 else b"busy", now())
         return exchange.finish(now())
@@ -59,11 +61,19 @@ class ScriptedTransport:
         return None
 
 
-def make_runner(tmp_path: Path, transport: ScriptedTransport, **cfg: object) -> Runner:
+def make_runner(
+    tmp_path: Path,
+    transport: ScriptedTransport,
+    clock: Callable[[], int] = time.perf_counter_ns,
+    **cfg: object,
+) -> Runner:
     config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
-    writer = ResultsWriter(tmp_path / "results.jsonl", time.perf_counter_ns())
+    writer = ResultsWriter(tmp_path / "results.jsonl", clock())
     items = itertools.repeat(WorkloadItem(prompt="hello"))
-    return Runner(config, make_provider(config), transport, items, KeyRing([]), Recorder(), writer)
+    return Runner(
+        config, make_provider(config), transport, items, KeyRing([]), Recorder(), writer,
+        clock=clock,
+    )  # fmt: skip
 
 
 def drive(runner: Runner, *signals: tuple[float, str]) -> RunOutcome:
@@ -187,3 +197,27 @@ def test_never_sent_respects_the_request_count(tmp_path: Path) -> None:
     runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, requests=5, duration_s=0.3)
     drive(runner)
     assert runner.due_unsent == 4  # --requests 5: only four more were ever going to go
+
+
+def test_a_feeder_that_fell_behind_catches_up_at_once(tmp_path: Path) -> None:
+    # The clock jumps 1 s after the first send (as if the loop had been blocked): the
+    # next 49 requests (10 ms apart at 100 rps) are all overdue. The feeder must send
+    # them in one pass, each stamped with its true lateness, instead of spacing them out.
+    jump = [0]
+    transport = ScriptedTransport()
+
+    def clock() -> int:
+        if transport.sent and not jump[0]:
+            jump[0] = 1_000_000_000
+        return time.perf_counter_ns() + jump[0]
+
+    transport.clock = clock
+    runner = make_runner(tmp_path, transport, clock, rps=100.0, concurrency=100, requests=50)
+    drive(runner)
+    measured = sorted(lines(tmp_path), key=lambda line: int(line["index"]))  # type: ignore[call-overload]
+    assert len(measured) == 50
+    for line in measured[1:]:
+        expected_ms = 1000 - 10 * int(line["index"])  # type: ignore[call-overload]
+        assert abs(float(line["queue_ms"]) - expected_ms) < 50, line  # type: ignore[arg-type]
+    assert max(transport.sent) - min(transport.sent) < 0.5  # not 49 x 10 ms of sleeping
+    assert all(float(line["ttfb_ms"]) >= 0 for line in measured)  # type: ignore[arg-type]
