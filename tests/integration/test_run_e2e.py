@@ -331,3 +331,20 @@ def test_ctrl_c_at_a_low_rate_does_not_wait_for_the_next_send(
     summary, lines = load(tmp_path)
     assert summary["run"]["interrupted"] is True
     assert [line["status"] for line in lines] == ["ok"]
+
+
+def test_five_thousand_requests_at_concurrency_500(mock_server: MockServer, tmp_path: Path) -> None:
+    # The core engine's acceptance run: c=500 against TTFT 100 ms, ITL 20 ms, 50 tokens.
+    url = mock_server("--ttft-ms", "100", "--itl-ms", "20", "--tokens", "50")
+    proc = run_cli(
+        "run", "--url", url, "--model", "m", "--concurrency", "500", "--requests", "5000",
+        "--out", str(tmp_path), "--quiet", timeout=180,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary, lines = load(tmp_path)
+    assert len(lines) == 5000
+    assert summary["requests"] == {
+        "total": 5000, "ok": 5000, "failed": 0, "by_status": {"ok": 5000},
+    }  # fmt: skip
+    assert {line["output_tokens"] for line in lines} == {50}
+    assert 100 <= summary["ttft_ms"]["p50"] <= 110, summary["ttft_ms"]
