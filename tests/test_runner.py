@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +65,7 @@ def make_runner(
     tmp_path: Path,
     transport: ScriptedTransport,
     clock: Callable[[], int] = time.perf_counter_ns,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     **cfg: object,
 ) -> Runner:
     config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
@@ -72,7 +73,7 @@ def make_runner(
     items = itertools.repeat(WorkloadItem(prompt="hello"))
     return Runner(
         config, make_provider(config), transport, items, KeyRing([]), Recorder(), writer,
-        clock=clock,
+        clock=clock, sleep=sleep,
     )  # fmt: skip
 
 
@@ -221,3 +222,19 @@ def test_a_feeder_that_fell_behind_catches_up_at_once(tmp_path: Path) -> None:
         assert abs(float(line["queue_ms"]) - expected_ms) < 50, line  # type: ignore[arg-type]
     assert max(transport.sent) - min(transport.sent) < 0.5  # not 49 x 10 ms of sleeping
     assert all(float(line["ttfb_ms"]) >= 0 for line in measured)  # type: ignore[arg-type]
+
+
+def test_retry_back_off_doubles_through_the_injected_sleep(tmp_path: Path) -> None:
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(0)
+
+    transport = ScriptedTransport(status=503)
+    runner = make_runner(
+        tmp_path, transport, sleep=fake_sleep, concurrency=1, requests=1, retries=3
+    )
+    drive(runner)
+    assert len(transport.sent) == 4
+    assert [s for s in slept if s in (0.2, 0.4, 0.8, 1.6)] == [0.2, 0.4, 0.8]

@@ -33,9 +33,7 @@ def live_line(
     ok_rate = 100.0 * stats.ok / done if done else 100.0
     rps = stats.ok / elapsed_s if elapsed_s > 0 else 0.0
     tps = stats.output_tokens / elapsed_s if elapsed_s > 0 else 0.0
-    last = rec.seconds[-2] if len(rec.seconds) >= 2 else (rec.seconds[-1] if rec.seconds else None)
-    ttft = last.ttft_p50_ms if last else None
-    tpot = last.tpot_p50_ms if last else None
+    ttft, tpot = stats.last_ttft_p50_ms, stats.last_tpot_p50_ms
     per_s = "chars/s" if unit == "chars" else "tok/s"
     return (
         f"[{elapsed_s:6.1f}s] in-flight {in_flight}/{cap} | done {done:,} | ok {ok_rate:.1f}% | "

@@ -139,6 +139,8 @@ class Stats:
     in_flight: int
     output_tokens: int
     input_tokens: int
+    last_ttft_p50_ms: float | None = None  # of the last full second
+    last_tpot_p50_ms: float | None = None
 
 
 class Recorder:
@@ -264,7 +266,11 @@ class Recorder:
             entry[0] += 1
 
     def statistics(self) -> Stats:
+        seconds = self.seconds
+        last = seconds[-2] if len(seconds) >= 2 else (seconds[-1] if seconds else None)
         return Stats(
+            last_ttft_p50_ms=None if last is None else last.ttft_p50_ms,
+            last_tpot_p50_ms=None if last is None else last.tpot_p50_ms,
             started=self.started,
             finished=self.finished,
             ok=self.ok,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from llmbench.config import RunConfig
@@ -28,6 +28,7 @@ from llmbench.workload import KeyRing, WorkloadItem
 __all__ = ["RunOutcome", "Runner"]
 
 Clock = Callable[[], int]
+Sleep = Callable[[float], Awaitable[None]]
 _NS = 1_000_000_000
 
 
@@ -53,7 +54,10 @@ class RunOutcome:
 
 
 class Runner:
-    """Drives one run. ``tick`` is called once a second with the elapsed seconds."""
+    """Drives one run. ``tick`` is called once a second with the elapsed seconds.
+
+    ``clock`` and ``sleep`` are injected so tests can drive time (the self-check's
+    ticker keeps real sleeps: it measures the real loop)."""
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class Runner:
         tick: Callable[[float], None] | None = None,
         tokens: TokenPolicy | None = None,
         clock: Clock = time.perf_counter_ns,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.cfg = cfg
         self._provider = provider
@@ -79,6 +84,7 @@ class Runner:
         self._tick = tick
         self._tokens = tokens or TokenPolicy()
         self._clock = clock
+        self._sleep = sleep
         self.monitor = ClientMonitor(clock)
         self._issued = 0
         self._limit: int | None = None
@@ -198,7 +204,7 @@ class Runner:
         assert task is not None
         self._waiters.add(task)
         try:
-            await asyncio.sleep(seconds)
+            await self._sleep(seconds)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -237,7 +243,7 @@ class Runner:
                     break
                 wait = intended - clock()
                 while wait > 0:  # timers may fire early (uvloop: ~1 ms resolution): re-check
-                    await asyncio.sleep(wait / _NS)
+                    await self._sleep(wait / _NS)
                     wait = intended - clock()
                 index = self._take()
                 if index is None:
@@ -252,9 +258,7 @@ class Runner:
                     ready = intended
                 if phase == "measure":
                     self.monitor.dispatched(clock() - ready)
-                self._track(
-                    tg.create_task(self._one_then_release(index, phase, intended, slots))
-                )
+                self._track(tg.create_task(self._one_then_release(index, phase, intended, slots)))
         except asyncio.CancelledError:
             if phase == "measure":
                 self.due_unsent = int(waiting) + self._count_due(offsets, start)
@@ -358,8 +362,8 @@ class Runner:
                 self.stop("duration")
                 break
             left = 0.1 if self._deadline_ns is None else (self._deadline_ns - now) / _NS
-            await asyncio.sleep(min(0.1, max(left, 0.001)))
-        await asyncio.sleep(self.cfg.grace_s)
+            await self._sleep(min(0.1, max(left, 0.001)))
+        await self._sleep(self.cfg.grace_s)
         self.cancel_in_flight()
 
     async def _reporter(self, start: int, *, live: bool) -> None:
@@ -367,7 +371,7 @@ class Runner:
         second = 1
         while True:
             delay = (start + second * _NS - self._clock()) / _NS
-            await asyncio.sleep(max(delay, 0))
+            await self._sleep(max(delay, 0))
             self._writer.flush()
             if live:
                 self.monitor.sample_cpu()

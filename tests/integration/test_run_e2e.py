@@ -333,8 +333,11 @@ def test_ctrl_c_at_a_low_rate_does_not_wait_for_the_next_send(
     assert [line["status"] for line in lines] == ["ok"]
 
 
+@pytest.mark.slow
 def test_five_thousand_requests_at_concurrency_500(mock_server: MockServer, tmp_path: Path) -> None:
     # The core engine's acceptance run: c=500 against TTFT 100 ms, ITL 20 ms, 50 tokens.
+    # Real time, ~12 s. Tolerance: TTFT p50 within 10 ms of the mock's 100 ms, the issue's
+    # bound; p50 because a shared CI core can delay a few requests, not half of them.
     url = mock_server("--ttft-ms", "100", "--itl-ms", "20", "--tokens", "50")
     proc = run_cli(
         "run", "--url", url, "--model", "m", "--concurrency", "500", "--requests", "5000",
