@@ -46,6 +46,7 @@ class ScriptedTransport:
 
     delay_s: float = 0.0
     status: int = 200
+    body: bytes = b"busy"  # of an error response
     sent: list[float] = field(default_factory=list)
     clock: Callable[[], int] = time.perf_counter_ns  # the runner's clock, for stamps
 
@@ -54,7 +55,7 @@ class ScriptedTransport:
         await asyncio.sleep(self.delay_s)
         now = self.clock
         exchange.on_head(self.status, now())
-        exchange.on_data(_STREAM if self.status == 200 else b"busy", now())
+        exchange.on_data(_STREAM if self.status == 200 else self.body, now())
         return exchange.finish(now())
 
     async def aclose(self) -> None:
@@ -66,13 +67,14 @@ def make_runner(
     transport: ScriptedTransport,
     clock: Callable[[], int] = time.perf_counter_ns,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    keys: tuple[str, ...] = (),
     **cfg: object,
 ) -> Runner:
     config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
     writer = ResultsWriter(tmp_path / "results.jsonl", clock())
     items = itertools.repeat(WorkloadItem(prompt="hello"))
     return Runner(
-        config, make_provider(config), transport, items, KeyRing([]), Recorder(), writer,
+        config, make_provider(config), transport, items, KeyRing(keys), Recorder(), writer,
         clock=clock, sleep=sleep,
     )  # fmt: skip
 
@@ -238,3 +240,14 @@ def test_retry_back_off_doubles_through_the_injected_sleep(tmp_path: Path) -> No
     drive(runner)
     assert len(transport.sent) == 4
     assert [s for s in slept if s in (0.2, 0.4, 0.8, 1.6)] == [0.2, 0.4, 0.8]
+
+
+def test_an_echoed_key_is_redacted_and_the_message_stays_within_1_kb(tmp_path: Path) -> None:
+    transport = ScriptedTransport(status=401, body=b"bad key sk-9 " * 200)
+    runner = make_runner(tmp_path, transport, keys=("sk-9",), concurrency=1, requests=1)
+    drive(runner)
+    (line,) = lines(tmp_path)
+    error = str(line["error"])
+    assert "sk-9" not in error
+    assert "<redacted>" in error
+    assert len(error.encode()) <= 1024

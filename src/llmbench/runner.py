@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 from llmbench.config import RunConfig
-from llmbench.exchange import Exchange
+from llmbench.exchange import Exchange, bounded
 from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.monitor import ClientMonitor
@@ -346,8 +346,8 @@ class Runner:
             )
         if result.error:  # a server may echo what it was sent: never write a key
             redacted = self._keys.redact(result.error)
-            if redacted != result.error:
-                result = dataclasses.replace(result, error=redacted)
+            if redacted != result.error:  # "<redacted>" may be longer than a short key
+                result = dataclasses.replace(result, error=bounded(redacted))
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)
