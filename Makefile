@@ -34,6 +34,9 @@ bench: install
 	$(PY) benchmarks/sse_parser.py
 	$(PY) benchmarks/client_overhead.py
 	$(PY) benchmarks/mock_capacity.py
+	$(PY) benchmarks/schedule_accuracy.py
+	$(PY) benchmarks/report_scale.py
+	$(PY) benchmarks/soak.py --duration 120
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
@@ -57,7 +60,6 @@ define SCREENSHOT_PY
 import subprocess, sys, tempfile
 from pathlib import Path
 from playwright.sync_api import sync_playwright
-from llmbench.output.report import build_report
 
 out, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
 flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -74,7 +76,7 @@ try:
             [*llmbench, "run", "--url", url, "--model", "demo-model", "--rps", "30",
              "--arrival", "poisson", "--ramp-up", "5", "--duration", "20",
              "--out", str(run_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        html = build_report(run_dir)
+        html = run_dir / "report.html"  # every run writes its report
         with sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
                 str(Path(tmp) / "profile"), executable_path=chromium, args=flags,

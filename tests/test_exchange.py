@@ -197,7 +197,8 @@ def test_http_error_body_is_capped_at_1kb() -> None:
         ex.on_data(bytes([ord("a") + i]) * 700, T0 + 2 + i)
     r = ex.finish(T0 + 10)
     assert ERROR_BODY_BYTES == 1024
-    assert r.error == "HTTP 500: " + "a" * 700 + "b" * 324
+    # The whole message, prefix included, stays within the bound.
+    assert r.error == "HTTP 500: " + "a" * 700 + "b" * 314
 
 
 def test_stream_error_event() -> None:
@@ -314,3 +315,116 @@ def test_whole_and_bytewise_give_the_same_result() -> None:
 @given(cuts=st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=20))
 def test_any_split_gives_the_same_result(cuts: list[int]) -> None:
     assert feed_split(STREAM, cuts) == feed_split(STREAM, [])
+
+
+# -- hardening: bounded messages, Content-Type, partial usage --------------------------
+
+
+def test_messages_are_bounded_in_utf8_bytes_never_mid_character() -> None:
+    r = exchange().fail("timeout", "你" * 2000, T0 + 1)
+    assert r.error is not None
+    assert r.error == "你" * (ERROR_BODY_BYTES // 3)
+    ex = exchange()
+    ex.on_head(500, T0 + 1)
+    ex.on_data("错误".encode() * 1000, T0 + 2)
+    body = ex.finish(T0 + 3).error
+    assert body is not None
+    assert body.startswith("HTTP 500: 错误")
+    assert len(body.encode()) <= ERROR_BODY_BYTES
+    assert "\ufffd" not in body[-1:]
+
+
+@pytest.mark.parametrize(
+    ("content_type", "error"),
+    [
+        ("text/event-stream", None),
+        ("Text/Event-Stream; charset=utf-8", None),
+        (None, None),  # unlabelled: the body decides
+        ("text/html", "expected text/event-stream, got text/html"),
+    ],
+)
+def test_a_200_must_be_labelled_as_the_stream_asked_for(
+    content_type: str | None, error: str | None
+) -> None:
+    ex = exchange()
+    ex.on_head(200, T0 + 1, content_type)
+    ex.on_data(STREAM, T0 + 2)
+    r = ex.finish(T0 + 3)
+    assert (r.status, r.error) == ("ok" if error is None else "parse_error", error)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        # A gateway's JSON error where the stream was due: an HTTP-like error, one line.
+        (
+            b'{"error":\n {"message": "quota  exceeded", "type": "billing"}}',
+            "http_error",
+            "HTTP 200: quota exceeded",
+        ),
+        (b'{"error": "overloaded"}', "http_error", "HTTP 200: overloaded"),
+        # Any other JSON (or not JSON at all): a parse_error naming the type, then the body.
+        (
+            b'{"choices": [],\n "error": null}',
+            "parse_error",
+            'expected text/event-stream, got application/json: {"choices": [], "error": null}',
+        ),
+        (b"[1, 2]", "parse_error", "expected text/event-stream, got application/json: [1, 2]"),
+    ],
+)
+def test_a_json_body_for_a_stream_is_read_for_an_error(
+    body: bytes, status: str, error: str
+) -> None:
+    ex = exchange()
+    ex.on_head(200, T0 + 1, "application/json; charset=utf-8")
+    assert not ex.on_data(body[:7], T0 + 2)  # read on to the end: the error may be in it
+    assert not ex.on_data(body[7:], T0 + 3)
+    r = ex.finish(T0 + 4)
+    assert (r.status, r.http_status, r.error) == (status, 200, error)
+
+
+def test_a_json_body_for_a_stream_is_bounded() -> None:
+    ex = exchange()
+    ex.on_head(200, T0 + 1, "application/json")
+    for i in range(100):
+        ex.on_data(b'{"error": "' + b"x" * 1000, T0 + 2 + i)
+    r = ex.finish(T0 + 200)
+    assert r.status == "parse_error"  # cut at 1 KB: no longer JSON
+    assert r.error is not None
+    assert len(r.error.encode()) <= ERROR_BODY_BYTES
+
+
+def test_an_http_error_body_is_one_line() -> None:
+    ex = exchange()
+    ex.on_head(502, T0 + 1, "text/html")
+    ex.on_data(b"<html>\r\n  <body>Bad\tGateway</body>\n</html>\n", T0 + 2)
+    r = ex.finish(T0 + 3)
+    assert r.error == "HTTP 502: <html> <body>Bad Gateway</body> </html>"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "ok"),
+    [("application/json", True), ("application/problem+json", True), ("text/html", False)],
+)
+def test_a_json_body_must_be_labelled_json(content_type: str, ok: bool) -> None:
+    provider = OpenAIChat(RunConfig(url="http://127.0.0.1:8000", stream=False))
+    ex = Exchange(provider, index=0, phase="measure", t0_ns=T0, max_line_bytes=MAX_LINE)
+    ex.on_head(200, T0 + 1, content_type)
+    ex.on_data(b'{"choices":[{"message":{"content":"hi"},"finish_reason":"stop"}]}', T0 + 2)
+    r = ex.finish(T0 + 3)
+    assert r.status == ("ok" if ok else "parse_error")
+    assert ok or r.error == f"expected a JSON type, got {content_type}"
+
+
+def test_error_null_in_a_chunk_is_not_a_stream_error() -> None:
+    chunk = sse(
+        '{"error":null,"choices":[{"index":0,"delta":{"content":"x"},"finish_reason":null}]}'
+    )
+    r = run([(10, chunk), (20, FINISH), (30, DONE)], 40)
+    assert (r.status, r.chars) == ("ok", 1)
+
+
+def test_usage_that_is_not_a_count_is_ignored() -> None:
+    bad = sse('{"choices":[],"usage":{"prompt_tokens":"7","completion_tokens":2.5}}')
+    r = run([(10, tok("a")), (20, FINISH), (30, USAGE), (40, bad), (50, DONE)], 60)
+    assert (r.status, r.input_tokens, r.output_tokens) == ("ok", 11, 42)

@@ -8,6 +8,7 @@ measured results and call ``on_start``/``record`` in the order the runner would.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -174,7 +175,28 @@ def test_empty_histogram_gives_none() -> None:
         "output_tokens_per_s": 0.0,
         "total_tokens_per_s": 0.0,
     }
-    assert s["requests"] == {"total": 0, "ok": 0, "failed": 0, "by_status": {}}
+    assert s["requests"] == {
+        "total": 0,
+        "ok": 0,
+        "failed": 0,
+        "by_status": {},
+        "retried": 0,
+        "attempts": 0,
+    }
+
+
+def test_retried_requests_and_attempts_are_counted() -> None:
+    first = failed(0, S, "http_error", "HTTP 503: busy", 503)
+    rec = feed(
+        Recorder(),
+        [
+            ok(0, S, attempts=3, retry_errors=("HTTP 503", "HTTP 503")),
+            ok(0, S),
+            replace(first, attempts=2, retry_errors=("connect_error",)),
+            ok(0, S, phase="warmup", attempts=2, retry_errors=("HTTP 429",)),
+        ],
+    )
+    assert (summary(rec)["requests"]["retried"], summary(rec)["requests"]["attempts"]) == (2, 6)
 
 
 def test_sub_microsecond_values_are_clamped_not_lost() -> None:
@@ -206,6 +228,8 @@ def test_failures_count_in_totals_and_the_errors_table() -> None:
         "ok": 1,
         "failed": 5,
         "by_status": {"http_error": 4, "ok": 1, "timeout": 1},
+        "retried": 0,
+        "attempts": 6,
     }
     assert s["errors"] == [
         {"kind": "http_error", "http_status": 503, "count": 3, "example": "HTTP 503: first"},

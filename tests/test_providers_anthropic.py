@@ -130,11 +130,6 @@ def test_stream_timing() -> None:
     assert r.meta_events == 3  # content_block_start, ping, content_block_stop
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Exchange keeps only the latest Usage: message_delta (output only) replaces "
-    "message_start's input_tokens; needs Exchange to merge None fields",
-)
 def test_input_tokens_from_message_start_survive_message_delta() -> None:
     out = run(anthropic(), messages(read("anthropic/stream.txt"), "sse")).result
     assert (out.input_tokens, out.output_tokens) == (25, 15)

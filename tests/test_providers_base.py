@@ -3,10 +3,15 @@ header and body merging, bearer auth, error lines."""
 
 from __future__ import annotations
 
+import argparse
+import shlex
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmbench import app
+from llmbench.providers import provider_names
 from llmbench.providers.base import (
     MAX_ERROR_CHARS,
     accept_header,
@@ -117,3 +122,34 @@ def test_error_text(error: object, fields: tuple[str, ...], expected: str) -> No
 
 def test_error_text_is_capped() -> None:
     assert error_text({"message": "e" * 5000}) == "e" * MAX_ERROR_CHARS
+
+
+# -- the README's copy-paste commands ----------------------------------------------------
+
+ROOT = Path(__file__).parent.parent
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `llmbench run` command in the README's Providers section, joined."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Providers\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh\n", 1)[1].split("```", 1)[0].replace("\\\n", " ")
+    return [shlex.split(line)[2:] for line in block.splitlines() if line.startswith("llmbench run")]
+
+
+def test_the_readme_has_a_command_for_every_provider() -> None:
+    named = [argv[argv.index("--provider") + 1] for argv in _readme_commands()]
+    assert sorted(set(named)) == provider_names()
+    assert named.count("template") == 2  # both shipped examples
+
+
+@pytest.mark.parametrize("argv", _readme_commands(), ids=lambda argv: " ".join(argv[:4]))
+def test_the_readme_commands_prepare(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each command passes every check `llmbench run` makes before sending anything."""
+    monkeypatch.chdir(ROOT)  # the example paths are relative to the repository
+    parser = argparse.ArgumentParser()
+    app.add_arguments(parser)
+    prep = app.prepare(parser.parse_args(argv))
+    assert prep.provider.name == prep.cfg.provider
+    request = prep.provider.build_request(next(prep.items), "sk-x")
+    assert request.url.startswith(prep.cfg.url.rstrip("/") + "/")

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmbench import report_command
+from llmbench import cli, report_command
+from llmbench.config import ConfigError
 from llmbench.metrics import Recorder
 from llmbench.output import report
 from llmbench.output.csv_export import COLUMNS, write_csv
@@ -152,6 +153,39 @@ def test_no_network_reference_and_a_locking_csp(run_dir: Path) -> None:
     assert "unsafe-inline" not in csp.group(1).split("script-src")[1].split(";")[0]
 
 
+# The only URLs in the ECharts build: XML namespace names and license comments, which
+# are identifiers, not fetches (and the page's CSP would block any fetch anyway).
+ECHARTS_URLS = {
+    "http://www.w3.org/2000/svg",
+    "http://www.w3.org/1999/xlink",
+    "http://www.w3.org/2000/xmlns/",
+    "http://www.w3.org/XML/1998/namespace",
+    "http://www.apache.org/licenses/LICENSE-2.0",
+    "https://github.com/ecomfe/zrender/blob/master/LICENSE",
+}
+NETWORK_RE = re.compile(r"https?://|src\s*=|url\(|@import", re.I)
+
+
+def test_nothing_outside_the_data_and_echarts_refers_to_the_network(run_dir: Path) -> None:
+    html = build_report(run_dir).read_text(encoding="utf-8")
+    echarts = report.echarts_source()
+    assert echarts in html
+    page = DATA_RE.sub("", html.replace(echarts, ""))
+    assert NETWORK_RE.findall(page) == []
+    assert set(re.findall(r"https?://[^\s\"'()]+", echarts)) == ECHARTS_URLS
+
+
+def test_credentials_in_a_hand_made_summary_url_are_stripped(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(0, 0.0)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary["config"]["url"] = "http://alice:s3cret@10.0.0.1:8000/v1?api_key=k3y&x=1"
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    html = build_report(tmp_path).read_text(encoding="utf-8")
+    assert "s3cret" not in html
+    assert "k3y" not in html
+    assert page_data(html)["config"]["url"].startswith("http://10.0.0.1:8000/v1?")
+
+
 def test_report_js_never_parses_data_as_html() -> None:
     script = (ROOT / "src/llmbench/output/report.js").read_text(encoding="utf-8")
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
@@ -171,7 +205,7 @@ def test_data_matches_the_summary(run_dir: Path) -> None:
     data = page_data(build_report(run_dir).read_text(encoding="utf-8"))
     summary = json.loads((run_dir / "summary.json").read_text())
     assert data["requests"] == summary["requests"]
-    assert set(data["stats"]) == {"ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms"}
+    assert set(data["stats"]) == {"ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms", "icl_ms"}
     assert data["definitions"] == summary["definitions"]
     assert [e["kind"] for e in data["errors"]] == ["http_error", "timeout"]
     latency = data["histograms"]["latency_ms"]
@@ -313,6 +347,17 @@ def test_histogram_bins_follow_the_sample_size(tmp_path: Path) -> None:
     assert len(latency["itl_ms"]["counts"]) == report._HIST_BINS  # 15,000 gaps
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_the_page_knows_whether_the_run_streamed(tmp_path: Path, stream: bool) -> None:
+    make_run(tmp_path, [ok_result(0, 0.0)])
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary["config"]["stream"] = stream
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    assert page_data(build_report(tmp_path).read_text(encoding="utf-8"))["config"]["stream"] is (
+        stream
+    )
+
+
 def test_goodput_and_slo_blocks_pass_through(tmp_path: Path) -> None:
     goodput = {"requests_per_s": 1.5, "ratio": 0.75, "good": 3, "total": 4, "criteria": {}}
     slo = {"passed": False, "checks": [{"expr": "ttft_p95<=1ms", "passed": False}]}
@@ -397,26 +442,82 @@ def command(*argv: str) -> int:
 
 
 def test_command_writes_report_and_csv(run_dir: Path, tmp_path: Path, capsys: Any) -> None:
-    html, out = tmp_path / "r.html", tmp_path / "r.csv"
-    assert command(str(run_dir), "--html", str(html), "--csv", str(out)) == 0
+    html, out = tmp_path / "new" / "r.html", tmp_path / "deep" / "r.csv"
+    assert command(str(run_dir), "--html-report", str(html), "--csv", str(out)) == 0
     assert html.is_file()
     assert out.is_file()
-    assert "42 rows" in capsys.readouterr().out
+    assert capsys.readouterr().out.splitlines() == [f"report: {html}", f"csv: {out} (42 rows)"]
 
 
-@pytest.mark.parametrize("case", ["missing", "file", "unwritable"])
+@pytest.mark.parametrize("case", ["missing", "file", "own-results", "own-summary"])
 def test_command_bad_input_is_one_line_and_exit_2(
     run_dir: Path, tmp_path: Path, capsys: Any, case: str
 ) -> None:
+    before = (run_dir / "results.jsonl").read_bytes()
     argv = {
         "missing": [str(tmp_path / "nope")],
         "file": [str(run_dir / "summary.json")],
-        "unwritable": [str(run_dir), "--html", str(tmp_path / "no" / "dir" / "r.html")],
+        "own-results": [str(run_dir), "--csv", str(run_dir / "results.jsonl")],
+        "own-summary": [str(run_dir), "--html-report", str(run_dir / "summary.json")],
     }[case]
     assert command(*argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("llmbench report: error: ")
     assert err.count("\n") == 1
+    assert not (tmp_path / "nope").exists()  # a bad RUN_DIR is not created
+    assert (run_dir / "results.jsonl").read_bytes() == before
+    assert json.loads((run_dir / "summary.json").read_text())["requests"]["total"] == 42
+
+
+@pytest.mark.parametrize("flag", ["--html-report", "--csv"])
+def test_output_paths_are_checked_before_anything_runs(tmp_path: Path, flag: str) -> None:
+    (tmp_path / "afile").write_text("")
+    html, csv_ = (flag == "--html-report"), (flag == "--csv")
+    for bad, message in (
+        (tmp_path, "is a directory; give a file path"),
+        (tmp_path / "afile" / "x", "afile is a file, not a directory"),
+        (tmp_path / "afile" / "deeper" / "x", "afile is a file, not a directory"),
+    ):
+        paths = (str(bad) if html else None, str(bad) if csv_ else None)
+        with pytest.raises(ConfigError, match=f"^{flag} .*{message}$"):
+            report_command.check_output_paths(*paths)
+    report_command.check_output_paths(str(tmp_path / "new" / "dir" / "r"), None)
+
+
+def test_the_cli_knows_report_and_rejects_a_bad_dir_with_exit_2(
+    tmp_path: Path, capsys: Any
+) -> None:
+    assert cli.main(["report", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert cli.main(["report", str(tmp_path), "--html-report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("llmbench report: error: --html-report ")
+    assert err.count("\n") == 1
+
+
+def test_after_a_run_a_failing_report_is_one_warning_not_a_traceback(
+    run_dir: Path, tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: Any) -> Path:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(report_command, "build_report", broken)
+    out = tmp_path / "r.csv"
+    lines = report_command.write_after_run(run_dir, None, str(out))
+    assert lines == [f"csv: {out} (42 rows)"]  # the CSV still written
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "KeyError" in err
+    assert f"llmbench report {run_dir}" in err
+    assert (run_dir / "results.jsonl").is_file()
+    assert (run_dir / "summary.json").is_file()
+
+
+def test_after_a_run_the_default_report_goes_into_the_run_dir(run_dir: Path) -> None:
+    assert report_command.write_after_run(run_dir, None, None) == [
+        f"report: {run_dir / 'report.html'}"
+    ]
+    assert (run_dir / "report.html").is_file()
 
 
 # ---- packaging ---------------------------------------------------------------------

@@ -361,6 +361,20 @@ def test_long_line_raises_before_its_line_end_arrives() -> None:
         parser.feed(b"x")
 
 
+def test_many_short_data_lines_are_bounded_as_one_event() -> None:
+    # Each line is short; the event's data ("x" * 9 joined by LF, 10 per line) is not.
+    parser = SSEParser(max_line_bytes=100)
+    for _ in range(10):
+        assert parser.feed(b"data: xxxxxxxxx\n") == []  # 99 characters of data so far
+    with pytest.raises(LineTooLongError, match=r"^SSE event data of at least 109 characters"):
+        parser.feed(b"data: xxxxxxxxx\n")
+
+
+def test_multi_line_event_at_the_bound_is_dispatched() -> None:
+    block = b"data: xxxxxxxxx\n" * 10 + b"\n"  # 10 * 9 + 9 line feeds = 99 characters
+    assert feed_chunks([block], max_line_bytes=99) == [msg("\n".join(["x" * 9] * 10))]
+
+
 def test_long_line_in_a_big_chunk_raises() -> None:
     with pytest.raises(LineTooLongError, match="max_line_bytes=64"):
         feed_chunks([b"data: ok\n\n" * 20 + b"data: " + b"x" * 100 + b"\n\n"], max_line_bytes=64)

@@ -13,7 +13,6 @@ import re
 import signal
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from llmbench import __version__, junit, slo
-from llmbench.config import ConfigError, RunConfig
+from llmbench.config import (
+    ConfigError,
+    RunConfig,
+    check_environment,
+    proxy_for,
+    secret_values,
+)
 from llmbench.console import live_line, progress_bar, summary_table
 from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.fast import FastTransport
@@ -32,6 +37,7 @@ from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider
+from llmbench.report_command import check_output_paths, write_after_run
 from llmbench.run_options import add_run_arguments, build_config, env_api_keys
 from llmbench.runner import Runner, RunOutcome
 from llmbench.tokens import TokenPolicy, load_tokenizer, unit_label
@@ -76,12 +82,14 @@ def _items(args: argparse.Namespace, cfg: RunConfig) -> Iterator[WorkloadItem]:
     return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0)
 
 
-def _keys(args: argparse.Namespace) -> KeyRing:
+def _keys(args: argparse.Namespace, cfg: RunConfig) -> KeyRing:
+    """The keys, and every credential the run knows of, so outputs can be scrubbed."""
+    secrets = secret_values(cfg.headers)
     if args.api_key:
-        return KeyRing([args.api_key])
+        return KeyRing([args.api_key], secrets)
     if args.api_key_file:
-        return KeyRing(load_keys(Path(args.api_key_file)))
-    return KeyRing(env_api_keys())
+        return KeyRing(load_keys(Path(args.api_key_file)), secrets)
+    return KeyRing(env_api_keys(), secrets)
 
 
 def _tokens(cfg: RunConfig) -> TokenPolicy:
@@ -96,12 +104,7 @@ def _tokens(cfg: RunConfig) -> TokenPolicy:
 def _proxied(cfg: RunConfig) -> RunConfig:
     """The fast transport speaks no proxy protocol: when the environment routes the
     target through a proxy (as httpx would honour), use httpx instead."""
-    if cfg.transport != "fast":
-        return cfg
-    scheme = cfg.url.split(":", 1)[0]
-    host = cfg.url.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
-    proxies = urllib.request.getproxies()
-    if scheme in proxies and not urllib.request.proxy_bypass(host.split(":")[0]):
+    if cfg.transport == "fast" and proxy_for(cfg.url) is not None:
         return _replace(cfg, transport="httpx")
     return cfg
 
@@ -132,11 +135,11 @@ def prepare(args: argparse.Namespace) -> Prepared:
     except slo.SloError as exc:
         message = str(exc)  # name the flag: --goodput's messages already do
         raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
-    if args.junit and not Path(args.junit).resolve().parent.is_dir():
-        raise ConfigError(f"--junit {args.junit}: its directory does not exist")
+    check_environment(cfg, Path(args.junit) if args.junit else None)
+    check_output_paths(args.html_report, args.csv)
     provider = make_provider(cfg)
     items = _items(args, cfg)
-    return Prepared(cfg, provider, items, _keys(args), _tokens(cfg), checks, goodput, note)
+    return Prepared(cfg, provider, items, _keys(args, cfg), _tokens(cfg), checks, goodput, note)
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -270,6 +273,8 @@ def _finish(
         )
     results = slo.evaluate(prep.checks, summary)
     summary["slo"] = slo.slo_block(results) if prep.checks else None
+    for section in ("config", "errors", "samples"):  # what a server or a flag may echo
+        summary[section] = prep.keys.redact_tree(summary[section])
     write_json_atomic(run_dir / "summary.json", summary)
     if junit_path is not None:
         junit.write_junit(junit_path, "llmbench run", junit.slo_cases(results))
@@ -285,13 +290,19 @@ def run(args: argparse.Namespace) -> int:
     prep = prepare(args)
     cfg = prep.cfg
     run_dir = _run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {run_dir}: cannot create it: {exc.strerror}") from None
+    # A run dir holds one run: results.jsonl starts empty, an older summary and report go.
+    for stale in ("summary.json", "report.html"):
+        (run_dir / stale).unlink(missing_ok=True)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
     writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
     if not cfg.quiet:
         print(
-            f"llmbench {__version__}: {cfg.provider} at {cfg.public()['url']}, "
+            f"llmbench {__version__}: {cfg.provider} at {prep.keys.redact(cfg.public()['url'])}, "
             f"concurrency {cfg.concurrency}; writing {run_dir}/",
             flush=True,
         )
@@ -312,7 +323,9 @@ def run(args: argparse.Namespace) -> int:
             f"WARNING: the client was saturated ({reasons}); latency figures include client delay",
             file=sys.stderr,
         )
-    print(f"\nresults: {run_dir / 'results.jsonl'}\nsummary: {run_dir / 'summary.json'}")
+    outputs = write_after_run(run_dir, args.html_report, args.csv)
+    paths = [f"results: {run_dir / 'results.jsonl'}", f"summary: {run_dir / 'summary.json'}"]
+    print("\n" + "\n".join([*paths, *outputs]))
     return _exit_code(runner.outcome, recorder, summary)
 
 

@@ -1,4 +1,4 @@
-"""Command line: `llmbench run | mock | demo`. Bad input is one line on stderr, exit 2."""
+"""Command line: `llmbench run | mock | demo | compare | report`. Bad input: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ _COMMANDS = {
     "mock": ("llmbench.mock", "start the built-in mock server"),
     "demo": ("llmbench.demo", "benchmark the built-in mock server for 10 s"),
     "compare": ("llmbench.compare", "compare two runs; exit 1 on a regression"),
+    "report": ("llmbench.report_command", "rebuild a run's report.html (and a CSV)"),
 }
 
 

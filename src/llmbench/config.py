@@ -8,20 +8,28 @@ before anything is sent, with a message that names the flag and the rule.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
+import re
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from llmbench.http.deadlines import Timeouts
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
+    "REDACTED",
     "ConfigError",
     "RunConfig",
+    "check_environment",
+    "is_secret_name",
+    "proxy_for",
     "redact_url",
+    "secret_values",
 ]
 
 # Matches llmbench.sse's default; repeated here so config does not import the parser.
@@ -37,13 +45,44 @@ class ConfigError(ValueError):
     """A bad flag, file or setting. The CLI prints it as one line and exits 2."""
 
 
+REDACTED = "<redacted>"
+
+# Header and query-parameter names whose values are credentials: Authorization,
+# X-Api-Key, Api-Key, X-Auth-Token, Cookie, X-Signature, ... (matched anywhere in the name).
+_SECRET_NAME = re.compile(r"auth|token|secret|key|cookie|session|passw|credential|sign", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter called ``name`` carries a credential."""
+    return _SECRET_NAME.search(name) is not None
+
+
+def secret_values(headers: tuple[tuple[str, str], ...]) -> list[str]:
+    """The credentials in ``headers``: each secret-named value, and its token without
+    the scheme (``Bearer X`` gives ``X`` too: a server may echo either)."""
+    out: list[str] = []
+    for name, value in headers:
+        if is_secret_name(name) and value:
+            out.append(value)
+            scheme, _, token = value.partition(" ")
+            if token.strip() and scheme.isalpha():
+                out.append(token.strip())
+    return out
+
+
 def redact_url(url: str) -> str:
-    """The URL without user:password, for anything we print or write."""
+    """The URL without user:password or secret-named query values (``?key=...``),
+    for anything we print or write."""
     parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(is_secret_name(k) for k, _ in pairs):
+            query = urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs])
+    if parts.username is None and parts.password is None and query == parts.query:
         return url
     host = parts.netloc.rpartition("@")[2]  # keeps [::1] brackets and the port as given
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
 
 
 def _require(ok: bool, message: str) -> None:
@@ -196,8 +235,55 @@ class RunConfig:
             value = getattr(self, f.name)
             out[f.name] = str(value) if isinstance(value, Path) else value
         out["url"] = redact_url(self.url)
-        # -H values often carry credentials (Authorization, x-api-key): names only.
-        out["headers"] = [[name, "<redacted>"] for name, _ in self.headers]
+        # -H values that carry credentials (Authorization, x-api-key, ...): names only.
+        out["headers"] = [
+            [name, REDACTED if is_secret_name(name) else value] for name, value in self.headers
+        ]
         out["extra_body"] = dict(self.extra_body)
         out["inputs"] = dict(self.inputs)
         return out
+
+
+def _check_out_dir(out: Path) -> None:
+    """--out must be a directory we can make: not a file, not under one."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: exists and is not a directory")
+    for parent in out.parents:
+        if parent.exists():
+            _require(parent.is_dir(), f"--out {out}: {parent} is a file, not a directory")
+            break
+
+
+def _check_junit(junit: Path) -> None:
+    _require(not junit.is_dir(), f"--junit {junit}: is a directory; give a file path")
+    _require(junit.resolve().parent.is_dir(), f"--junit {junit}: its directory does not exist")
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment routes ``url`` through, as httpx reads it:
+    ``<SCHEME>_PROXY``, else ``ALL_PROXY``, unless ``NO_PROXY`` names the host."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+def check_environment(cfg: RunConfig, junit: Path | None = None) -> None:
+    """What a config needs of this machine (output paths, optional packages), checked
+    before the run dir is made, so a bad one leaves nothing behind."""
+    if cfg.out_dir is not None:
+        _check_out_dir(cfg.out_dir)
+    if junit is not None:
+        _check_junit(junit)
+    _require(
+        not cfg.http2 or importlib.util.find_spec("h2") is not None,
+        "--http2 needs the h2 package: pip install 'llmbench[h2]'",
+    )
+    proxy = proxy_for(cfg.url) or ""
+    _require(
+        not proxy.lower().startswith("socks") or importlib.util.find_spec("socksio") is not None,
+        "a SOCKS proxy is set in the environment (ALL_PROXY/HTTPS_PROXY): it needs the "
+        "socksio package (pip install 'httpx[socks]'), or unset it or name the host in NO_PROXY",
+    )

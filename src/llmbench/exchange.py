@@ -11,14 +11,16 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Protocol
 
+import orjson
+
 from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.lines import LineSplitter
-from llmbench.providers.base import Provider
+from llmbench.providers.base import Provider, error_text
 from llmbench.result import Phase, RequestResult
 from llmbench.sse import SSEError, SSEEvent, SSEParser
 from llmbench.tokens import TokenPolicy, count_input, count_output
 
-__all__ = ["ERROR_BODY_BYTES", "Exchange"]
+__all__ = ["ERROR_BODY_BYTES", "Exchange", "bounded"]
 
 _DEFAULT_TOKENS = TokenPolicy()
 _NO_USAGE = Usage()
@@ -26,12 +28,62 @@ _NO_USAGE = Usage()
 # What we keep of an error body or message: enough to read, never a memory risk.
 ERROR_BODY_BYTES = 1024
 
+# What a body must be labelled, when the server labels it at all: a 200 with another
+# type (a proxy's page, a misconfigured gateway) is not the stream we asked for, even
+# when its body happens to parse as events. NDJSON and JSON: any type naming json
+# (application/json, application/x-ndjson, application/jsonl, ...+json).
+_SSE_TYPE = "text/event-stream"
+_EXPECTED_TYPE: dict[str, tuple[str, Callable[[str], bool]]] = {
+    "sse": (_SSE_TYPE, lambda media: media == _SSE_TYPE),
+    "ndjson": ("an NDJSON type", lambda media: "json" in media),
+    "json": ("a JSON type", lambda media: "json" in media),
+}
+
+
+def bounded(text: str, limit: int = ERROR_BODY_BYTES) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, never inside a character."""
+    raw = text.encode("utf-8", "replace")
+    return text if len(raw) <= limit else raw[:limit].decode("utf-8", "ignore")
+
+
+def _media(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _type_problem(framing: str, content_type: str | None) -> str | None:
+    """Why a 200's Content-Type is not the framing's body, or None if it may be."""
+    if not content_type:
+        return None  # unlabelled: the body decides
+    media = _media(content_type)
+    want, ok = _EXPECTED_TYPE[framing]
+    return None if ok(media) else f"expected {want}, got {bounded(media, 200)}"
+
+
+def _one_line(body: bytes) -> str:
+    """An error body as one line: whitespace runs (newlines too) become one space."""
+    return " ".join(body.decode("utf-8", "replace").split())
+
+
+def _json_error(body: bytes) -> str | None:
+    """The ``{"error": ...}`` a gateway sent as a 200 JSON body, if it is one."""
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    error = obj.get("error") if isinstance(obj, dict) else None
+    return None if error is None else " ".join(error_text(error).split())
+
+
 # Anything a provider's decode may raise on a message it cannot read.
 _DECODE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, SSEError)
 
 
 class _Framing(Protocol):
-    """Splits a body into messages; SSE events are the messages' common shape."""
+    """Splits a body into messages; SSE events are the messages' common shape.
+    ``undispatched`` counts messages with no data (SSE pings), which decode never sees."""
+
+    @property
+    def undispatched(self) -> int: ...
 
     def feed(self, data: bytes) -> list[SSEEvent]: ...
 
@@ -40,6 +92,8 @@ class _Framing(Protocol):
 
 class _JsonBody:
     """Framing ``json``: the whole body is one message, delivered at EOF."""
+
+    undispatched = 0
 
     def __init__(self, max_bytes: int) -> None:
         self._parts: list[bytes] = []
@@ -60,6 +114,8 @@ class _JsonBody:
 class _Ndjson:
     """Framing ``ndjson``: one message per line."""
 
+    undispatched = 0
+
     def __init__(self, max_bytes: int) -> None:
         self._lines = LineSplitter(max_bytes)
 
@@ -75,6 +131,26 @@ _FRAMINGS: dict[str, Callable[[int], _Framing]] = {
     "ndjson": _Ndjson,
     "json": _JsonBody,
 }
+
+
+# No request counts more tokens than this; a larger "count" is garbage, and would not
+# fit the 64-bit integers JSON writers (orjson) accept once summed over a run.
+_MAX_COUNT = 2**32
+
+
+def _count(value: object) -> int | None:
+    """A server's token count, if it is one: a JSON string or float is not a count."""
+    return value if type(value) is int and 0 <= value <= _MAX_COUNT else None
+
+
+def _merge_usage(old: Usage | None, new: Usage) -> Usage:
+    """A usage update keeps what it does not say: Anthropic's message_delta carries
+    only output_tokens, its message_start the input_tokens."""
+    prompt, completion = _count(new.prompt), _count(new.completion)
+    if old is not None:
+        prompt = old.prompt if prompt is None else prompt
+        completion = old.completion if completion is None else completion
+    return Usage(prompt, completion)
 
 
 class Exchange:
@@ -95,6 +171,7 @@ class Exchange:
     ) -> None:
         self._decode = provider.decode
         self._framing = _FRAMINGS[provider.framing](max_line_bytes)
+        self._framing_name = provider.framing
         self.index = index
         self.phase: Phase = phase
         self.t0_ns = t0_ns
@@ -115,10 +192,16 @@ class Exchange:
         self._usage: Usage | None = None
         self._failure: tuple[str, str] | None = None
         self._detail: str | None = None
-        self._error_body: bytearray | None = None
+        self._error_body: bytearray | None = None  # kept (bounded) for the message
+        self._wrong_type: str | None = None  # a 200 JSON body where a stream was due
         self._first_frame: str | None = None
         self._last_frame: str | None = None
-        self.meta_events = 0
+        self._meta_events = 0
+
+    @property
+    def meta_events(self) -> int:
+        """Messages counted but never timed: Meta events and data-less SSE events."""
+        return self._meta_events + self._framing.undispatched
 
     @property
     def has_token(self) -> bool:
@@ -130,11 +213,20 @@ class Exchange:
         """True once the request is lost: the transport may stop reading."""
         return self._failure is not None
 
-    def on_head(self, status: int, t_ns: int) -> None:
+    def on_head(self, status: int, t_ns: int, content_type: str | None = None) -> None:
         self.http_status = status
         self.ttfb_ns = t_ns - self.t0_ns
         if status >= 400:
             self._error_body = bytearray()
+            return
+        problem = _type_problem(self._framing_name, content_type)
+        if problem is None:
+            return
+        if content_type is not None and "json" in _media(content_type):
+            self._wrong_type = problem  # an API error as JSON, or not: finish reads it
+            self._error_body = bytearray()
+        else:
+            self._fail("parse_error", problem)
 
     def on_data(self, data: bytes, t_ns: int) -> bool:
         """Feed body bytes that arrived at ``t_ns``; return True if the request failed."""
@@ -174,18 +266,19 @@ class Exchange:
                 if self._end_at is None:
                     self._end_at = t_ns
                     self._end_reason = reason
-            case Usage(completion=completion):
-                self._on_usage(item, completion)
+            case Usage():
+                self._on_usage(item)
             case StreamError(message=message):
                 self._fail("stream_error", message)
             case Meta():
-                self.meta_events += 1
+                self._meta_events += 1
 
-    def _on_usage(self, usage: Usage, completion: int | None) -> None:
+    def _on_usage(self, usage: Usage) -> None:
         """Usage mid-stream (vLLM's continuous_usage_stats) tells how many tokens
         the latest chunk carried: the cumulative count's step since the last one."""
         previous = self._usage.completion if self._usage is not None else None
-        self._usage = usage
+        self._usage = _merge_usage(self._usage, usage)
+        completion = _count(usage.completion)
         if completion is None or not self._content_at or self._end_at is not None:
             return
         self._usage_updates += 1
@@ -205,13 +298,13 @@ class Exchange:
 
     def _fail(self, status: str, message: str) -> None:
         if self._failure is None:
-            self._failure = (status, message[:ERROR_BODY_BYTES])
+            self._failure = (status, bounded(message))
 
     def finish(self, t_ns: int) -> RequestResult:
         """The body ended (or the connection closed) at ``t_ns``."""
         if self._error_body is not None:
-            body = bytes(self._error_body).decode("utf-8", "replace").strip()
-            return self._result("http_error", t_ns, f"HTTP {self.http_status}: {body}")
+            status, message = self._body_failure()
+            return self._result(status, t_ns, message)
         if self._failure is None:
             try:
                 self._on_messages(self._framing.close(), t_ns)
@@ -223,6 +316,17 @@ class Exchange:
         if self._end_at is None:
             return self._result("incomplete", t_ns, "stream ended without an end signal")
         return self._result("ok", t_ns, None)
+
+    def _body_failure(self) -> tuple[str, str]:
+        """An HTTP error from its body's start; a 200 JSON body where a stream was due
+        is one too when it carries ``{"error": ...}``, else a parse_error naming its type."""
+        body = bytes(self._error_body or b"")
+        if self._wrong_type is None:
+            return "http_error", bounded(f"HTTP {self.http_status}: {_one_line(body)}")
+        error = _json_error(body)
+        if error is not None:
+            return "http_error", bounded(f"HTTP {self.http_status}: {error}")
+        return "parse_error", bounded(f"{self._wrong_type}: {_one_line(body)}")
 
     def fail(
         self, status: str, message: str, t_ns: int, detail: str | None = None
@@ -267,4 +371,5 @@ class Exchange:
             chunk_tokens=self._per_chunk_tokens(),
             first_frame=self._first_frame,
             last_frame=self._last_frame,
+            meta_events=self.meta_events,
         )

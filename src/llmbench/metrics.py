@@ -156,6 +156,8 @@ class Recorder:
         self.started = 0
         self.finished = 0
         self.ok = 0
+        self.attempts = 0  # HTTP attempts of measured requests (--retries adds some)
+        self.retried = 0  # measured requests that took more than one attempt
         self.output_tokens = 0
         self.input_tokens = 0
         self.token_sources: dict[str, int] = {}
@@ -199,6 +201,9 @@ class Recorder:
             return
         self.finished += 1
         self.status_counts[r.status] = self.status_counts.get(r.status, 0) + 1
+        self.attempts += r.attempts
+        if r.attempts > 1:
+            self.retried += 1
         self.last_end_ns = r.end_ns if self.last_end_ns is None else max(self.last_end_ns, r.end_ns)
         sec = self._second(r.end_ns)
         sec.finished += 1

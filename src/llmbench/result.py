@@ -53,6 +53,7 @@ class RequestResult:
     retry_errors: tuple[str, ...] = ()
     first_frame: str | None = None
     last_frame: str | None = None
+    meta_events: int = 0  # pings, workflow/node events: counted, never timed
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,7 @@ class RequestResult:
             "chunks": self.chunks,
             "chars": self.chars,
             "end_reason": self.end_reason,
+            "meta_events": self.meta_events,
             "key_index": self.key_index,
             "attempts": self.attempts,
             "retry_errors": list(self.retry_errors),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from llmbench.config import DEFAULT_MAX_LINE_BYTES, ConfigError, RunConfig
+from llmbench.report_command import add_output_flags
 from llmbench.workload import DEFAULT_PROMPT
 
 __all__ = ["DEFAULT_REQUESTS", "add_run_arguments", "build_config", "env_api_keys", "parse_header"]
@@ -188,6 +189,7 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", help="run directory (default runs/<UTC timestamp>-<model>/)")
     g.add_argument("--quiet", action="store_true", help="print only the final summary")
     g.add_argument("--junit", help="write the SLO checks as JUnit XML to FILE")
+    add_output_flags(g)
 
 
 def _gate_flags(p: argparse.ArgumentParser) -> None:
@@ -218,7 +220,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
-        raise ConfigError(f"-H/--header must be 'Name: value', got {text.split(':')[0]!r}...")
+        # never the text itself: a header without its colon is often a credential
+        raise ConfigError("-H/--header must be 'Name: value', got one without a name or ':'")
     return name.strip(), value.strip()
 
 

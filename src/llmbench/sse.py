@@ -118,7 +118,8 @@ class SSEParser:
     Chunk boundaries may fall anywhere (inside a CRLF, inside a UTF-8 character,
     inside the BOM); any split of a stream yields the same events. A line longer than
     ``max_line_bytes`` raises :class:`LineTooLongError` as soon as the pending partial
-    line passes the bound, so the buffer never holds much more than the bound.
+    line passes the bound, so the buffer never holds much more than the bound; the
+    data of an event still being collected has the same bound.
     """
 
     __slots__ = (
@@ -133,6 +134,7 @@ class SSEParser:
         "_pending",
         "_pending_len",
         "_retry",
+        "undispatched",
     )
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
@@ -149,6 +151,9 @@ class SSEParser:
         self._last_id: str | None = None  # the last event ID buffer
         self._retry: int | None = None
         self._clean = True  # data, event type and retry are empty: at a block start
+        # Events with a type but no data (Dify's keep-alive `event: ping`): the spec
+        # never dispatches them, but a benchmark counts them.
+        self.undispatched = 0
 
     def feed(self, data: bytes) -> list[SSEEvent]:
         """Consume the next chunk of the body; return the events it completed."""
@@ -273,11 +278,25 @@ class SSEParser:
                         )
                     )
                     data.clear()
+                elif self._event:
+                    self.undispatched += 1
                 self._event = ""
                 self._retry = None
             elif line[0] != ":":  # a leading colon marks a comment
                 self._field(line)
+        if data:
+            self._check_data(data)
         return events
+
+    def _check_data(self, data: list[str]) -> None:
+        """Bound an event still being collected, not just each line: many short
+        ``data:`` lines without a blank one would otherwise grow without limit."""
+        size = sum(map(len, data)) + len(data) - 1
+        if size > self._max:
+            data.clear()
+            raise LineTooLongError(
+                f"SSE event data of at least {size} characters exceeds max_line_bytes={self._max}"
+            )
 
     def _field(self, line: str) -> None:
         """Process one non-``data:`` field line ("Process the field", §9.2.6)."""

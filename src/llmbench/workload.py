@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmbench.config import ConfigError
+from llmbench.config import REDACTED, ConfigError
 from llmbench.tokens import estimate_tokens
 
 __all__ = [
@@ -190,12 +190,22 @@ def load_keys(path: Path) -> list[str]:
     return keys
 
 
-class KeyRing:
-    """API keys used round-robin; results record the index, never the key."""
+# Shorter secrets are not redacted: replacing every "ab" in the output would mangle
+# it, and a 3-character credential protects nothing anyway.
+_MIN_SECRET_CHARS = 4
 
-    def __init__(self, keys: Sequence[str]) -> None:
+
+class KeyRing:
+    """API keys used round-robin; results record the index, never the key.
+
+    It also knows the run's other credentials (``secrets``: secret -H header values),
+    so :meth:`redact` scrubs everything a server might echo or a file might carry."""
+
+    def __init__(self, keys: Sequence[str], secrets: Sequence[str] = ()) -> None:
         self._keys = list(keys)
         self._next = 0
+        found = {s for s in (*keys, *secrets) if len(s) >= _MIN_SECRET_CHARS}
+        self._secrets = sorted(found, key=len, reverse=True)  # "Bearer X" before "X"
 
     def next(self) -> tuple[int | None, str | None]:
         if not self._keys:
@@ -205,8 +215,18 @@ class KeyRing:
         return index, self._keys[index]
 
     def redact(self, text: str) -> str:
-        """``text`` with every key replaced: for error messages a server might echo."""
-        for key in self._keys:
-            if key and key in text:
-                text = text.replace(key, "<redacted>")
+        """``text`` with every key and secret replaced: for what a server might echo."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
         return text
+
+    def redact_tree(self, obj: Any) -> Any:
+        """Every string in a JSON-like tree (dict keys too) passed through :meth:`redact`."""
+        if isinstance(obj, str):
+            return self.redact(obj)
+        if isinstance(obj, dict):
+            return {self.redact_tree(k): self.redact_tree(v) for k, v in obj.items()}
+        if isinstance(obj, list | tuple):
+            return [self.redact_tree(v) for v in obj]
+        return obj

@@ -374,8 +374,8 @@ def test_shutdown_with_open_streams_is_clean() -> None:
     with own_mock("--itl-ms", "50") as (proc, url):
         conns: list[Conn] = []
         try:
-            for _ in range(3):
-                conns.append(Conn(url))  # closed in `finally` even if a later one fails
+            # extend() appends one by one: those opened before a failure are still closed
+            conns.extend(Conn(url) for _ in range(3))
             for c in conns:
                 c.send("POST", "/v1/chat/completions", chat(stream=True))
                 c._line()

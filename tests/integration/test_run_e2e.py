@@ -50,7 +50,9 @@ def test_closed_loop_timings_match_the_mock(mock_server: MockServer, tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr
     summary, lines = load(tmp_path)
-    assert summary["requests"] == {"total": 40, "ok": 40, "failed": 0, "by_status": {"ok": 40}}
+    assert summary["requests"] == {
+        "total": 40, "ok": 40, "failed": 0, "by_status": {"ok": 40}, "retried": 0, "attempts": 40,
+    }  # fmt: skip
     assert 100 <= summary["ttft_ms"]["p50"] <= 110
     assert 100 + 31 * 10 <= summary["latency_ms"]["p50"] <= 100 + 31 * 10 + 25
     assert 9.5 <= summary["itl_ms"]["p50"] <= 11
@@ -348,6 +350,7 @@ def test_five_thousand_requests_at_concurrency_500(mock_server: MockServer, tmp_
     assert len(lines) == 5000
     assert summary["requests"] == {
         "total": 5000, "ok": 5000, "failed": 0, "by_status": {"ok": 5000},
+        "retried": 0, "attempts": 5000,
     }  # fmt: skip
     assert {line["output_tokens"] for line in lines} == {50}
     assert 100 <= summary["ttft_ms"]["p50"] <= 110, summary["ttft_ms"]

@@ -44,6 +44,16 @@ class Timeouts:
             due = min(due, stall)
         return None, due
 
+    def first_deadline_s(self) -> float:
+        """Seconds from t0 to the first limit that can end a request with no token yet."""
+        return self.total_s if self.ttft_s is None else min(self.total_s, self.ttft_s)
+
+    def expired(self, *, has_token: bool) -> str:
+        """Which limit a passed ttft-or-total deadline is (what :meth:`check` says then):
+        ``ttft`` while no token came and it is the sooner limit, else ``total``."""
+        ttft_first = self.ttft_s is not None and self.ttft_s < self.total_s
+        return "ttft" if ttft_first and not has_token else "total"
+
     def message(self, which: str) -> str:
         """What the ``error`` field says for a passed limit."""
         limit = {

@@ -25,6 +25,9 @@ from llmbench.result import RequestResult
 __all__ = ["FastTransport"]
 
 _USER_AGENT = "llmbench"
+# Without Accept-Encoding any coding is acceptable (RFC 9110 12.5.3), and compressed
+# SSE would reach the parser as gzip bytes: ask for the bytes as they are.
+_IDENTITY = "accept-encoding: identity\r\n"
 _now = time.perf_counter_ns
 
 
@@ -125,7 +128,7 @@ class _Connection(asyncio.Protocol):
             return
         if self._head_at is None and parser.head is not None:
             self._head_at = t
-            ex.on_head(parser.head.status, t)
+            ex.on_head(parser.head.status, t, parser.head.header("content-type"))
         if body and ex.on_data(body, t):
             self._complete(ex.finish(t), False)
         elif parser.done:
@@ -208,6 +211,8 @@ class FastTransport:
         if request.method != "POST":
             prefix = prefix.replace(b"POST", request.method.encode(), 1)
         lines = "".join(f"{k}: {v}\r\n" for k, v in request.headers)
+        if not any(k.lower() == "accept-encoding" for k, _ in request.headers):
+            lines = _IDENTITY + lines
         head = f"user-agent: {_USER_AGENT}\r\ncontent-length: {len(request.body)}\r\n{lines}\r\n"
         payload = prefix + head.encode() + request.body
         for _attempt in range(3):

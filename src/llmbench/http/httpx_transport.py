@@ -1,5 +1,10 @@
 """The pure-httpx transport (``--transport httpx``): slower per event, but it brings
-HTTP/2, proxies from the environment and httpx's TLS handling."""
+HTTP/2, proxies from the environment and httpx's TLS handling.
+
+Its time limits mean what the fast transport's do (:class:`Timeouts`): httpx's own
+read timeout would also run while waiting for the response head, so the stall limit
+is enforced here, per chunk, only once the head is in.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +37,15 @@ def classify_httpx_error(exc: Exception) -> tuple[str, str]:
     return "connect_error", f"{type(exc).__name__}: {exc}"
 
 
+class _StalledError(Exception):
+    """No bytes for the stall limit after the response head."""
+
+
+# Compressed SSE arrives in bursts the decompressor releases, not as the server sent
+# it: ask for the bytes as they are (a -H Accept-Encoding still wins).
+_HEADERS = {"accept-encoding": "identity"}
+
+
 class HttpxTransport:
     """One shared AsyncClient whose pool and timeouts come from the run's config:
     httpx's defaults (100 connections, 5 s timeouts) would throttle a load test."""
@@ -45,10 +59,7 @@ class HttpxTransport:
         http2: bool = False,
     ) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        # read=stall: httpx's read timeout is exactly "no bytes for S seconds"
-        timeout = httpx.Timeout(
-            None, connect=timeouts.connect_s, read=timeouts.stall_s, write=None, pool=None
-        )
+        timeout = httpx.Timeout(None, connect=timeouts.connect_s)
         self._timeouts = timeouts
         self._client = httpx.AsyncClient(
             limits=limits,
@@ -56,6 +67,7 @@ class HttpxTransport:
             verify=ssl_context if ssl_context is not None else True,
             http2=http2,
             trust_env=True,
+            headers=_HEADERS,
         )
 
     async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
@@ -65,17 +77,15 @@ class HttpxTransport:
         t = self._timeouts
         loop = asyncio.get_running_loop()
         start = loop.time()
-        first = t.total_s if t.ttft_s is None else min(t.total_s, t.ttft_s)
         try:
-            async with asyncio.timeout_at(start + first) as scope:
+            async with asyncio.timeout_at(start + t.first_deadline_s()) as scope:
                 await self._stream(req, exchange, scope, start + t.total_s)
         except TimeoutError:
-            ttft_first = t.ttft_s is not None and t.ttft_s < t.total_s
-            which = "ttft" if ttft_first and not exchange.has_token else "total"
+            which = t.expired(has_token=exchange.has_token)
             return exchange.fail("timeout", t.message(which), _now(), detail=which)
+        except _StalledError:
+            return exchange.fail("timeout", t.message("stall"), _now(), detail="stall")
         except httpx.HTTPError as exc:
-            if isinstance(exc, httpx.ReadTimeout):
-                return exchange.fail("timeout", t.message("stall"), _now(), detail="stall")
             if isinstance(exc, httpx.ConnectTimeout):
                 return exchange.fail("timeout", t.message("connect"), _now(), detail="connect")
             if exchange.http_status is not None and isinstance(exc, httpx.RemoteProtocolError):
@@ -89,9 +99,18 @@ class HttpxTransport:
     ) -> None:
         response = await self._client.send(req, stream=True)
         try:
-            exchange.on_head(response.status_code, _now())
+            exchange.on_head(response.status_code, _now(), response.headers.get("content-type"))
             waiting_for_token = not exchange.has_token
-            async for chunk in response.aiter_raw():
+            chunks = response.aiter_raw()
+            stall = self._timeouts.stall_s
+            while True:
+                try:
+                    async with asyncio.timeout(stall):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise _StalledError from None
                 if exchange.on_data(chunk, _now()):
                     break
                 if waiting_for_token and exchange.has_token:  # ttft limit met: total from now

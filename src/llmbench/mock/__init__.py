@@ -1,11 +1,13 @@
-"""The built-in mock server, `llmbench mock`: vLLM's OpenAI wire format on an ideal clock.
+"""The built-in mock server, `llmbench mock`: every provider's wire format on an ideal clock.
 
 The CLI calls `add_arguments(parser)` for the `mock` subcommand and `run(args)`, which
 serves until SIGINT/SIGTERM and returns the exit code (0 clean stop, 1 cannot listen,
 2 bad flag). `python -m llmbench.mock` runs it without the CLI. On start it prints one
-line, `llmbench mock listening on http://HOST:PORT`, with the real port for `--port 0`.
+line, `llmbench mock listening on http://HOST:PORT` (`https://` with `--tls-cert`), with
+the real port for `--port 0`.
 
-What it serves (`formats.py` has the exact bytes):
+What it serves (`formats.py` lists the families, `formats_*.py` have the exact bytes;
+besides OpenAI: Dify, DashScope, Anthropic, Ollama and TGI, each at its own paths):
 
 - `POST /v1/chat/completions`, `POST /v1/completions`: streamed as vLLM does when
   `"stream": true` (head at once; at the first-token time a role chunk plus the first
@@ -15,10 +17,11 @@ What it serves (`formats.py` has the exact bytes):
   `max_tokens`/`max_completion_tokens` ended it, else "stop". `prompt_tokens` is an
   estimate: whitespace-separated words of the messages/prompt. Any `model` is accepted
   and echoed back (vLLM would answer 404 for a model it does not serve).
+- `--text STRING`: the tokens are that text's words instead of the built-in word list.
 - `GET /health`, `GET /v1/models`, `GET /stats` (the mock's own first-token lateness and
   counters, see `stats.py`).
 
-Module map: `http11` (sans-IO request parsing, response bytes), `formats` (what bytes a
+Module map: `http11` (sans-IO request parsing, response bytes), `formats*` (what bytes a
 reply is made of, per API family), `streams` (when each piece is written),
 `scheduler` (the timer wheel), `server` (connections and routes), `main` (process).
 """

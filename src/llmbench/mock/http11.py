@@ -40,9 +40,12 @@ _REASONS = {
     405: b"Method Not Allowed",
     411: b"Length Required",
     413: b"Content Too Large",
+    429: b"Too Many Requests",
     431: b"Request Header Fields Too Large",
     500: b"Internal Server Error",
     501: b"Not Implemented",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
     505: b"HTTP Version Not Supported",
 }
 

@@ -7,13 +7,14 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Callable
 
 from llmbench.mock.options import MockOptions, OptionsError, options_from_args
 from llmbench.mock.server import MockServer
 
-__all__ = ["loop_factory", "run", "serve"]
+__all__ = ["loop_factory", "run", "serve", "tls_context"]
 
 # Wanted open files when the hard limit is unlimited (some setrlimit refuse "infinity").
 _FD_LIMIT = 1 << 20
@@ -33,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM. Exit codes: 0 clean stop, 1 cannot listen, 2 bad flag."""
     try:
         options = options_from_args(args)
+        tls = tls_context(options)
     except OptionsError as exc:
         _say(f"llmbench mock: {exc}", err=True)
         return 2
     _raise_fd_limit()
     try:
         with asyncio.Runner(loop_factory=loop_factory()) as runner:
-            return runner.run(serve(options))
+            return runner.run(serve(options, tls))
     except OSError as exc:  # bind failures; asyncio words them at length, errno is enough
         reason = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else exc.strerror
         where = f"{options.host}:{options.port}"
@@ -49,9 +51,25 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
 
-async def serve(options: MockOptions) -> int:
+def tls_context(options: MockOptions) -> ssl.SSLContext | None:
+    """The HTTPS context of `--tls-cert`/`--tls-key`, or None; OptionsError if unusable."""
+    if options.tls_cert is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(options.tls_cert, options.tls_key)
+    except FileNotFoundError as exc:
+        raise OptionsError(f"--tls-cert/--tls-key: no such file: {exc.filename}") from None
+    except (OSError, ssl.SSLError) as exc:
+        files = " ".join(f for f in (options.tls_cert, options.tls_key) if f)
+        reason = getattr(exc, "reason", None) or exc.strerror or exc
+        raise OptionsError(f"--tls-cert/--tls-key: cannot load {files}: {reason}") from None
+    return context
+
+
+async def serve(options: MockOptions, tls: ssl.SSLContext | None = None) -> int:
     """Start the server, print `llmbench mock listening on URL`, wait for a signal."""
-    server = MockServer(options)
+    server = MockServer(options, tls)
     host, port = await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -60,7 +78,8 @@ async def serve(options: MockOptions) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         shown = f"[{host}]" if ":" in host else host
-        _say(f"llmbench mock listening on http://{shown}:{port}")
+        scheme = "http" if tls is None else "https"
+        _say(f"llmbench mock listening on {scheme}://{shown}:{port}")
         await stop.wait()
     finally:
         for sig in signals:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from llmbench.mock.formats import FORMATS
+from llmbench.mock.faults import Fault, FaultError, parse_fault
+from llmbench.mock.formats import ALL, FORMATS
 
 __all__ = ["MockOptions", "OptionsError", "add_arguments", "options_from_args"]
 
 
+_FORMAT_CHOICES = (ALL, *FORMATS)
 # One day: longer delays are a typo, and the bound also keeps NaN and inf out.
 _MAX_MS = 86_400_000.0
 
@@ -30,7 +32,12 @@ class MockOptions:
     jitter_ms: float = 0.0
     seed: int | None = None
     stats: bool = False
-    format: str = "openai"
+    format: str = ALL
+    text: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    faults: tuple[Fault, ...] = ()
+    fault_rate: float = 1.0
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "--host must not be empty")
@@ -42,10 +49,16 @@ class MockOptions:
         ):
             _check(0 <= value < _MAX_MS, f"{flag} must be in 0..{_MAX_MS:g}, got {value:g}")
         _check(self.tokens >= 1, f"--tokens must be >= 1, got {self.tokens}")
+        _check(0 <= self.fault_rate <= 1, f"--fault-rate must be in 0..1, got {self.fault_rate:g}")
         _check(
-            self.format in FORMATS,
-            f"--format must be one of {', '.join(sorted(FORMATS))}, got {self.format!r}",
+            self.format in _FORMAT_CHOICES,
+            f"--format must be one of {', '.join(_FORMAT_CHOICES)}, got {self.format!r}",
         )
+        _check(
+            self.text is None or bool(self.text.strip()),
+            "--text must contain at least one non-space character",
+        )
+        _check(self.tls_key is None or self.tls_cert is not None, "--tls-key needs --tls-cert")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -89,8 +102,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         default=d.format,
-        choices=sorted(FORMATS),
-        help="wire format / API family (default %(default)s)",
+        choices=_FORMAT_CHOICES,
+        help="API families to serve, each at its own paths (default %(default)s): "
+        "openai /v1/chat/completions /v1/completions; dify /v1/chat-messages; "
+        "dashscope /api/v1/services/aigc/text-generation/generation; anthropic "
+        "/v1/messages; ollama /api/chat; tgi /generate_stream /generate",
+    )
+    parser.add_argument(
+        "--text",
+        default=None,
+        metavar="STRING",
+        help="reply with this text instead of the word list: its whitespace-separated "
+        "words are the tokens, repeated or cut to --tokens",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS with this PEM certificate (chain)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        default=None,
+        metavar="FILE",
+        help="the certificate's PEM private key, if not in --tls-cert",
+    )
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="inject a fault (repeatable): status:429|500|503, html, cut:N, stall, hang, "
+        "trickle, badjson, huge, noend, error-event, content-type",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=d.fault_rate,
+        metavar="P",
+        help="share of generation requests that get one of the --fault modes, drawn "
+        "with --seed (default %(default)s: every request)",
     )
 
 
@@ -106,4 +157,16 @@ def options_from_args(args: argparse.Namespace) -> MockOptions:
         seed=args.seed,
         stats=args.stats,
         format=args.format,
+        text=args.text,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        faults=_faults(args.fault),
+        fault_rate=args.fault_rate,
     )
+
+
+def _faults(specs: list[str]) -> tuple[Fault, ...]:
+    try:
+        return tuple(parse_fault(spec) for spec in specs)
+    except FaultError as exc:
+        raise OptionsError(str(exc)) from None

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import random
 import socket
+import ssl
 import time
 from collections import deque
 from email.utils import formatdate
@@ -19,8 +20,9 @@ from typing import Protocol, cast
 
 import orjson
 
-from llmbench.mock import http11
-from llmbench.mock.formats import FORMATS, Endpoint, FormatError, Reply
+from llmbench.mock import faults, http11
+from llmbench.mock.faults import Fault, FaultPlan, TrickleJob
+from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
 from llmbench.mock.options import MockOptions
 from llmbench.mock.scheduler import Scheduler
 from llmbench.mock.stats import Stats
@@ -62,9 +64,11 @@ class _App:
         self.rand_bits = rng.getrandbits
         self.scheduler = scheduler
         self.stats = stats
-        self.endpoints: dict[str, Endpoint] = {e.path: e for e in FORMATS[options.format]}
+        vocab = DEFAULT_VOCAB if options.text is None else Vocab.from_text(options.text)
+        self.endpoints: dict[str, Endpoint] = routes(options.format, vocab)
         self.connections: set[_Connection] = set()
         self._date = (0, b"")
+        self.faults = FaultPlan.seeded(options.faults, options.fault_rate, options.seed)
 
     def date_lines(self) -> bytes:
         """`date` and `server` header lines, re-rendered once a second."""
@@ -113,10 +117,16 @@ class _App:
         self, endpoint: Endpoint, req: http11.Request, conn: _Connection, arrival_ns: int
     ) -> None:
         try:
-            gen = endpoint.parse(req.body)
+            gen = endpoint.parse(req.body, req.header)
         except FormatError as exc:
             conn.respond(self.error(400, exc.message, req.keep_alive, exc.param))
             return
+        fault = self._draw_fault(gen.stream)
+        if fault is not None and fault.kind in ("status", "html"):
+            conn.respond(faults.response(fault, self.date_lines(), req.keep_alive))
+            return
+        if fault is not None and fault.kind == "hang":
+            return  # read, never answered: the connection stays busy until the client leaves
         capped = gen.max_tokens is not None and gen.max_tokens <= self.tokens
         n = min(self.tokens, gen.max_tokens) if gen.max_tokens is not None else self.tokens
         # "length" when the request's own limit ended the reply, "stop" when the "model"
@@ -126,8 +136,7 @@ class _App:
         )
         job: _Job
         if gen.stream:
-            stream = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns)
-            job, due = stream, stream.due_ns
+            job, due = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns, fault)
         else:
             body = endpoint.body(reply)
             data = self.head(200, body.content_type, len(body.body), req.keep_alive) + body.body
@@ -136,19 +145,43 @@ class _App:
         conn.job = job
         self.scheduler.add(job, due)
 
+    def _draw_fault(self, stream: bool) -> Fault | None:
+        """This request's fault, if any; stream faults leave non-streamed replies alone."""
+        fault = self.faults.draw()
+        if fault is None or (fault.is_stream and not stream):
+            return None
+        self.stats.fault(fault.spec)
+        return fault
+
     def _stream_job(
-        self, endpoint: Endpoint, reply: Reply, keep_alive: bool, conn: _Connection, arrival: int
-    ) -> StreamJob:
+        self,
+        endpoint: Endpoint,
+        reply: Reply,
+        keep_alive: bool,
+        conn: _Connection,
+        arrival: int,
+        fault: Fault | None,
+    ) -> tuple[_Job, int]:
         events = endpoint.stream(reply)
-        # The head goes out now, so a client's TTFB is ~0 and its TTFT is all ours.
-        conn.write(self.head(200, events.content_type, None, keep_alive) + _frame(events.preamble))
+        ctype = events.content_type
+        if fault is not None and fault.kind == "content-type":
+            ctype = b"text/plain; charset=utf-8"
+        head = self.head(200, ctype, None, keep_alive) + _frame(events.preamble)
         plan = StreamPlan(
             first=_frame(events.first),
             tokens=tuple(http11.chunk(t) for t in events.tokens),
             tail=_frame(events.tail) + http11.LAST_CHUNK,
             n=reply.n,
         )
-        return StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival)
+        if fault is not None and fault.kind == "trickle":
+            trickle = TrickleJob(conn.write, conn.done, head + faults.whole_body(plan), arrival)
+            return trickle, trickle.due_ns
+        if fault is not None:
+            plan = faults.shape(fault, plan, endpoint.family)
+        # The head goes out now, so a client's TTFB is ~0 and its TTFT is all ours.
+        conn.write(head)
+        job = StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival, conn.close)
+        return job, job.due_ns
 
 
 def _frame(events: tuple[bytes, ...]) -> bytes:
@@ -276,8 +309,9 @@ class _Connection(asyncio.Protocol):
 class MockServer:
     """The mock server: `await start()`, serve, `await close()`."""
 
-    def __init__(self, options: MockOptions) -> None:
+    def __init__(self, options: MockOptions, tls: ssl.SSLContext | None = None) -> None:
         self.options = options
+        self.tls = tls  # serve HTTPS with this context
         self.stats = Stats()
         self._server: asyncio.Server | None = None
         self._app: _App | None = None
@@ -293,6 +327,7 @@ class MockServer:
             port=self.options.port,
             backlog=_BACKLOG,
             reuse_address=True,
+            ssl=self.tls,
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         return str(host), int(port)

@@ -35,6 +35,7 @@ class StatsSnapshot:
     streams_aborted: int
     streams_active: int
     errors: int
+    faults: dict[str, int]
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict with lateness grouped under `first_token_lateness_ms`."""
@@ -60,6 +61,8 @@ class StatsSnapshot:
             f"requests={self.requests} streams: started={self.streams_started} "
             f"completed={self.streams_completed} aborted={self.streams_aborted} "
             f"errors={self.errors}",
+            f"faults={sum(self.faults.values())}"
+            + "".join(f" {spec}={n}" for spec, n in sorted(self.faults.items())),
         ]
 
 
@@ -69,6 +72,7 @@ class Stats:
     __slots__ = (
         "_first",
         "errors",
+        "faults",
         "requests",
         "streams_aborted",
         "streams_completed",
@@ -81,11 +85,16 @@ class Stats:
         self._first = HdrHistogram(1, _MAX_TRACKED_US, _SIGNIFICANT_DIGITS)
         self.requests = 0
         self.errors = 0
+        self.faults: dict[str, int] = {}  # injected faults by `--fault` spec
         self.streams_started = 0
         self.streams_completed = 0
         self.streams_aborted = 0
         self.tokens = 0
         self.token_late_max_ns = 0
+
+    def fault(self, spec: str) -> None:
+        """Count one injected fault."""
+        self.faults[spec] = self.faults.get(spec, 0) + 1
 
     def first_token(self, late_ns: int) -> None:
         """Record one first token written `late_ns` after its ideal time."""
@@ -112,4 +121,5 @@ class Stats:
             streams_aborted=self.streams_aborted,
             streams_active=self.streams_started - self.streams_completed - self.streams_aborted,
             errors=self.errors,
+            faults=dict(self.faults),
         )

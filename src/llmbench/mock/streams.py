@@ -3,7 +3,7 @@
 Token k of a reply is due at `arrival + ttft + k * itl + U(0, jitter)` on an ideal
 timeline computed from the arrival time, so scheduling delays never accumulate into
 drift. The jobs here know nothing about formats: they write bytes they were handed
-(`StreamPlan`), which is also where fault injection will hook in.
+(`StreamPlan`); a fault changes the plan, never the engine's timing.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from llmbench.mock.stats import Stats
 
@@ -44,12 +45,29 @@ class StreamPlan:
     tokens: tuple[bytes, ...]
     tail: bytes
     n: int
+    # Fault injection (faults.py): just before token `stop_at` is due, write `stop_bytes`,
+    # then "continue", "end" (the reply is complete), "close" (hang up) or "stall"
+    # (write nothing more, keep the socket open).
+    stop_at: int = -1
+    stop_bytes: bytes = b""
+    then: Literal["continue", "end", "close", "stall"] = "continue"
 
 
 class StreamJob:
     """Writes one streamed reply token by token; `fire` is called by the `Scheduler`."""
 
-    __slots__ = ("_arrival", "_done", "_due", "_k", "_plan", "_stats", "_timing", "_write", "dead")
+    __slots__ = (
+        "_arrival",
+        "_close",
+        "_done",
+        "_due",
+        "_k",
+        "_plan",
+        "_stats",
+        "_timing",
+        "_write",
+        "dead",
+    )
 
     def __init__(
         self,
@@ -59,10 +77,12 @@ class StreamJob:
         timing: Timing,
         stats: Stats,
         arrival_ns: int,
+        close: Callable[[], None] | None = None,
     ) -> None:
         self.dead = False
         self._write = write
         self._done = done
+        self._close = close or done
         self._plan = plan
         self._timing = timing
         self._stats = stats
@@ -82,7 +102,13 @@ class StreamJob:
         parts = [plan.first] if k == 0 else []
         tokens, n = plan.tokens, plan.n
         due = 0
+        stopped = False
         while True:
+            if k == plan.stop_at:
+                parts.append(plan.stop_bytes)
+                if plan.then != "continue":
+                    stopped = True
+                    break
             parts.append(tokens[k % len(tokens)])
             k += 1
             if k == n:
@@ -101,12 +127,28 @@ class StreamJob:
         self._write(b"".join(parts))
         stats.tokens += k - self._k
         self._k, self._due = k, due
+        if stopped:
+            self._stop()
+            return None
         if k < n:
             return due
         self.dead = True
         stats.streams_completed += 1
         self._done()
         return None
+
+    def _stop(self) -> None:
+        """A fault ended the planned stream early (see `StreamPlan.then`)."""
+        then = self._plan.then
+        if then == "stall":  # not dead: a client hanging up later counts as an abort
+            return
+        self.dead = True
+        if then == "end":
+            self._stats.streams_completed += 1
+            self._done()
+        else:
+            self._stats.streams_aborted += 1
+            self._close()
 
     def abort(self) -> None:
         """The client went away: stop writing; the wheel drops the job at its slot."""

@@ -1,5 +1,8 @@
 """results.jsonl: one line per request, appended as requests finish.
 
+A run dir holds one run: the file is truncated when the writer opens it, so a rerun
+into the same ``--out`` never mixes two runs' results under one summary.
+
 Lines go to a buffer that is flushed at least once a second (by the runner's
 reporter) and at the end, so a crash or Ctrl-C loses at most the last second
 and the hot path never waits on the disk.
@@ -21,7 +24,7 @@ class ResultsWriter:
     def __init__(self, path: Path, run_start_ns: int) -> None:
         self.path = path
         self._run_start_ns = run_start_ns
-        self._file: BinaryIO = path.open("ab")
+        self._file: BinaryIO = path.open("wb")
         self._pending: list[bytes] = []
         self.lines = 0
 

@@ -67,6 +67,7 @@
     const c = echarts.init(div, null, { renderer: "canvas" });
     c.setOption(Object.assign({ animation: false, textStyle: { fontFamily: "system-ui, sans-serif" } }, option));
     charts.push(c);
+    new ResizeObserver(() => c.resize()).observe(div);  // layout changes, not only the window
     return c;
   }
   function table(parent, headers, rows) {
@@ -156,6 +157,9 @@
       const why = (client.saturation_reasons || []).join("; ");
       banner(h, "warn", "The client was saturated (" + why + "): latency figures include delay added by the load generator itself.");
     }
+    if (cfg.stream === false) {
+      banner(h, "warn", "Non-streaming requests (--no-stream): the whole response arrives at once, so TTFT is the whole response (about the latency), and TPOT and ITL say nothing about generation speed.");
+    }
     if (!req.ok) banner(h, "bad", "No request succeeded: nothing was measured.");
     if (D.slo && D.slo.checks) {
       const failed = D.slo.checks.filter((c) => !c.passed).map((c) => c.expr);
@@ -205,6 +209,8 @@
   function histOption(name, h) {
     const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
     const log = h.log;
+    // ECharts drops a mark line that sits on the axis maximum (p99 = max in small runs).
+    const edge = log ? hi / 1.003 : hi - (hi - lo) * 0.003;
     const marks = [];
     const subtitle = [];
     [["p50", C.p50], ["p95", C.p95], ["p99", C.p99]].forEach(([p, color], i) => {
@@ -212,7 +218,7 @@
       if (!has(v)) return;
       subtitle.push(p.toUpperCase() + " " + ms(v));
       marks.push({
-        xAxis: Math.min(Math.max(v, lo), hi), lineStyle: { color: color, type: "dashed", width: 1.5 },
+        xAxis: Math.min(Math.max(v, lo), edge), lineStyle: { color: color, type: "dashed", width: 1.5 },
         label: { formatter: p.toUpperCase(), color: color, position: "end", distance: [0, 2 + 13 * i] },
       });
     });
@@ -241,7 +247,10 @@
     const H = D.histograms || {};
     const names = ["ttft_ms", "latency_ms", "tpot_ms", "itl_ms"].filter((n) => H[n]);
     if (!names.length) { add(box, el("p", "empty", "No distributions: no request succeeded.")); return; }
-    names.forEach((n) => chart(add(add(box, el("div", "panel")), el("div", "chart")), histOption(n, H[n])));
+    // Every panel first: a chart takes its container's width when it is created, and a
+    // lone first panel would span the whole row until its neighbours arrive.
+    const divs = names.map(() => add(add(box, el("div", "panel")), el("div", "chart")));
+    names.forEach((n, i) => chart(divs[i], histOption(n, H[n])));
   }
 
   // ---- over time -------------------------------------------------------------------
@@ -393,6 +402,7 @@
   section("samples", samples);
   section("definitions", definitions);
   section("footer", footer);
-  window.addEventListener("resize", () => charts.forEach((c) => c.resize()));
+  // The page has its final layout (and scrollbar) only now: size every chart to it.
+  charts.forEach((c) => c.resize());
   document.documentElement.dataset.ready = "1";
 })();

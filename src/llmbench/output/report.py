@@ -33,6 +33,7 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 import llmbench
+from llmbench.config import redact_url
 
 __all__ = ["SCATTER_CAP", "SLOWEST_KEPT", "ReportError", "build_report", "echarts_source"]
 
@@ -54,7 +55,8 @@ _HISTOGRAMS = ("ttft_ms", "latency_ms", "tpot_ms", "itl_ms")
 # Shown in the header; the rest of the config (prompt, headers, bodies) stays out.
 _CONFIG_KEYS = tuple(
     "url provider endpoint model concurrency rps arrival burstiness burst requests duration_s"
-    " ramp_up_s warmup_requests warmup_s max_tokens timeout_s retries transport token_mode".split()
+    " ramp_up_s warmup_requests warmup_s max_tokens timeout_s retries transport token_mode"
+    " stream".split()
 )
 # Where a failure sits on the scatter: the longest duration it has.
 _FAILED_Y = ("latency_ms", "ttft_ms", "ttfb_ms")
@@ -80,11 +82,13 @@ def build_report(run_dir: Path, html_path: Path | None = None) -> Path:
     out = html_path if html_path is not None else run_dir / "report.html"
     tmp = out.with_name(f".{out.name}.tmp")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(_render(data), encoding="utf-8")
         tmp.replace(out)  # a reader never sees half a report
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ReportError(f"cannot write {out}: {exc.strerror}") from None
+    finally:
+        tmp.unlink(missing_ok=True)  # gone after the rename; else a failure's leftover
     return out
 
 
@@ -112,6 +116,8 @@ def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
     data: dict[str, Any] = {key: summary.get(key) for key in _SUMMARY_BLOCKS}
     data["report_version"] = llmbench.__version__
     data["config"] = {key: config.get(key) for key in _CONFIG_KEYS}
+    if isinstance(data["config"]["url"], str):  # already stripped by the run; a summary
+        data["config"]["url"] = redact_url(data["config"]["url"])  # may be hand-made
     data["stats"] = {
         key: value
         for key, value in summary.items()

@@ -26,6 +26,10 @@ DEFINITIONS = {
     ),
     "tpot_ms": "(latency - TTFT) / (output tokens - 1), requests with >= 2 output tokens",
     "itl_ms": "gaps between consecutive content events of one request, over all gaps",
+    "icl_ms": (
+        "the same gaps, raw per chunk; itl_ms divides a gap across the chunk's tokens "
+        "when they are known, so itl_ms equals icl_ms when every chunk is one token"
+    ),
     "queue_ms": "open loop only: t0 minus the request's intended send time",
     "ttft_from_intended_ms": "open loop only: TTFT measured from the intended send time",
     "latency_from_intended_ms": "open loop only: latency measured from the intended send time",
@@ -77,9 +81,11 @@ def build_summary(
             "ok": rec.ok,
             "failed": rec.finished - rec.ok,
             "by_status": dict(sorted(rec.status_counts.items())),
+            "retried": rec.retried,
+            "attempts": rec.attempts,
         },
     }
-    for name in ("ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms"):
+    for name in ("ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms", "icl_ms"):
         out[name] = histogram_stats(rec.hist[name])
     if open_loop:
         for name in ("queue_ms", "ttft_from_intended_ms", "latency_from_intended_ms"):

@@ -94,8 +94,9 @@ class _OpenAIBase:
         if data == _DONE:
             return [End(_DONE)]
         obj = orjson.loads(data)
-        if "error" in obj:
-            return [StreamError(error_text(obj["error"]))]
+        error = obj.get("error")
+        if error is not None:  # some servers send "error": null in every chunk
+            return [StreamError(error_text(error))]
         choices = obj.get("choices")
         if not choices:
             return _usage(obj)
