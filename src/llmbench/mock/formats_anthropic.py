@@ -27,6 +27,7 @@ from llmbench.mock.formats_base import (
     Vocab,
     count_words,
     get_bool,
+    get_messages,
     get_str,
     load_object,
     max_tokens,
@@ -65,9 +66,7 @@ class Messages:
 
     def parse(self, body: bytes, header: HeaderLookup) -> GenRequest:
         data = load_object(body)
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise FormatError("messages must be a non-empty array", "messages")
+        messages = get_messages(data)
         limit = max_tokens(data, "max_tokens")
         if limit is None:
             raise FormatError("max_tokens: Field required", "max_tokens")

@@ -34,6 +34,7 @@ __all__ = [
     "Vocab",
     "count_words",
     "get_bool",
+    "get_messages",
     "get_object",
     "get_str",
     "load_object",
@@ -233,6 +234,14 @@ def get_bool(data: Mapping[str, object], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise FormatError(f"{name} must be a boolean", name)
     return value
+
+
+def get_messages(data: Mapping[str, object]) -> list[object]:
+    """The chat APIs' required ``messages``: a non-empty array."""
+    messages = data.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise FormatError("messages must be a non-empty array", "messages")
+    return messages
 
 
 def get_object(data: Mapping[str, object], name: str) -> dict[str, object]:

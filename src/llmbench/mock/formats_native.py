@@ -34,6 +34,7 @@ from llmbench.mock.formats_base import (
     Vocab,
     count_words,
     get_bool,
+    get_messages,
     get_object,
     get_str,
     load_object,
@@ -59,9 +60,7 @@ class OllamaChat:
         model = get_str(data, "model", "")
         if not model:
             raise FormatError("model is required", "model")
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise FormatError("messages must be a non-empty array", "messages")
+        messages = get_messages(data)
         return GenRequest(
             model=model,
             max_tokens=max_tokens(get_object(data, "options"), "num_predict"),

@@ -26,6 +26,7 @@ from llmbench.mock.formats_base import (
     Vocab,
     count_words,
     get_bool,
+    get_messages,
     get_object,
     get_str,
     load_object,
@@ -95,9 +96,7 @@ class ChatCompletions:
 
     def parse(self, body: bytes, header: HeaderLookup) -> GenRequest:
         data = load_object(body)
-        messages = data.get("messages")
-        if not isinstance(messages, list) or not messages:
-            raise FormatError("messages must be a non-empty array", "messages")
+        messages = get_messages(data)
         return _openai_request(data, messages)
 
     def stream(self, reply: Reply) -> StreamEvents:
