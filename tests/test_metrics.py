@@ -13,8 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hdrh.histogram import HdrHistogram
+from hypothesis import given
+from hypothesis import strategies as st
 
-from llmbench.metrics import PERCENTILES, Recorder, Stats, histogram_stats
+from llmbench.metrics import PERCENTILES, Recorder, Stats, _bucket_floor, histogram_stats
 from llmbench.output.summary import SCHEMA_VERSION, build_summary
 from llmbench.result import RequestResult
 
@@ -163,6 +166,61 @@ def test_itl_is_a_distribution_over_all_gaps() -> None:
     assert (itl["min"], itl["mean"], itl["p50"], itl["max"]) == pytest.approx(
         (1.0, 2.0, 2.0, 3.0), rel=HDR
     )
+
+
+@given(st.integers(min_value=1, max_value=3_600_000_000))
+def test_bucket_floor_is_the_histograms_lowest_equivalent_value(us: int) -> None:
+    assert _bucket_floor(us) == HdrHistogram(1, 3_600_000_000, 3).get_lowest_equivalent_value(us)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=10**13),  # ttft_ns
+            st.lists(st.integers(min_value=0, max_value=10**12), max_size=20),  # gaps
+            st.one_of(st.none(), st.lists(st.integers(0, 5), min_size=21, max_size=21)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_histograms_equal_recording_each_value(
+    rows: list[tuple[int, list[int], list[int] | None]],
+) -> None:
+    # The Recorder counts bucket floors and folds them on read; the histograms it
+    # gives must be the ones hdrh builds value by value (counts, min, max, encoding).
+    results = [
+        ok(
+            0,
+            S,
+            ttft_ns=ttft,
+            icl_ns=tuple(gaps),
+            chunk_tokens=None if n is None else n[: len(gaps) + 1],
+        )
+        for ttft, gaps, n in rows
+    ]
+    rec = feed(Recorder(), results)
+    hists = rec.hist
+    expected = {name: HdrHistogram(1, 3_600_000_000, 3) for name in ("ttft_ms", "icl_ms", "itl_ms")}
+    for r in results:
+        expected["ttft_ms"].record_value(min(max(r.ttft_ns // 1000, 1), 3_600_000_000))
+        for gap in r.icl_ns:
+            expected["icl_ms"].record_value(min(max(gap // 1000, 1), 3_600_000_000))
+        for gap, count in r.itl_ns:
+            expected["itl_ms"].record_value(min(max(int(gap // 1000), 1), 3_600_000_000), count)
+    for name, want in expected.items():
+        got = hists[name]
+        assert got.get_total_count() == want.get_total_count(), name
+        assert histogram_stats(got) == histogram_stats(want), name
+        assert got.encode() == want.encode(), name
+
+
+def test_histograms_read_twice_count_each_value_once() -> None:
+    rec = feed(Recorder(), [ok(0, S, ttft_ns=5 * MS)])
+    assert rec.hist["ttft_ms"].get_total_count() == 1
+    feed(rec, [ok(0, S, ttft_ns=7 * MS)])
+    assert rec.hist["ttft_ms"].get_total_count() == 2
+    assert rec.hist["ttft_ms"].get_total_count() == 2
 
 
 def test_empty_histogram_gives_none() -> None:

@@ -251,3 +251,27 @@ def test_an_echoed_key_is_redacted_and_the_message_stays_within_1_kb(tmp_path: P
     assert "sk-9" not in error
     assert "<redacted>" in error
     assert len(error.encode()) <= 1024
+
+
+@dataclass
+class TurnLog(ScriptedTransport):
+    """Logs each send's start and the moment the loop first comes back to it."""
+
+    log: list[str] = field(default_factory=list)
+
+    async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+        self.log.append("start")
+        await asyncio.sleep(0)  # like a connect: the reply comes on a later loop turn
+        self.log.append("resumed")
+        return await super().send(request, exchange)
+
+
+def test_closed_loop_workers_start_on_separate_loop_turns(tmp_path: Path) -> None:
+    # Started in one loop turn, 200 workers would all stamp t0 and connect before the
+    # loop reached the first reply, inflating the first wave's TTFT by their start-up.
+    transport = TurnLog(delay_s=0.01)
+    runner = make_runner(tmp_path, transport, concurrency=200, requests=200)
+    drive(runner)
+    first_resume = transport.log.index("resumed")
+    assert transport.log.count("start") == 200
+    assert first_resume < 5, transport.log[:10]

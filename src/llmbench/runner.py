@@ -166,7 +166,7 @@ class Runner:
                 await asyncio.wait([feeder])
                 self._waiters.discard(feeder)
             else:
-                self._start_workers(tg, phase, start)
+                await self._start_workers(tg, phase, start)
             while self._tasks:
                 await asyncio.wait(list(self._tasks))
             for task in helpers:
@@ -186,10 +186,14 @@ class Runner:
 
     # -- closed loop -----------------------------------------------------------
 
-    def _start_workers(self, tg: asyncio.TaskGroup, phase: Phase, start: int) -> None:
+    async def _start_workers(self, tg: asyncio.TaskGroup, phase: Phase, start: int) -> None:
+        """Start the workers one loop turn apart. Started in one turn, N workers would
+        each stamp t0 and open a connection before the loop could look at any reply:
+        the first worker's TTFT would include the start-up of the other N-1."""
         ramp = self.cfg.ramp_up_s if phase == "measure" else 0.0
         for offset in closed_loop_starts(self.cfg.concurrency, ramp):
             self._track(tg.create_task(self._worker(phase, start + offset)))
+            await asyncio.sleep(0)
 
     async def _worker(self, phase: Phase, begin_ns: int) -> None:
         delay = begin_ns - self._clock()
@@ -259,6 +263,7 @@ class Runner:
                 if phase == "measure":
                     self.monitor.dispatched(clock() - ready)
                 self._track(tg.create_task(self._one_then_release(index, phase, intended, slots)))
+                await asyncio.sleep(0)  # a burst starts one request per loop turn, as workers do
         except asyncio.CancelledError:
             if phase == "measure":
                 self.due_unsent = int(waiting) + self._count_due(offsets, start)

@@ -165,7 +165,8 @@ class ResponseParser:
         pos = 0
         size = len(buf)
         while pos < size and not self.done:
-            if self._state == 3:
+            state = self._state
+            if state == 3:
                 take = min(self._chunk_left, size - pos)
                 out.append(buf[pos : pos + take])
                 pos += take
@@ -181,19 +182,30 @@ class ResponseParser:
                 break
             line = buf[pos:end]
             pos = end + 2
-            self._on_line(line)
+            if state == 2:
+                left = self._chunk_size(line)
+                stop = pos + left
+                if left and buf[stop : stop + 2] == _CRLF:  # the usual case: a whole chunk
+                    out.append(buf[pos:stop])
+                    pos = stop + 2
+                else:
+                    self._chunk_left = left
+                    self._state = 3 if left else 4
+            else:
+                self._on_line(line)
         return b"".join(out) if len(out) != 1 else out[0]
+
+    @staticmethod
+    def _chunk_size(line: bytes) -> int:
+        size_text = line.split(b";", 1)[0].strip() if b";" in line else line.strip()
+        if not size_text or not _HEX.issuperset(size_text):  # RFC 9112 §7.1: 1*HEXDIG
+            raise H1Error(f"bad chunk size: {size_text[:20]!r}")
+        return int(size_text, 16)
 
     def _on_line(self, line: bytes) -> None:
         if self._state == 6:
             if line:
                 raise H1Error("missing CRLF after chunk data")
             self._state = 2
-        elif self._state == 2:
-            size_text = line.split(b";", 1)[0].strip()
-            if not size_text or not _HEX.issuperset(size_text):  # RFC 9112 §7.1: 1*HEXDIG
-                raise H1Error(f"bad chunk size: {size_text[:20]!r}")
-            self._chunk_left = int(size_text, 16)
-            self._state = 3 if self._chunk_left else 4
         elif self._state == 4 and not line:  # end of trailers
             self.done = True
