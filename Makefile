@@ -32,6 +32,7 @@ format: install
 
 bench: install
 	$(PY) benchmarks/sse_parser.py
+	$(PY) benchmarks/token_path.py
 	$(PY) benchmarks/client_overhead.py
 	$(PY) benchmarks/mock_capacity.py
 	$(PY) benchmarks/schedule_accuracy.py

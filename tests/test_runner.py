@@ -275,3 +275,26 @@ def test_closed_loop_workers_start_on_separate_loop_turns(tmp_path: Path) -> Non
     first_resume = transport.log.index("resumed")
     assert transport.log.count("start") == 200
     assert first_resume < 5, transport.log[:10]
+
+
+@dataclass
+class StopOnFirstSend(ScriptedTransport):
+    """Sends SIGINT to the runner from its first request, while workers are starting."""
+
+    runner: Runner | None = None
+
+    async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+        if self.runner is not None and not self.sent:
+            self.runner.interrupt("SIGINT")
+        return await super().send(request, exchange)
+
+
+def test_a_signal_during_worker_start_up_ends_the_run_at_once(tmp_path: Path) -> None:
+    # 500 workers ramping over 60 s, stopped while they are still being created: no
+    # worker created after the stop may sleep until the 30 s grace period cancels it.
+    transport = StopOnFirstSend(delay_s=0.01)
+    runner = make_runner(tmp_path, transport, concurrency=500, ramp_up_s=60.0, grace_s=30.0)
+    transport.runner = runner
+    outcome = drive(runner)  # bounded: drive() gives up after 20 s
+    assert outcome.signal == "SIGINT"
+    assert len(transport.sent) == 1

@@ -192,6 +192,8 @@ class Runner:
         the first worker's TTFT would include the start-up of the other N-1."""
         ramp = self.cfg.ramp_up_s if phase == "measure" else 0.0
         for offset in closed_loop_starts(self.cfg.concurrency, ramp):
+            if self._stopping:  # stop() has cancelled the sleepers it knew of: add none
+                return
             self._track(tg.create_task(self._worker(phase, start + offset)))
             await asyncio.sleep(0)
 
