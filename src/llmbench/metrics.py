@@ -82,7 +82,10 @@ class _Tallies:
         self.counts: dict[str, Counter[int]] = {name: Counter() for name in HISTOGRAMS}
 
     def add(self, name: str, ns: float) -> None:
-        self.counts[name][_bucket_floor(_us(ns))] += 1
+        self.add_us(name, _us(ns))
+
+    def add_us(self, name: str, us: int) -> None:
+        self.counts[name][_bucket_floor(us)] += 1
 
     def histograms(self) -> dict[str, HdrHistogram]:
         for name, counts in self.counts.items():
@@ -284,13 +287,14 @@ class Recorder:
         if r.ttfb_ns is not None:
             tally.add("ttfb_ms", r.ttfb_ns)
         ttft = None if r.ttft_ns is None else _us(r.ttft_ns)
-        if r.ttft_ns is not None:
-            tally.add("ttft_ms", r.ttft_ns)
+        if ttft is not None:
+            tally.add_us("ttft_ms", ttft)
         if r.latency_ns is not None:
             tally.add("latency_ms", r.latency_ns)
-        tpot = None if r.tpot_ns is None else _us(r.tpot_ns)
-        if r.tpot_ns is not None:
-            tally.add("tpot_ms", r.tpot_ns)
+        tpot_ns = r.tpot_ns  # a property: computed once
+        tpot = None if tpot_ns is None else _us(tpot_ns)
+        if tpot is not None:
+            tally.add_us("tpot_ms", tpot)
         sec.add_samples(ttft, tpot)
         counts = tally.counts
         chunk_gaps = _bucket_floors(r.icl_ns)
