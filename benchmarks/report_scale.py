@@ -135,7 +135,7 @@ def synthesize(run_dir: Path, n: int) -> None:
             result = heapq.heappop(pending)[2]
             recorder.record(result)
             writer.write(result)
-            if writer.lines % 10_000 == 0:  # a bounded buffer, as the runner flushes it
+            if recorder.finished % 10_000 == 0:  # a bounded buffer, as the runner flushes it
                 writer.flush()
 
     for result in _results(n):

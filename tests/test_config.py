@@ -1,4 +1,5 @@
-"""Tests for llmbench.config: RunConfig validation, public() and redact_url.
+"""Tests for llmbench.config: RunConfig validation, public() (with a provider's
+options) and, from llmbench.redaction, redact_url.
 
 Each bad value must raise ConfigError with a message that names the flag and the
 rule (STYLE.md rule 7); the table below asserts those messages with ``match=``.
@@ -14,8 +15,19 @@ from typing import Any
 
 import pytest
 
-from llmbench.config import DEFAULT_MAX_LINE_BYTES, ConfigError, RunConfig, redact_url
-from llmbench.sse import DEFAULT_MAX_LINE_BYTES as SSE_DEFAULT_MAX_LINE_BYTES
+from llmbench.config import (
+    ARRIVALS,
+    EXIT_USAGE,
+    PRIVATE_OPTION,
+    TRANSPORTS,
+    ConfigError,
+    RunConfig,
+    parse_json_object,
+    public_options,
+)
+from llmbench.providers.dify import DifyOptions
+from llmbench.redaction import redact_url
+from llmbench.sse import DEFAULT_MAX_LINE_BYTES
 
 URL = "http://127.0.0.1:8000"
 
@@ -107,14 +119,14 @@ def test_good_values_are_accepted(changes: dict[str, Any]) -> None:
 
 def test_defaults() -> None:
     cfg = RunConfig(url=URL)
-    assert (cfg.provider, cfg.concurrency, cfg.include_usage, cfg.transport) == (
+    assert (cfg.provider, cfg.concurrency, cfg.provider_options, cfg.transport) == (
         "openai-chat",
         1,
-        True,
+        None,
         "fast",
     )
     assert (cfg.requests, cfg.duration_s, cfg.rps, cfg.open_loop) == (None, None, None, False)
-    assert cfg.max_line_bytes == DEFAULT_MAX_LINE_BYTES == SSE_DEFAULT_MAX_LINE_BYTES
+    assert cfg.max_line_bytes == DEFAULT_MAX_LINE_BYTES
     assert RunConfig(url=URL, rps=5.0).open_loop is True
 
 
@@ -194,3 +206,59 @@ def test_redact_url_keeps_ipv6_brackets(url: str, redacted: str) -> None:
     # urlsplit().hostname drops the brackets; rebuilding the netloc from it gave
     # "http://::1:8000/v1", which is not a URL (and names the wrong port).
     assert redact_url(url) == redacted
+
+
+# -- one definition of each choice ----------------------------------------------------
+
+
+def test_choices_are_the_literals() -> None:
+    assert ARRIVALS == ("constant", "poisson", "gamma")
+    assert TRANSPORTS == ("fast", "httpx")
+    assert EXIT_USAGE == 2
+    with pytest.raises(
+        ConfigError, match=r"^--arrival must be constant, poisson or gamma, got 'x'$"
+    ):
+        RunConfig(url=URL, arrival="x")  # type: ignore[arg-type]
+
+
+# -- provider options -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Options:
+    tenant: str = "a"
+    config: Path | None = None
+    spec: object = dataclasses.field(default=None, metadata=PRIVATE_OPTION)
+
+
+def test_public_shows_provider_options_but_not_private_fields() -> None:
+    options = _Options("t-1", Path("/etc/gw.toml"), spec="parsed, with ${SECRET} resolved")
+    public = RunConfig(url=URL, provider="x", provider_options=options).public()
+    assert public["provider_options"] == {"tenant": "t-1", "config": "/etc/gw.toml"}
+    assert "SECRET" not in repr(public)
+    assert RunConfig(url=URL).public()["provider_options"] == {}
+    dify = DifyOptions(user="u", inputs={"city": "Paris"})
+    assert public_options(dify) == {"user": "u", "conversation_id": "", "inputs": {"city": "Paris"}}
+
+
+def test_provider_options_must_be_an_options_dataclass() -> None:
+    message = "provider_options must be a provider's options dataclass, got dict"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        RunConfig(url=URL, provider_options={"user": "u"})
+    with pytest.raises(ConfigError, match="got type"):
+        RunConfig(url=URL, provider_options=_Options)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "--flag is not valid JSON: "),
+        ("[1]", "--flag must be a JSON object, got list"),
+        ('"s"', "--flag must be a JSON object, got str"),
+    ],
+)
+def test_parse_json_object(text: str, message: str) -> None:
+    assert parse_json_object(None, "--flag") == {}
+    assert parse_json_object('{"a": [1]}', "--flag") == {"a": [1]}
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
+        parse_json_object(text, "--flag")

@@ -1,11 +1,12 @@
-"""What counts as a credential, and how outputs are scrubbed of it (config.py's secret
-helpers and workload.KeyRing.redact/redact_tree)."""
+"""What counts as a credential, and how outputs are scrubbed of it (llmbench.redaction
+and workload.KeyRing.redact/redact_tree)."""
 
 from __future__ import annotations
 
 import pytest
 
-from llmbench.config import RunConfig, is_secret_name, redact_url, secret_values
+from llmbench.config import RunConfig
+from llmbench.redaction import is_secret_name, redact_url, secret_values
 from llmbench.workload import KeyRing
 
 

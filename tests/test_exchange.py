@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmbench.caps import MAX_ERROR_BYTES
 from llmbench.config import RunConfig
-from llmbench.exchange import ERROR_BODY_BYTES, Exchange
+from llmbench.exchange import Exchange
 from llmbench.providers.openai import OpenAIChat
 from llmbench.result import RequestResult
 
@@ -196,7 +197,7 @@ def test_http_error_body_is_capped_at_1kb() -> None:
     for i in range(5):
         ex.on_data(bytes([ord("a") + i]) * 700, T0 + 2 + i)
     r = ex.finish(T0 + 10)
-    assert ERROR_BODY_BYTES == 1024
+    assert MAX_ERROR_BYTES == 1024
     # The whole message, prefix included, stays within the bound.
     assert r.error == "HTTP 500: " + "a" * 700 + "b" * 314
 
@@ -255,20 +256,20 @@ def test_line_at_max_line_bytes_is_fine() -> None:
     assert ex.finish(T0 + 3).status == "ok"
 
 
-def test_fail_timeout() -> None:
+def test_lost_timeout() -> None:
     ex = exchange()
     ex.on_head(200, T0 + 10)
     ex.on_data(tok("a"), T0 + 20)
     ex.on_data(tok("b"), T0 + 50)
-    r = ex.fail("timeout", "no complete response in 600 s", T0 + 9_000)
+    r = ex.lost("timeout", "no complete response in 600 s", T0 + 9_000)
     assert r.status == "timeout"
     assert r.error == "no complete response in 600 s"
     assert (r.end_ns, r.ttft_ns, r.latency_ns, r.icl_ns) == (T0 + 9_000, 20, None, (30,))
     assert (r.output_tokens, r.token_source) == (2, "chars")
 
 
-def test_fail_before_head_is_a_connect_error() -> None:
-    r = exchange().fail("connect_error", "connection refused", T0 + 5)
+def test_lost_before_head_is_a_connect_error() -> None:
+    r = exchange().lost("connect_error", "connection refused", T0 + 5)
     assert (r.status, r.error, r.http_status, r.ttfb_ns) == (
         "connect_error",
         "connection refused",
@@ -277,17 +278,17 @@ def test_fail_before_head_is_a_connect_error() -> None:
     )
 
 
-def test_fail_keeps_the_first_failure() -> None:
+def test_lost_keeps_the_first_failure() -> None:
     ex = exchange()
     ex.on_head(200, T0 + 1)
     ex.on_data(STREAM_ERROR, T0 + 2)
-    r = ex.fail("canceled", "run stopped", T0 + 3)
+    r = ex.lost("canceled", "run stopped", T0 + 3)
     assert (r.status, r.error) == ("stream_error", "CUDA out of memory")
 
 
-def test_fail_message_is_capped() -> None:
-    r = exchange().fail("timeout", "m" * 5000, T0 + 1)
-    assert r.error == "m" * ERROR_BODY_BYTES
+def test_lost_message_is_capped() -> None:
+    r = exchange().lost("timeout", "m" * 5000, T0 + 1)
+    assert r.error == "m" * MAX_ERROR_BYTES
 
 
 # -- chunk-boundary invariance --------------------------------------------------------
@@ -321,16 +322,16 @@ def test_any_split_gives_the_same_result(cuts: list[int]) -> None:
 
 
 def test_messages_are_bounded_in_utf8_bytes_never_mid_character() -> None:
-    r = exchange().fail("timeout", "你" * 2000, T0 + 1)
+    r = exchange().lost("timeout", "你" * 2000, T0 + 1)
     assert r.error is not None
-    assert r.error == "你" * (ERROR_BODY_BYTES // 3)
+    assert r.error == "你" * (MAX_ERROR_BYTES // 3)
     ex = exchange()
     ex.on_head(500, T0 + 1)
     ex.on_data("错误".encode() * 1000, T0 + 2)
     body = ex.finish(T0 + 3).error
     assert body is not None
     assert body.startswith("HTTP 500: 错误")
-    assert len(body.encode()) <= ERROR_BODY_BYTES
+    assert len(body.encode()) <= MAX_ERROR_BYTES
     assert "\ufffd" not in body[-1:]
 
 
@@ -391,7 +392,7 @@ def test_a_json_body_for_a_stream_is_bounded() -> None:
     r = ex.finish(T0 + 200)
     assert r.status == "parse_error"  # cut at 1 KB: no longer JSON
     assert r.error is not None
-    assert len(r.error.encode()) <= ERROR_BODY_BYTES
+    assert len(r.error.encode()) <= MAX_ERROR_BYTES
 
 
 def test_an_http_error_body_is_one_line() -> None:

@@ -1,5 +1,6 @@
 """Both transports drive an Exchange the same way: the same server misbehaviour gives
-the same status and detail, and both ask for uncompressed bytes.
+the same status and detail, both ask for uncompressed bytes, and both read every
+instant and time limit from the clock they are given.
 
 The server is a few lines of asyncio on 127.0.0.1 that plays one scripted reply per
 test (never answer, answer then go silent, a 200 HTML page); the limits are short but
@@ -15,12 +16,13 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from faketime import FakeClock
 from llmbench.config import RunConfig
 from llmbench.exchange import Exchange
 from llmbench.http.deadlines import Timeouts
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
-from llmbench.http.transport import Transport
+from llmbench.http.transport import Clock, Transport
 from llmbench.providers.openai import OpenAIChat
 from llmbench.result import RequestResult
 from llmbench.workload import WorkloadItem
@@ -37,18 +39,26 @@ REPLIES = {
     % (len(HTML), HTML),
     "json-error": b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
     b"content-length: %d\r\n\r\n%s" % (len(QUOTA), QUOTA),
+    "whole": HEAD
+    + b"".join(b"%x\r\n%s\r\n" % (len(e), e) for e in (TOKEN, b"data: [DONE]\n\n"))
+    + b"0\r\n\r\n",
 }
 
 
 @asynccontextmanager
-async def server(reply: bytes, heads: list[bytes]) -> AsyncIterator[str]:
-    """Reads each request head (kept in ``heads``), writes ``reply``, then holds on."""
+async def server(
+    reply: bytes, heads: list[bytes], asked: asyncio.Event | None = None
+) -> AsyncIterator[str]:
+    """Reads each request head (kept in ``heads``; ``asked`` is set), writes ``reply``,
+    then holds on."""
 
     writers: list[asyncio.StreamWriter] = []
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
         heads.append(await reader.readuntil(b"\r\n\r\n"))
+        if asked is not None:
+            asked.set()
         writer.write(reply)
         await writer.drain()
         await reader.read()  # until the client closes
@@ -64,31 +74,42 @@ async def server(reply: bytes, heads: list[bytes]) -> AsyncIterator[str]:
         await asyncio.sleep(0)  # let the transports finish closing
 
 
-def transport(name: str) -> Transport:
+def transport(name: str, timeouts: Timeouts, clock: Clock | None) -> Transport:
     if name == "fast":
-        return FastTransport(timeouts=TIMEOUTS, ssl_context=None)
-    return HttpxTransport(concurrency=4, timeouts=TIMEOUTS, ssl_context=None)
+        if clock is None:
+            return FastTransport(timeouts=timeouts, ssl_context=None)
+        return FastTransport(timeouts=timeouts, ssl_context=None, clock=clock)
+    if clock is None:
+        return HttpxTransport(concurrency=4, timeouts=timeouts, ssl_context=None)
+    return HttpxTransport(concurrency=4, timeouts=timeouts, ssl_context=None, clock=clock)
 
 
-async def one(name: str, url: str) -> RequestResult:
+async def one(client: Transport, url: str, t0_ns: int) -> RequestResult:
     provider = OpenAIChat(RunConfig(url=url))
-    client = transport(name)
     try:
-        ex = Exchange(
-            provider, index=0, phase="measure", t0_ns=time.perf_counter_ns(), max_line_bytes=4096
-        )
+        ex = Exchange(provider, index=0, phase="measure", t0_ns=t0_ns, max_line_bytes=4096)
         request = provider.build_request(WorkloadItem(prompt="hi"), "sk-x")
         return await asyncio.wait_for(client.send(request, ex), 20)
     finally:
         await client.aclose()
 
 
-def drive(name: str, reply: str) -> tuple[RequestResult, list[bytes]]:
+def drive(
+    name: str,
+    reply: str,
+    *,
+    timeouts: Timeouts = TIMEOUTS,
+    clock: FakeClock | None = None,
+    t0_ns: int | None = None,
+) -> tuple[RequestResult, list[bytes]]:
+    """One request against a server playing ``reply``; real time unless ``clock``."""
     heads: list[bytes] = []
+    now = time.perf_counter_ns if clock is None else clock.now_ns
 
     async def main() -> RequestResult:
         async with server(REPLIES[reply], heads) as url:
-            return await one(name, url)
+            client = transport(name, timeouts, None if clock is None else clock.now_ns)
+            return await one(client, url, now() if t0_ns is None else t0_ns)
 
     return asyncio.run(main()), heads
 
@@ -109,3 +130,50 @@ def test_both_transports_classify_alike(name: str, reply: str) -> None:
     assert (result.status, result.detail, result.error) == EXPECTED[reply]
     assert len(heads) == 1
     assert b"\r\naccept-encoding: identity\r\n" in heads[0].lower()
+
+
+# -- time comes from the injected clock ------------------------------------------------
+
+T_NS = 5_000_000_000_000  # the fake clock's reading: far from any perf_counter_ns today
+
+
+@pytest.mark.parametrize("name", ["fast", "httpx"])
+def test_every_instant_is_read_from_the_injected_clock(name: str) -> None:
+    # Time stands still at T_NS while the whole stream arrives: every duration is the
+    # 700 ns between the Exchange's t0 and that reading, to the nanosecond.
+    result, _ = drive(name, "whole", clock=FakeClock(T_NS), t0_ns=T_NS - 700)
+    assert (result.status, result.end_ns) == ("ok", T_NS)
+    assert (result.ttfb_ns, result.ttft_ns, result.latency_ns) == (700, 700, 700)
+
+
+@pytest.mark.parametrize("name", ["fast", "httpx"])
+def test_the_total_limit_is_measured_on_the_injected_clock(name: str) -> None:
+    # The server never answers and the limit is 30 s of real time, but on the given
+    # clock 31 s have passed since t0: the limit is already gone when the request starts.
+    timeouts = Timeouts(total_s=30.0, connect_s=10.0)
+    clock = FakeClock(T_NS)
+    result, _ = drive(name, "hang", timeouts=timeouts, clock=clock, t0_ns=T_NS - 31 * 10**9)
+    assert (result.status, result.detail, result.end_ns) == ("timeout", "total", T_NS)
+    assert result.error == "timeout:total: no complete response within 30 s"
+
+
+def test_fast_transport_waits_for_the_injected_clock_to_pass_a_limit() -> None:
+    # The loop's timer only says when to look again: while the given clock stands
+    # still, no limit passes, however often the timer fires (every 50 ms here).
+    clock = FakeClock(T_NS)
+    timeouts = Timeouts(total_s=30.0, connect_s=10.0, ttft_s=0.05)
+
+    async def main() -> RequestResult:
+        asked = asyncio.Event()
+        async with server(REPLIES["hang"], [], asked) as url, asyncio.TaskGroup() as tg:
+            client = FastTransport(timeouts=timeouts, ssl_context=None, clock=clock.now_ns)
+            task = tg.create_task(one(client, url, T_NS))
+            await asked.wait()  # the request is sent, and unanswered
+            await asyncio.sleep(0.3)  # six timer turns of real time; none on the clock
+            assert not task.done()
+            clock.advance(2.0)
+        return task.result()
+
+    result = asyncio.run(main())
+    assert (result.status, result.detail, result.end_ns) == ("timeout", "ttft", T_NS + 2 * 10**9)
+    assert result.ttfb_ns is None

@@ -17,7 +17,8 @@ from hdrh.histogram import HdrHistogram
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmbench.metrics import PERCENTILES, Recorder, Stats, _bucket_floor, histogram_stats
+from llmbench.metric_defs import PERCENTILES
+from llmbench.metrics import LiveStats, Recorder, _bucket_floor, histogram_stats
 from llmbench.output.summary import SCHEMA_VERSION, build_summary
 from llmbench.result import RequestResult
 
@@ -307,7 +308,7 @@ def test_failures_count_in_totals_and_the_errors_table() -> None:
     assert s["tokens"]["output"] == 10
     assert s["tokens"]["input"] == 5
     assert s["tokens"]["sources"] == {"usage": 1}
-    assert rec.statistics() == Stats(
+    assert rec.statistics() == LiveStats(
         started=6, finished=6, ok=1, failed=5, in_flight=0, output_tokens=10, input_tokens=5
     )
 
@@ -317,7 +318,7 @@ def test_statistics_counts_in_flight() -> None:
     for t in (0, 1, 2):
         rec.on_start(t)
     rec.record(ok(0, 10, output_tokens=4))
-    assert rec.statistics() == Stats(
+    assert rec.statistics() == LiveStats(
         started=3, finished=1, ok=1, failed=0, in_flight=2, output_tokens=4, input_tokens=0
     )
 

@@ -12,7 +12,7 @@ import pytest
 from llmbench.mock import faults, http11
 from llmbench.mock.faults import Fault, FaultError, FaultPlan, TrickleJob, parse_fault
 from llmbench.mock.options import MockOptions, OptionsError, add_arguments, options_from_args
-from llmbench.mock.stats import Stats
+from llmbench.mock.stats import MockStats
 from llmbench.mock.streams import StreamJob, StreamPlan, Timing
 from llmbench.sse import SSEParser
 
@@ -157,9 +157,9 @@ class _Conn:
         self.closed += 1
 
 
-def _run(plan: StreamPlan) -> tuple[_Conn, Stats, StreamJob]:
+def _run(plan: StreamPlan) -> tuple[_Conn, MockStats, StreamJob]:
     """Fire the job with every token already due, as often as it asks."""
-    conn, stats = _Conn(), Stats()
+    conn, stats = _Conn(), MockStats()
     timing = Timing(ttft_ns=0, itl_ns=0, jitter_ns=0, rand=random.random)
     job = StreamJob(conn.write, conn.finish, plan, timing, stats, 0, conn.close)
     for _ in range(plan.n + 1):
@@ -288,7 +288,7 @@ def test_trickle_writes_one_byte_per_tick() -> None:
 
 
 def test_stats_count_faults_by_spec() -> None:
-    stats = Stats()
+    stats = MockStats()
     for spec in ("html", "cut:3", "html"):
         stats.fault(spec)
     snap = stats.statistics()

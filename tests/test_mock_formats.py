@@ -18,6 +18,7 @@ import pytest
 
 from fixtures.providers.wire import decode_all, messages, read, run
 from llmbench.config import RunConfig
+from llmbench.environment import local_sources
 from llmbench.events import Content
 from llmbench.mock.formats import (
     ALL,
@@ -33,10 +34,19 @@ from llmbench.mock.formats import (
 from llmbench.mock.options import MockOptions, OptionsError
 from llmbench.providers import make_provider
 from llmbench.providers.base import Provider
+from llmbench.providers.template import TemplateOptions
+from llmbench.providers.template_spec import read_spec
 from llmbench.workload import WorkloadItem
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "providers"
 N = 5
+
+
+def _template(name: str) -> TemplateOptions:
+    """``--provider-config examples/providers/NAME``, read as a run reads it."""
+    path = EXAMPLES / name
+    return TemplateOptions(path, read_spec(path, local_sources({})))
+
 
 # provider name, extra RunConfig fields, the mock path it must reach.
 CASES: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -45,10 +55,10 @@ CASES: dict[str, tuple[str, dict[str, Any], str]] = {
     "dify": ("dify", {}, "/v1/chat-messages"),
     "dashscope": ("dashscope", {}, "/api/v1/services/aigc/text-generation/generation"),
     "anthropic": ("anthropic", {}, "/v1/messages"),
-    "ollama": ("template", {"provider_config": EXAMPLES / "ollama-chat.toml"}, "/api/chat"),
+    "ollama": ("template", {"provider_options": _template("ollama-chat.toml")}, "/api/chat"),
     "tgi": (
         "template",
-        {"provider_config": EXAMPLES / "tgi-generate-stream.toml"},
+        {"provider_options": _template("tgi-generate-stream.toml")},
         "/generate_stream",
     ),
 }

@@ -7,6 +7,8 @@ mid-stream ``overloaded_error``) and a non-streaming ``message`` body.
 
 from __future__ import annotations
 
+import argparse
+
 import orjson
 import pytest
 
@@ -14,13 +16,20 @@ from fixtures.providers.wire import STEP_NS, chunkings, decode_all, messages, re
 from llmbench.config import RunConfig
 from llmbench.events import Content, End, Meta, StreamError, Usage
 from llmbench.providers import make_provider
-from llmbench.providers.anthropic import DEFAULT_MAX_TOKENS, Anthropic
+from llmbench.providers.anthropic import (
+    DEFAULT_MAX_TOKENS,
+    Anthropic,
+    AnthropicOptions,
+    add_flags,
+    options_from,
+)
+from llmbench.providers.base import OptionSources
 from llmbench.workload import WorkloadItem
 
 
-def anthropic(**kw: object) -> Anthropic:
+def anthropic(version: str = "2023-06-01", **kw: object) -> Anthropic:
     base = {"url": "https://api.anthropic.com", "provider": "anthropic", **kw}
-    return Anthropic(RunConfig(**base))  # type: ignore[arg-type]
+    return Anthropic(RunConfig(**base), AnthropicOptions(version))  # type: ignore[arg-type]
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -29,6 +38,17 @@ def anthropic(**kw: object) -> Anthropic:
 def test_registered() -> None:
     p = make_provider(RunConfig(url="http://h", provider="anthropic"))
     assert isinstance(p, Anthropic)
+
+
+def test_version_option_flag_and_default() -> None:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    assert options_from(parser.parse_args([]), OptionSources()) == AnthropicOptions("2023-06-01")
+    args = parser.parse_args(["--anthropic-version", "2024-10-22"])
+    options = options_from(args, OptionSources())
+    cfg = RunConfig(url="http://h", provider="anthropic", provider_options=options)
+    req = make_provider(cfg).build_request(WorkloadItem("q"), None)
+    assert ("anthropic-version", "2024-10-22") in req.headers
 
 
 @pytest.mark.parametrize(
@@ -41,7 +61,7 @@ def test_url(url: str) -> None:
 
 
 def test_request_headers_use_x_api_key_not_authorization() -> None:
-    req = anthropic(anthropic_version="2023-06-01").build_request(WorkloadItem("q"), "sk-ant-1")
+    req = anthropic(version="2023-06-01").build_request(WorkloadItem("q"), "sk-ant-1")
     assert req.headers == (
         ("content-type", "application/json"),
         ("accept", "text/event-stream"),

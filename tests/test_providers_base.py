@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from llmbench import app
+from llmbench.caps import MAX_ERROR_BYTES
 from llmbench.providers import provider_names
 from llmbench.providers.base import (
-    MAX_ERROR_CHARS,
     accept_header,
     bearer,
     error_text,
@@ -121,7 +121,7 @@ def test_error_text(error: object, fields: tuple[str, ...], expected: str) -> No
 
 
 def test_error_text_is_capped() -> None:
-    assert error_text({"message": "e" * 5000}) == "e" * MAX_ERROR_CHARS
+    assert error_text({"message": "e" * 5000}) == "e" * MAX_ERROR_BYTES
 
 
 # -- the README's copy-paste commands ----------------------------------------------------

@@ -7,19 +7,27 @@ as a bare ``event: ping`` block, and the blocking response body.
 
 from __future__ import annotations
 
+import argparse
+import re
+
 import orjson
 import pytest
 
 from fixtures.providers.wire import HEAD_NS, STEP_NS, chunkings, decode_all, messages, read, run
-from llmbench.config import RunConfig
+from llmbench.config import ConfigError, RunConfig, public_options
 from llmbench.events import Content, End, Meta, StreamError, Usage
 from llmbench.providers import make_provider
-from llmbench.providers.dify import Dify
+from llmbench.providers.base import OptionSources
+from llmbench.providers.dify import Dify, DifyOptions, add_flags, options_from
 from llmbench.workload import WorkloadItem
+
+_OPTIONS = ("user", "conversation_id", "inputs")
 
 
 def dify(**kw: object) -> Dify:
-    return Dify(RunConfig(**{"url": "https://api.dify.ai", "provider": "dify", **kw}))  # type: ignore[arg-type]
+    """Dify from RunConfig fields and DifyOptions fields (--user, --inputs, ...)."""
+    options = DifyOptions(**{k: kw.pop(k) for k in _OPTIONS if k in kw})  # type: ignore[arg-type]
+    return Dify(RunConfig(**{"url": "https://api.dify.ai", "provider": "dify", **kw}), options)  # type: ignore[arg-type]
 
 
 # -- requests ---------------------------------------------------------------------------
@@ -27,6 +35,49 @@ def dify(**kw: object) -> Dify:
 
 def test_registered() -> None:
     assert isinstance(make_provider(RunConfig(url="http://h", provider="dify")), Dify)
+    options = DifyOptions(user="u-1")
+    made = make_provider(RunConfig(url="http://h", provider="dify", provider_options=options))
+    assert isinstance(made, Dify)
+    assert made.options is options
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def parsed(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_flags(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_options_from_flags() -> None:
+    assert options_from(parsed(), OptionSources()) == DifyOptions("llmbench", "", {})
+    argv = ("--user", "u7", "--conversation-id", "c-1", "--inputs", '{"city": "Paris"}')
+    options = options_from(parsed(*argv), OptionSources())
+    assert options == DifyOptions("u7", "c-1", {"city": "Paris"})
+    assert public_options(options) == {
+        "user": "u7",
+        "conversation_id": "c-1",
+        "inputs": {"city": "Paris"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ("[1, 2]", "--inputs must be a JSON object, got list"),
+        ("{nope", "--inputs is not valid JSON: "),
+    ],
+)
+def test_bad_inputs_flag_is_one_line_naming_it(inputs: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}") as info:
+        options_from(parsed("--inputs", inputs), OptionSources())
+    assert "\n" not in str(info.value)
+
+
+def test_options_are_validated_when_made() -> None:
+    with pytest.raises(ConfigError, match=r"^--inputs must be a JSON object, got list$"):
+        DifyOptions(inputs=[1])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

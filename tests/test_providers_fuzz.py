@@ -21,12 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures.providers.wire import read
+from llmbench.caps import MAX_ERROR_BYTES
 from llmbench.config import RunConfig
-from llmbench.exchange import ERROR_BODY_BYTES, Exchange
+from llmbench.environment import local_sources
+from llmbench.exchange import Exchange
 from llmbench.providers import make_provider
 from llmbench.providers.base import Provider
-from llmbench.providers.template import Template
-from llmbench.providers.template_spec import load_spec
+from llmbench.providers.template import Template, TemplateOptions
+from llmbench.providers.template_spec import read_spec
 from llmbench.result import STATUSES, RequestResult
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "providers"
@@ -63,6 +65,10 @@ COMPLETIONS_STREAM = (
 )
 
 
+def _options(path: Path) -> TemplateOptions:
+    return TemplateOptions(path, read_spec(path, local_sources({})))
+
+
 def _builtin(name: str, **kw: object) -> Callable[[Path], Provider]:
     return lambda tmp: make_provider(RunConfig(url=URL, provider=name, **kw))  # type: ignore[arg-type]
 
@@ -71,15 +77,13 @@ def _template(toml: str) -> Callable[[Path], Provider]:
     def make(tmp: Path) -> Provider:
         path = tmp / "gw.toml"
         path.write_text(toml, encoding="utf-8")
-        return Template(RunConfig(url=URL, provider="template"), load_spec(path, {}))
+        return Template(RunConfig(url=URL, provider="template"), _options(path))
 
     return make
 
 
 def _example(name: str) -> Callable[[Path], Provider]:
-    return lambda tmp: Template(
-        RunConfig(url=URL, provider="template"), load_spec(EXAMPLES / name, {})
-    )
+    return lambda tmp: Template(RunConfig(url=URL, provider="template"), _options(EXAMPLES / name))
 
 
 # (provider factory, valid streams) for every provider and framing.
@@ -144,7 +148,7 @@ def check(result: RequestResult) -> None:
     assert result.status in STATUSES
     assert (result.status == "ok") == (result.error is None)
     if result.error is not None:
-        assert len(result.error.encode("utf-8")) <= ERROR_BODY_BYTES
+        assert len(result.error.encode("utf-8")) <= MAX_ERROR_BYTES
     orjson.dumps(result.to_json(0))  # a results.jsonl line can always be written
 
 

@@ -1,5 +1,5 @@
-"""Tests for llmbench.providers.openai (OpenAIChat, OpenAICompletions), the registry
-(make_provider) and join_url.
+"""Tests for llmbench.providers.openai (OpenAIChat, OpenAICompletions, their options),
+the registry (make_provider) and join_url.
 
 The wire messages below are written out literally, as vLLM sends them
 (https://platform.openai.com/docs/api-reference/chat-streaming); nothing here is
@@ -17,8 +17,9 @@ from fixtures.providers.wire import STEP_NS, chunkings, decode_all, messages, re
 from llmbench.config import ConfigError, RunConfig
 from llmbench.events import Content, End, StreamError, Usage
 from llmbench.providers import make_provider, provider_names
-from llmbench.providers.base import join_url
-from llmbench.providers.openai import OpenAIChat, OpenAICompletions, auth_headers
+from llmbench.providers.base import bearer, join_url
+from llmbench.providers.dify import DifyOptions
+from llmbench.providers.openai import OpenAIChat, OpenAICompletions, OpenAIOptions
 from llmbench.workload import WorkloadItem
 
 CHAT = "/v1/chat/completions"
@@ -70,8 +71,13 @@ def cfg(**kw: object) -> RunConfig:
     return RunConfig(**{"url": "http://10.0.0.5:8000", **kw})  # type: ignore[arg-type]
 
 
+_OPTIONS = ("include_usage", "continuous_usage")
+
+
 def chat(**kw: object) -> OpenAIChat:
-    return OpenAIChat(cfg(**kw))
+    """OpenAIChat from RunConfig fields and OpenAIOptions fields (--no-usage, ...)."""
+    options = OpenAIOptions(**{k: kw.pop(k) for k in _OPTIONS if k in kw})  # type: ignore[arg-type]
+    return OpenAIChat(cfg(**kw), options)
 
 
 # -- join_url -------------------------------------------------------------------------
@@ -185,7 +191,7 @@ def test_completions_body() -> None:
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    p = OpenAICompletions(cfg(include_usage=False))
+    p = OpenAICompletions(cfg(), OpenAIOptions(include_usage=False))
     assert body_of(p, WorkloadItem("p")) == {"prompt": "p", "stream": True}
 
 
@@ -213,7 +219,7 @@ BASE_HEADERS = (("content-type", "application/json"), ("accept", "text/event-str
     ],
 )
 def test_headers(key: str | None, auth: tuple[tuple[str, str], ...]) -> None:
-    assert auth_headers(key) == auth
+    assert bearer(key) == auth
     assert chat().build_request(WorkloadItem("x"), key).headers == BASE_HEADERS + auth
     completions = OpenAICompletions(cfg())
     assert completions.build_request(WorkloadItem("x"), key).headers == BASE_HEADERS + auth
@@ -306,6 +312,10 @@ def test_malformed_json_raises_value_error(data: str) -> None:
 def test_make_provider_by_name() -> None:
     assert isinstance(make_provider(cfg(provider="openai-chat")), OpenAIChat)
     assert isinstance(make_provider(cfg(provider="openai-completions")), OpenAICompletions)
+    options = OpenAIOptions(include_usage=False)
+    made = make_provider(cfg(provider="openai-completions", provider_options=options))
+    assert isinstance(made, OpenAICompletions)
+    assert made.options is options
     names = provider_names()
     assert names == sorted(names)
     assert {"openai-chat", "openai-completions"} <= set(names)
@@ -423,3 +433,19 @@ def test_user_headers_added_and_win() -> None:
     )
     completions = OpenAICompletions(cfg(headers=(("X-Team", "infra"),)))
     assert ("X-Team", "infra") in completions.build_request(WorkloadItem("x"), None).headers
+
+
+# -- options ------------------------------------------------------------------------------
+
+
+def test_options_defaults_and_registry_defaults() -> None:
+    assert OpenAIOptions() == OpenAIOptions(include_usage=True, continuous_usage=False)
+    made = make_provider(cfg())
+    assert isinstance(made, OpenAIChat)
+    assert made.options == OpenAIOptions()
+
+
+def test_options_of_another_provider_are_a_config_error() -> None:
+    message = "--provider 'openai-chat' takes OpenAIOptions options, got DifyOptions"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        make_provider(cfg(provider_options=DifyOptions()))

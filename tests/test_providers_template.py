@@ -7,6 +7,7 @@ are loaded as users load them and fed fixtures written from the Ollama API docs
 
 from __future__ import annotations
 
+import argparse
 import re
 from pathlib import Path
 
@@ -15,10 +16,13 @@ import pytest
 
 from fixtures.providers.wire import STEP_NS, chunkings, decode_all, messages, read, run
 from llmbench.config import ConfigError, RunConfig
+from llmbench.environment import local_sources
 from llmbench.events import Content, End, Meta, StreamError, Usage
 from llmbench.providers import make_provider
-from llmbench.providers.template import Template, getter, lookup
-from llmbench.providers.template_spec import compile_path, load_spec
+from llmbench.providers.base import OptionSources
+from llmbench.providers.template import Template, TemplateOptions, getter, lookup
+from llmbench.providers.template_spec import Spec, compile_path, read_spec
+from llmbench.run_options import add_run_arguments, build_config
 from llmbench.workload import WorkloadItem
 
 EXAMPLES = Path(__file__).parent.parent / "examples" / "providers"
@@ -29,7 +33,19 @@ NASTY = 'He said "hi" \\ then\nleft {model} ${HOME} — 你好 🚀\t'
 
 def template(path: Path, env: dict[str, str] | None = None, **kw: object) -> Template:
     cfg = RunConfig(**{"url": "http://127.0.0.1:9000", "provider": "template", **kw})  # type: ignore[arg-type]
-    return Template(cfg, load_spec(path, env or {}))
+    return Template(cfg, TemplateOptions(path, load_spec(path, env or {})))
+
+
+def load_spec(path: Path, env: dict[str, str]) -> Spec:
+    """The file read as a run reads it, with ``env`` as the environment."""
+    return read_spec(path, local_sources(env))
+
+
+def run_config(*argv: str) -> RunConfig:
+    """``llmbench run`` flags to a RunConfig, reading files and the environment as a run does."""
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    return build_config(parser.parse_args(["--url", "http://h", "--provider", "template", *argv]))
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -51,7 +67,7 @@ content = "text"
 
 def test_examples_load_through_the_registry() -> None:
     for path in (OLLAMA, TGI):
-        cfg = RunConfig(url="http://h:1", provider="template", provider_config=path)
+        cfg = run_config("--provider-config", str(path))
         provider = make_provider(cfg)
         assert isinstance(provider, Template)
         assert provider.framing in ("ndjson", "sse")
@@ -358,16 +374,21 @@ def test_missing_file_and_no_flag(tmp_path: Path) -> None:
         load_spec(missing, {})
     with pytest.raises(ConfigError, match=r"^--provider template needs --provider-config FILE"):
         make_provider(RunConfig(url="http://h", provider="template"))
+    with pytest.raises(ConfigError, match=r"^--provider template needs --provider-config FILE"):
+        make_provider(run_config())
+    with pytest.raises(ConfigError, match=r"^--provider-config x.toml: cannot read it \(no file"):
+        read_spec(Path("x.toml"), OptionSources())  # the default sources read no file
 
 
 def test_env_comes_from_the_process_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write(tmp_path, MINIMAL + '[headers]\nX = "${LLMBENCH_TEST_TENANT}"\n')
-    cfg = RunConfig(url="http://h", provider="template", provider_config=path)
     monkeypatch.delenv("LLMBENCH_TEST_TENANT", raising=False)
     with pytest.raises(ConfigError, match="LLMBENCH_TEST_TENANT is not set"):
-        make_provider(cfg)
+        run_config("--provider-config", str(path))
     monkeypatch.setenv("LLMBENCH_TEST_TENANT", "t-9")
+    cfg = run_config("--provider-config", str(path))
+    assert cfg.public()["provider_options"] == {"provider_config": str(path)}
     req = make_provider(cfg).build_request(WorkloadItem("x"), None)
     assert ("X", "t-9") in req.headers

@@ -1,9 +1,12 @@
 """The Runner's control flow with a scripted in-process transport: stopping, signals,
-retries and the self-check's view of the feeder.
+retries, the open-loop feeder and the self-check's view of it.
 
 A narrow unit test: the transport is a fake (the real ones are covered end to end
-against the mock). Every run is bounded by ``asyncio.wait_for``; nothing asserts how
-long a step took, only what was recorded.
+against the mock). Time is virtual (``faketime.FakeClock``): signals land at exact
+instants, a transport's reply takes exactly its delay, and the tests assert the very
+instants and counts the schedule implies. Every run is also bounded by a real-time
+``asyncio.wait_for``, so a hang fails instead of blocking. The one real-time test is
+marked ``slow`` and asserts loose ratios.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import orjson
+import pytest
 
+from faketime import FakeClock
 from llmbench.config import RunConfig
 from llmbench.exchange import Exchange
 from llmbench.http.request import HttpRequest
@@ -24,8 +30,11 @@ from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers import make_provider
 from llmbench.result import RequestResult
-from llmbench.runner import Runner, RunOutcome
+from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.workload import KeyRing, WorkloadItem
+
+MS = 1_000_000
+S = 1_000_000_000
 
 _STREAM = (
     b"".join(
@@ -40,20 +49,37 @@ _STREAM = (
 )
 
 
+class Timebase(Protocol):
+    def now_ns(self) -> int: ...
+    def sleep(self, seconds: float) -> Awaitable[None]: ...
+
+
+class RealTime:
+    """The clock and sleep a real run uses, for the one real-time test."""
+
+    @staticmethod
+    def now_ns() -> int:
+        return time.perf_counter_ns()
+
+    @staticmethod
+    async def sleep(seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
 @dataclass
 class ScriptedTransport:
     """Answers after ``delay_s`` with ``status`` (a 200 streams one token)."""
 
+    clock: Timebase
     delay_s: float = 0.0
     status: int = 200
     body: bytes = b"busy"  # of an error response
-    sent: list[float] = field(default_factory=list)
-    clock: Callable[[], int] = time.perf_counter_ns  # the runner's clock, for stamps
+    sent: list[int] = field(default_factory=list)  # the instant of each send
 
     async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
-        self.sent.append(time.monotonic())
-        await asyncio.sleep(self.delay_s)
-        now = self.clock
+        self.sent.append(self.clock.now_ns())
+        await self.clock.sleep(self.delay_s)
+        now = self.clock.now_ns
         exchange.on_head(self.status, now())
         exchange.on_data(_STREAM if self.status == 200 else self.body, now())
         return exchange.finish(now())
@@ -62,191 +88,227 @@ class ScriptedTransport:
         return None
 
 
-def make_runner(
-    tmp_path: Path,
-    transport: ScriptedTransport,
-    clock: Callable[[], int] = time.perf_counter_ns,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    keys: tuple[str, ...] = (),
-    **cfg: object,
-) -> Runner:
-    config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
-    writer = ResultsWriter(tmp_path / "results.jsonl", clock())
-    items = itertools.repeat(WorkloadItem(prompt="hello"))
-    return Runner(
-        config, make_provider(config), transport, items, KeyRing(keys), Recorder(), writer,
-        clock=clock, sleep=sleep,
-    )  # fmt: skip
+@dataclass
+class Bench:
+    """Runners on one clock, writing results.jsonl into ``tmp_path``."""
+
+    tmp_path: Path
+    clock: FakeClock = field(default_factory=FakeClock)
+    progress: list[Progress] = field(default_factory=list)  # what tick() was given
+    _writers: list[ResultsWriter] = field(default_factory=list)
+
+    def transport(self, **script: object) -> ScriptedTransport:
+        return ScriptedTransport(self.clock, **script)  # type: ignore[arg-type]
+
+    def runner(
+        self,
+        transport: ScriptedTransport,
+        *,
+        keys: tuple[str, ...] = (),
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        **cfg: object,
+    ) -> Runner:
+        config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
+        clock = transport.clock
+        writer = ResultsWriter(self.tmp_path / "results.jsonl", clock.now_ns())
+        self._writers.append(writer)
+        items = itertools.repeat(WorkloadItem(prompt="hello"))
+        return Runner(
+            config, make_provider(config), transport, items, KeyRing(keys), Recorder(), writer,
+            tick=self.progress.append, clock=clock.now_ns, sleep=sleep or clock.sleep,
+            cpu=lambda: 0.0,  # a virtual second has no real CPU figure
+        )  # fmt: skip
+
+    def drive(self, runner: Runner, *signals: tuple[float, str]) -> RunOutcome:
+        """Run to the end on fake time, sending each (instant in s, signal name) on the way."""
+        clock = self.clock
+
+        async def signal(at_s: float, name: str) -> None:
+            await clock.sleep(at_s)
+            runner.interrupt(name)
+
+        async def main() -> RunOutcome:
+            senders = [asyncio.create_task(signal(at_s, name)) for at_s, name in signals]
+            try:
+                return await asyncio.wait_for(runner.run(), timeout=20)  # real seconds
+            finally:
+                for task in senders:
+                    task.cancel()
+
+        outcome = clock.run(main())
+        self.close()
+        return outcome
+
+    def close(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        self._writers.clear()
+
+    def lines(self) -> list[dict[str, object]]:
+        text = (self.tmp_path / "results.jsonl").read_bytes()
+        return [orjson.loads(line) for line in text.splitlines()]
 
 
-def drive(runner: Runner, *signals: tuple[float, str]) -> RunOutcome:
-    """Run to the end, sending each (delay, signal name) to the runner on the way."""
-
-    async def main() -> RunOutcome:
-        loop = asyncio.get_running_loop()
-        for delay, name in signals:
-            loop.call_later(delay, runner.interrupt, name)
-        return await asyncio.wait_for(runner.run(), timeout=20)
-
-    outcome = asyncio.run(main())
-    runner._writer.close()
-    return outcome
+@pytest.fixture
+def bench(tmp_path: Path) -> Iterator[Bench]:
+    b = Bench(tmp_path)
+    yield b
+    b.close()
 
 
-def lines(tmp_path: Path) -> list[dict[str, object]]:
-    text = (tmp_path / "results.jsonl").read_bytes()
-    return [orjson.loads(line) for line in text.splitlines()]
-
-
-def test_a_signal_wakes_a_feeder_waiting_for_its_next_send(tmp_path: Path) -> None:
-    # 0.05 rps: the second request is due 20 s in; Ctrl-C must not wait for it.
-    transport = ScriptedTransport()
-    runner = make_runner(tmp_path, transport, rps=0.05, concurrency=4)
-    outcome = drive(runner, (0.2, "SIGINT"))
+def test_a_signal_wakes_a_feeder_waiting_for_its_next_send(bench: Bench) -> None:
+    # 0.05 rps: the second request is due 20 s in; Ctrl-C at 0.2 s must not wait for it.
+    transport = bench.transport()
+    runner = bench.runner(transport, rps=0.05, concurrency=4)
+    outcome = bench.drive(runner, (0.2, "SIGINT"))
     assert (outcome.interrupted, outcome.signal, outcome.stop_reason) == (True, "SIGINT", "SIGINT")
-    assert len(transport.sent) == 1
-    assert [line["status"] for line in lines(tmp_path)] == ["ok"]
+    assert transport.sent == [0]
+    assert [line["status"] for line in bench.lines()] == ["ok"]
+    assert bench.clock.now_ns() == 200 * MS  # the run ended at the signal
 
 
-def test_a_signal_during_ramp_up_does_not_wait_for_later_workers(tmp_path: Path) -> None:
-    # Closed loop ramping to 4 workers over 30 s: workers 2..4 are asleep at the signal.
-    transport = ScriptedTransport(delay_s=0.01)
-    runner = make_runner(tmp_path, transport, concurrency=4, ramp_up_s=30.0, grace_s=0.5)
-    outcome = drive(runner, (0.3, "SIGTERM"))
+def test_a_signal_during_ramp_up_does_not_wait_for_later_workers(bench: Bench) -> None:
+    # Closed loop ramping to 4 workers over 30 s: workers 2..4 (due at 10, 20, 30 s) are
+    # asleep at the signal. Worker 1 sends every 10 ms: at 0, 10, ..., 290 ms; at 300 ms
+    # the signal (asleep since 0) wakes before that request's reply (asleep since 290 ms).
+    transport = bench.transport(delay_s=0.01)
+    runner = bench.runner(transport, concurrency=4, ramp_up_s=30.0, grace_s=0.5)
+    outcome = bench.drive(runner, (0.3, "SIGTERM"))
     assert outcome.signal == "SIGTERM"
-    assert len(transport.sent) >= 1
+    assert transport.sent == [i * 10 * MS for i in range(30)]
     assert runner.recorder.started == len(transport.sent)
-    assert len(lines(tmp_path)) == len(transport.sent)
+    assert len(bench.lines()) == len(transport.sent)
+    assert bench.clock.now_ns() == 300 * MS
 
 
-def test_sigterm_in_the_grace_period_is_still_reported(tmp_path: Path) -> None:
-    # The duration rule fires first, then SIGTERM arrives while a request is in flight.
-    transport = ScriptedTransport(delay_s=1.0)
-    runner = make_runner(tmp_path, transport, concurrency=1, duration_s=0.2, grace_s=5.0)
-    outcome = drive(runner, (0.5, "SIGTERM"))
+def test_sigterm_in_the_grace_period_is_still_reported(bench: Bench) -> None:
+    # The duration rule fires at 0.2 s, then SIGTERM arrives at 0.5 s while the request
+    # sent at 0 is in flight; it ends at 1 s, inside the 5 s grace period.
+    transport = bench.transport(delay_s=1.0)
+    runner = bench.runner(transport, concurrency=1, duration_s=0.2, grace_s=5.0)
+    outcome = bench.drive(runner, (0.5, "SIGTERM"))
     assert outcome.stop_reason == "duration"
     assert (outcome.interrupted, outcome.signal) == (True, "SIGTERM")
-    assert [line["status"] for line in lines(tmp_path)] == ["ok"]
+    assert [line["status"] for line in bench.lines()] == ["ok"]
+    assert bench.clock.now_ns() == 1 * S
 
 
-def test_a_second_signal_cancels_in_flight_requests_and_records_them(tmp_path: Path) -> None:
-    transport = ScriptedTransport(delay_s=30.0)
-    runner = make_runner(tmp_path, transport, concurrency=3, requests=3)
-    outcome = drive(runner, (0.2, "SIGINT"), (0.3, "SIGINT"))
+def test_a_second_signal_cancels_in_flight_requests_and_records_them(bench: Bench) -> None:
+    transport = bench.transport(delay_s=30.0)
+    runner = bench.runner(transport, concurrency=3, requests=3)
+    outcome = bench.drive(runner, (0.2, "SIGINT"), (0.3, "SIGINT"))
     assert outcome.signal == "SIGINT"
-    assert [line["status"] for line in lines(tmp_path)] == ["canceled"] * 3
+    assert [line["status"] for line in bench.lines()] == ["canceled"] * 3
     assert runner.recorder.finished == 3
+    assert bench.clock.now_ns() == 300 * MS  # cancelled at the second signal
 
 
-def test_retries_record_each_failed_attempt(tmp_path: Path) -> None:
-    transport = ScriptedTransport(status=503)
-    runner = make_runner(tmp_path, transport, concurrency=1, requests=1, retries=2)
-    drive(runner)
-    assert len(transport.sent) == 3
-    (line,) = lines(tmp_path)
+def test_retries_record_each_failed_attempt(bench: Bench) -> None:
+    transport = bench.transport(status=503)
+    runner = bench.runner(transport, concurrency=1, requests=1, retries=2)
+    bench.drive(runner)
+    assert transport.sent == [0, 200 * MS, 600 * MS]  # back-off 0.2 s, then 0.4 s
+    (line,) = bench.lines()
     assert (line["status"], line["http_status"]) == ("http_error", 503)
     assert (line["attempts"], line["retry_errors"]) == (3, ["http_error 503", "http_error 503"])
 
 
-def test_a_stop_during_retry_back_off_keeps_the_failed_attempt(tmp_path: Path) -> None:
-    # Back-off before the 3rd attempt is 0.4 s; the signal lands inside it.
-    transport = ScriptedTransport(status=503)
-    runner = make_runner(tmp_path, transport, concurrency=1, requests=1, retries=5)
-    drive(runner, (0.45, "SIGINT"))
-    (line,) = lines(tmp_path)
+def test_a_stop_during_retry_back_off_keeps_the_failed_attempt(bench: Bench) -> None:
+    # Attempts at 0 and 0.2 s; the back-off before the 3rd (0.4 s, to 0.6 s) holds the
+    # signal at 0.45 s: the run ends then, with the 2nd attempt's failure as the result.
+    transport = bench.transport(status=503)
+    runner = bench.runner(transport, concurrency=1, requests=1, retries=5)
+    bench.drive(runner, (0.45, "SIGINT"))
+    (line,) = bench.lines()
     assert line["status"] == "http_error"
-    assert line["attempts"] == len(transport.sent)
-    assert len(transport.sent) < 6
+    assert transport.sent == [0, 200 * MS]
+    assert (line["attempts"], line["retry_errors"]) == (2, ["http_error 503"])
+    assert bench.clock.now_ns() == 450 * MS
 
 
-def test_waiting_for_a_concurrency_slot_is_queueing_not_feeder_lateness(
-    tmp_path: Path,
-) -> None:
-    # 100 rps into one slot held 50 ms per request: requests queue for a slot. The
-    # feeder hands each one over as soon as the slot frees, so its own lateness
-    # stays near zero while queue_ms grows.
-    transport = ScriptedTransport(delay_s=0.05)
-    runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, requests=12)
-    drive(runner)
-    measured = lines(tmp_path)
-    assert len(measured) == 12
-    queue_ms = sorted(float(line["queue_ms"]) for line in measured)  # type: ignore[arg-type]
-    client = runner.monitor.summary()
-    assert client["dispatch_lateness_ms"]["p50"] < queue_ms[len(queue_ms) // 2] / 5
-    assert client["saturated"] is False, client
+def test_waiting_for_a_concurrency_slot_is_queueing_not_feeder_lateness(bench: Bench) -> None:
+    # 100 rps into one slot held 50 ms per request: request i is due at 10i ms and goes
+    # when the slot frees, at 50i ms. The feeder hands each one over at that very
+    # instant, so its own lateness is nil while queue_ms grows by 40 ms a request.
+    transport = bench.transport(delay_s=0.05)
+    runner = bench.runner(transport, rps=100.0, concurrency=1, requests=12)
+    outcome = bench.drive(runner)
+    measured = sorted(bench.lines(), key=lambda line: int(line["index"]))  # type: ignore[call-overload]
+    assert transport.sent == [i * 50 * MS for i in range(12)]
+    assert [line["queue_ms"] for line in measured] == [40.0 * i for i in range(12)]
+    lateness = outcome.client["dispatch_lateness_ms"]
+    assert lateness["max"] <= 0.001, lateness  # 1 µs: the histogram's floor for zero
+    assert outcome.client["saturated"] is False, outcome.client
 
 
-def test_warm_up_is_left_out_of_the_self_check(tmp_path: Path) -> None:
-    transport = ScriptedTransport()
-    runner = make_runner(
-        tmp_path, transport, rps=50.0, concurrency=4, requests=5, warmup_requests=3
-    )
-    drive(runner)
+def test_warm_up_is_left_out_of_the_self_check(bench: Bench) -> None:
+    transport = bench.transport()
+    runner = bench.runner(transport, rps=50.0, concurrency=4, requests=5, warmup_requests=3)
+    bench.drive(runner)
     assert runner.monitor.dispatch.get_total_count() == 5
-    assert [line["phase"] for line in lines(tmp_path)] == ["warmup"] * 3 + ["measure"] * 5
+    assert [line["phase"] for line in bench.lines()] == ["warmup"] * 3 + ["measure"] * 5
 
 
-def test_requests_due_but_never_sent_are_counted(tmp_path: Path) -> None:
-    # 100 rps for 0.3 s into one slot held 1 s: ~30 are due, one goes out.
-    transport = ScriptedTransport(delay_s=1.0)
-    runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, duration_s=0.3)
-    drive(runner)
-    assert len(transport.sent) == 1
-    assert 20 <= runner.due_unsent <= 30
+def test_requests_due_but_never_sent_are_counted(bench: Bench) -> None:
+    # 100 rps for 0.3 s into one slot held 1 s: 30 are due (0, 10, ..., 290 ms), one goes
+    # out; the second waits for the slot and 28 more come due before the stop.
+    transport = bench.transport(delay_s=1.0)
+    runner = bench.runner(transport, rps=100.0, concurrency=1, duration_s=0.3)
+    outcome = bench.drive(runner)
+    assert transport.sent == [0]
+    assert outcome.due_unsent == 29
 
 
-def test_never_sent_respects_the_request_count(tmp_path: Path) -> None:
-    transport = ScriptedTransport(delay_s=1.0)
-    runner = make_runner(tmp_path, transport, rps=100.0, concurrency=1, requests=5, duration_s=0.3)
-    drive(runner)
-    assert runner.due_unsent == 4  # --requests 5: only four more were ever going to go
+def test_never_sent_respects_the_request_count(bench: Bench) -> None:
+    transport = bench.transport(delay_s=1.0)
+    runner = bench.runner(transport, rps=100.0, concurrency=1, requests=5, duration_s=0.3)
+    outcome = bench.drive(runner)
+    assert outcome.due_unsent == 4  # --requests 5: only four more were ever going to go
 
 
-def test_a_feeder_that_fell_behind_catches_up_at_once(tmp_path: Path) -> None:
-    # The clock jumps 1 s after the first send (as if the loop had been blocked): the
-    # next 49 requests (10 ms apart at 100 rps) are all overdue. The feeder must send
-    # them in one pass, each stamped with its true lateness, instead of spacing them out.
-    jump = [0]
-    transport = ScriptedTransport()
+def test_a_feeder_that_fell_behind_catches_up_at_once(bench: Bench) -> None:
+    # Time jumps 1 s during the first send (as if the loop had been blocked): the next
+    # 49 requests (10 ms apart at 100 rps) are all overdue. The feeder must send them in
+    # one pass, each stamped with its true lateness, instead of spacing them out.
+    clock = bench.clock
 
-    def clock() -> int:
-        if transport.sent and not jump[0]:
-            jump[0] = 1_000_000_000
-        return time.perf_counter_ns() + jump[0]
+    @dataclass
+    class BlocksTheLoopOnce(ScriptedTransport):
+        async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+            if not self.sent:
+                clock.advance(1.0)
+            return await super().send(request, exchange)
 
-    transport.clock = clock
-    runner = make_runner(tmp_path, transport, clock, rps=100.0, concurrency=100, requests=50)
-    drive(runner)
-    measured = sorted(lines(tmp_path), key=lambda line: int(line["index"]))  # type: ignore[call-overload]
+    transport = BlocksTheLoopOnce(clock)
+    runner = bench.runner(transport, rps=100.0, concurrency=100, requests=50)
+    bench.drive(runner)
+    measured = sorted(bench.lines(), key=lambda line: int(line["index"]))  # type: ignore[call-overload]
     assert len(measured) == 50
-    for line in measured[1:]:
-        expected_ms = 1000 - 10 * int(line["index"])  # type: ignore[call-overload]
-        assert abs(float(line["queue_ms"]) - expected_ms) < 50, line  # type: ignore[arg-type]
-    assert max(transport.sent) - min(transport.sent) < 0.5  # not 49 x 10 ms of sleeping
+    assert transport.sent == [1 * S] * 50  # all at once, not 49 x 10 ms of sleeping
+    assert [line["queue_ms"] for line in measured[1:]] == [1000.0 - 10 * i for i in range(1, 50)]
     assert all(float(line["ttfb_ms"]) >= 0 for line in measured)  # type: ignore[arg-type]
 
 
-def test_retry_back_off_doubles_through_the_injected_sleep(tmp_path: Path) -> None:
+def test_retry_back_off_doubles_through_the_injected_sleep(bench: Bench) -> None:
     slept: list[float] = []
 
-    async def fake_sleep(seconds: float) -> None:
+    async def recording_sleep(seconds: float) -> None:
         slept.append(seconds)
-        await asyncio.sleep(0)
+        await bench.clock.sleep(seconds)
 
-    transport = ScriptedTransport(status=503)
-    runner = make_runner(
-        tmp_path, transport, sleep=fake_sleep, concurrency=1, requests=1, retries=3
-    )
-    drive(runner)
-    assert len(transport.sent) == 4
+    transport = bench.transport(status=503)
+    runner = bench.runner(transport, sleep=recording_sleep, concurrency=1, requests=1, retries=3)
+    outcome = bench.drive(runner)
+    assert outcome.stop_reason == "done"
+    assert transport.sent == [0, 200 * MS, 600 * MS, 1400 * MS]
     assert [s for s in slept if s in (0.2, 0.4, 0.8, 1.6)] == [0.2, 0.4, 0.8]
 
 
-def test_an_echoed_key_is_redacted_and_the_message_stays_within_1_kb(tmp_path: Path) -> None:
-    transport = ScriptedTransport(status=401, body=b"bad key sk-9 " * 200)
-    runner = make_runner(tmp_path, transport, keys=("sk-9",), concurrency=1, requests=1)
-    drive(runner)
-    (line,) = lines(tmp_path)
+def test_an_echoed_key_is_redacted_and_the_message_stays_within_1_kb(bench: Bench) -> None:
+    transport = bench.transport(status=401, body=b"bad key sk-9 " * 200)
+    runner = bench.runner(transport, keys=("sk-9",), concurrency=1, requests=1)
+    bench.drive(runner)
+    (line,) = bench.lines()
     error = str(line["error"])
     assert "sk-9" not in error
     assert "<redacted>" in error
@@ -266,15 +328,26 @@ class TurnLog(ScriptedTransport):
         return await super().send(request, exchange)
 
 
-def test_closed_loop_workers_start_on_separate_loop_turns(tmp_path: Path) -> None:
+def test_closed_loop_workers_start_on_separate_loop_turns(bench: Bench) -> None:
     # Started in one loop turn, 200 workers would all stamp t0 and connect before the
     # loop reached the first reply, inflating the first wave's TTFT by their start-up.
-    transport = TurnLog(delay_s=0.01)
-    runner = make_runner(tmp_path, transport, concurrency=200, requests=200)
-    drive(runner)
+    transport = TurnLog(bench.clock, delay_s=0.01)
+    runner = bench.runner(transport, concurrency=200, requests=200)
+    bench.drive(runner)
     first_resume = transport.log.index("resumed")
     assert transport.log.count("start") == 200
     assert first_resume < 5, transport.log[:10]
+    assert transport.sent == [0] * 200
+
+
+def test_an_open_loop_burst_starts_one_request_per_loop_turn(bench: Bench) -> None:
+    # The same for the feeder: a burst of 200 due at once is handed over one per turn.
+    transport = TurnLog(bench.clock, delay_s=0.01)
+    runner = bench.runner(transport, rps=10.0, burst=200, concurrency=200, requests=200)
+    bench.drive(runner)
+    assert transport.log.count("start") == 200
+    assert transport.log.index("resumed") < 5, transport.log[:10]
+    assert transport.sent == [0] * 200
 
 
 @dataclass
@@ -289,12 +362,68 @@ class StopOnFirstSend(ScriptedTransport):
         return await super().send(request, exchange)
 
 
-def test_a_signal_during_worker_start_up_ends_the_run_at_once(tmp_path: Path) -> None:
+def test_a_signal_during_worker_start_up_ends_the_run_at_once(bench: Bench) -> None:
     # 500 workers ramping over 60 s, stopped while they are still being created: no
     # worker created after the stop may sleep until the 30 s grace period cancels it.
-    transport = StopOnFirstSend(delay_s=0.01)
-    runner = make_runner(tmp_path, transport, concurrency=500, ramp_up_s=60.0, grace_s=30.0)
+    transport = StopOnFirstSend(bench.clock, delay_s=0.01)
+    runner = bench.runner(transport, concurrency=500, ramp_up_s=60.0, grace_s=30.0)
     transport.runner = runner
-    outcome = drive(runner)  # bounded: drive() gives up after 20 s
+    outcome = bench.drive(runner)
     assert outcome.signal == "SIGINT"
     assert len(transport.sent) == 1
+    assert bench.clock.now_ns() == 10 * MS  # the one request's reply, nothing more
+
+
+def test_the_live_view_gets_a_progress_snapshot_each_second(bench: Bench) -> None:
+    # One worker, 2 requests of 1.25 s each: one is in flight at 1 s and at 2 s; the run
+    # ends at 2.5 s, before a third tick.
+    transport = bench.transport(delay_s=1.25)
+    runner = bench.runner(transport, concurrency=1, requests=2)
+    bench.drive(runner)
+    assert bench.progress == [Progress(1.0, 1), Progress(2.0, 1)]
+    assert bench.clock.now_ns() == 2500 * MS
+
+
+def test_the_outcome_carries_the_self_check_block(bench: Bench) -> None:
+    transport = bench.transport(delay_s=0.05)
+    runner = bench.runner(transport, concurrency=2, requests=4)
+    outcome = bench.drive(runner)
+    assert (outcome.interrupted, outcome.stop_reason, outcome.signal) == (False, "done", None)
+    assert outcome.due_unsent == 0
+    assert set(outcome.client) == {
+        "loop_lag_ms", "cpu_pct", "cpu_peak_pct", "dispatch_lateness_ms",
+        "loop_lag_over_limit", "dispatch_over_limit", "saturated", "saturation_reasons",
+    }  # fmt: skip
+    # Virtual time: the ticker wakes exactly on time, and no CPU is spent.
+    assert outcome.client["loop_lag_ms"]["max"] <= 0.001
+    assert (outcome.client["cpu_pct"], outcome.client["saturated"]) == (0.0, False)
+
+
+@pytest.mark.slow
+def test_real_time_runs_the_same_schedule(tmp_path: Path) -> None:
+    # The default clock and sleep (perf_counter_ns, asyncio.sleep) end to end: 50 rps
+    # for 0.5 s has 25 requests due (0, 20, ..., 480 ms); the run ends when the last
+    # one's 10 ms reply is in, at ~0.49 s. Tolerances are loose because a shared CI
+    # machine may stall the loop for tens of ms: at least 60% of the due requests must
+    # go, never more than 25; the run lasts at least 0.95x its 0.5 s (the last send is
+    # never early; 5% leaves room for a timer firing within the clock's resolution)
+    # and at most 4x.
+    transport = ScriptedTransport(RealTime(), delay_s=0.01)
+    config = RunConfig(url="http://127.0.0.1:9", rps=50.0, concurrency=4, duration_s=0.5)
+    writer = ResultsWriter(tmp_path / "results.jsonl", time.perf_counter_ns())
+    runner = Runner(
+        config, make_provider(config), transport, itertools.repeat(WorkloadItem(prompt="hi")),
+        KeyRing(()), Recorder(), writer,
+    )  # fmt: skip
+    began = time.perf_counter()
+    try:
+        outcome = asyncio.run(asyncio.wait_for(runner.run(), timeout=20))
+    finally:
+        writer.close()
+    elapsed = time.perf_counter() - began
+    assert 0.6 <= len(transport.sent) / 25 <= 1.0
+    assert 0.95 <= elapsed / 0.5 <= 4.0
+    # "done" when the schedule ran out first (the usual case), "duration" when a stall
+    # let the deadline pass first; never a signal.
+    assert (outcome.interrupted, outcome.stop_reason in ("done", "duration")) == (False, True)
+    assert outcome.client["loop_lag_ms"] is not None  # the real ticker ran

@@ -349,7 +349,7 @@ def test_parse_goodput(text: str, criteria: dict[str, float]) -> None:
         ("ttft:fast", "malformed --goodput part"),
         ("ttft:5%", "malformed --goodput part"),
         ("ttft:-5ms", "malformed --goodput part"),
-        ("e2e:5s", r"unknown --goodput key 'e2e'.*keys: ttft, tpot, latency, ttfb, itl"),
+        ("e2e:5s", r"unknown --goodput key 'e2e'.*keys: ttft, latency, ttfb, tpot, itl"),
         ("ttft:1s,e2el:5s,latency:6s", r"--goodput key 'latency' given twice"),
         ("ttft:5ms,ttft:6ms", r"--goodput key 'ttft' given twice"),
     ],

@@ -7,10 +7,14 @@ variable ``HMAC_GATEWAY_SECRET``, never from a flag (flags end up in shell histo
 in summary.json). The body and the stream are plain OpenAI chat, so the plugin reuses
 llmbench's ``OpenAIChat`` for both and only adds the signature.
 
-Install it as a plugin by naming the factory in your package's ``pyproject.toml``::
+Its own flag, ``--hmac-key-id``, names which secret signed (sent as ``X-Key-Id``): the
+plugin registers it with a ``ProviderSpec``, and ``llmbench run --provider hmac-gateway
+--help`` lists it. The OpenAI flags (``--no-usage``, ``--continuous-usage``) work too.
+
+Install it as a plugin by naming its ``ProviderSpec`` in your package's ``pyproject.toml``::
 
     [project.entry-points."llmbench.providers"]
-    hmac-gateway = "hmac_gateway:factory"
+    hmac-gateway = "hmac_gateway:PROVIDER"
 
 then ``llmbench run --provider hmac-gateway --url https://gw.example ...``.
 """
@@ -19,18 +23,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-from collections.abc import Mapping
+from argparse import Namespace
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from llmbench.config import ConfigError, RunConfig
+from llmbench.config import PRIVATE_OPTION, ConfigError, RunConfig
 from llmbench.events import StreamEvent
 from llmbench.http.request import HttpRequest
-from llmbench.providers.base import Framing, Provider, merge_headers
-from llmbench.providers.openai import OpenAIChat
+from llmbench.providers import openai
+from llmbench.providers.base import FlagGroup, Framing, OptionSources, ProviderSpec, merge_headers
+from llmbench.providers.openai import OpenAIChat, OpenAIOptions
 from llmbench.workload import WorkloadItem
 
-__all__ = ["SECRET_ENV", "HmacGateway", "factory", "signature"]
+__all__ = ["PROVIDER", "SECRET_ENV", "HmacGateway", "HmacOptions", "signature"]
 
 SECRET_ENV = "HMAC_GATEWAY_SECRET"
 
@@ -41,30 +46,49 @@ def signature(secret: bytes, method: str, path: str, body: bytes) -> str:
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class HmacOptions:
+    """The plugin's own options. The secret comes from the environment, never a flag,
+    and stays out of summary.json (``PRIVATE_OPTION``)."""
+
+    key_id: str = ""  # --hmac-key-id
+    chat: OpenAIOptions = field(default_factory=OpenAIOptions)  # --no-usage, --continuous-usage
+    secret: str = field(default="", repr=False, metadata=PRIVATE_OPTION)
+
+
+def add_flags(group: FlagGroup) -> None:
+    group.add_argument("--hmac-key-id", default="", help="sent as X-Key-Id: the secret's name")
+
+
+def options_from(args: Namespace, sources: OptionSources) -> HmacOptions:
+    chat = openai.options_from(args, sources)
+    return HmacOptions(args.hmac_key_id, chat, sources.environ.get(SECRET_ENV, ""))
+
+
 class HmacGateway:
     """OpenAI chat requests with an ``X-Signature`` header over method, path and body."""
 
     name = "hmac-gateway"
 
-    def __init__(self, cfg: RunConfig, env: Mapping[str, str] = os.environ) -> None:
-        secret = env.get(SECRET_ENV)
-        if not secret:
+    def __init__(self, cfg: RunConfig, options: HmacOptions = HmacOptions()) -> None:
+        if not options.secret:
             raise ConfigError(f"--provider hmac-gateway needs the shared secret in ${SECRET_ENV}")
-        self._secret = secret.encode()
-        self._chat = OpenAIChat(cfg)
+        self._secret = options.secret.encode()
+        self._key_id = (("x-key-id", options.key_id),) if options.key_id else ()
+        self._chat = OpenAIChat(cfg, options.chat)
         self.framing: Framing = self._chat.framing
 
     def build_request(self, item: WorkloadItem, api_key: str | None) -> HttpRequest:
         request = self._chat.build_request(item, api_key)
         path = urlsplit(request.url).path
         sig = signature(self._secret, request.method, path, request.body)
-        headers = merge_headers(request.headers, [("x-signature", sig)])
+        headers = merge_headers(request.headers, self._key_id, [("x-signature", sig)])
         return HttpRequest(request.method, request.url, headers, request.body)
 
     def decode(self, event: str, data: str) -> list[StreamEvent]:
         return self._chat.decode(event, data)
 
 
-def factory(cfg: RunConfig) -> Provider:
-    """The entry point: ``llmbench.providers`` calls this with the run's config."""
-    return HmacGateway(cfg)
+# The entry point: the provider, its options and its flags. (A plain factory
+# ``def factory(cfg: RunConfig) -> Provider`` works too, for a plugin without options.)
+PROVIDER = ProviderSpec("hmac-gateway", HmacGateway, HmacOptions, add_flags, options_from)

@@ -20,14 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from llmbench import __version__, junit, slo
-from llmbench.config import (
-    ConfigError,
-    RunConfig,
-    check_environment,
-    proxy_for,
-    secret_values,
-)
+from llmbench.config import ConfigError, RunConfig
 from llmbench.console import live_line, progress_bar, summary_table
+from llmbench.environment import check_environment, env_api_keys, proxy_for
 from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
@@ -37,9 +32,10 @@ from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider
+from llmbench.redaction import secret_values
 from llmbench.report_command import check_output_paths, write_after_run
-from llmbench.run_options import add_run_arguments, build_config, env_api_keys
-from llmbench.runner import Runner, RunOutcome
+from llmbench.run_options import add_run_arguments, build_config
+from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.tokens import TokenPolicy, load_tokenizer, unit_label
 from llmbench.workload import (
     KeyRing,
@@ -191,15 +187,15 @@ class _LiveView:
         self._cfg = cfg
         self._recorder = recorder
         self._tty = sys.stdout.isatty()
-        self.runner: Runner | None = None
 
-    def tick(self, elapsed: float) -> None:
-        if self._cfg.quiet or self.runner is None:
+    def tick(self, progress: Progress) -> None:
+        if self._cfg.quiet:
             return
+        elapsed = progress.elapsed_s
         line = live_line(
             elapsed,
             self._recorder,
-            self.runner.in_flight,
+            progress.in_flight,
             self._cfg.concurrency,
             unit_label(self._cfg.token_mode),
         )
@@ -214,24 +210,22 @@ class _LiveView:
             print()
 
 
-def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> Runner:
+def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
     view = _LiveView(prep.cfg, recorder)
 
-    async def main() -> Runner:
+    async def main() -> RunOutcome:
         transport = _transport(prep.cfg)
         runner = Runner(
             prep.cfg, prep.provider, transport, prep.items, prep.keys, recorder, writer,
             tick=view.tick, tokens=prep.tokens,
         )  # fmt: skip
-        view.runner = runner
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, runner.interrupt, sig.name)
         try:
-            await runner.run()
+            return await runner.run()
         finally:
             await transport.aclose()
-        return runner
 
     try:
         return _run_loop(main())
@@ -239,16 +233,11 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> Runne
         view.close()
 
 
-def _finish(
-    prep: Prepared,
-    runner: Runner,
-    recorder: Recorder,
-    run_dir: Path,
-    started_at: str,
-    junit_path: Path | None,
+def _summarize(
+    prep: Prepared, recorder: Recorder, outcome: RunOutcome, started_at: str
 ) -> tuple[dict[str, Any], list[slo.SloResult]]:
+    """The run's summary, built once from what was measured, with its SLO verdicts."""
     cfg = prep.cfg
-    outcome: RunOutcome = runner.outcome
     summary = build_summary(
         recorder,
         run={
@@ -262,78 +251,88 @@ def _finish(
         config=cfg.public(),
         open_loop=cfg.open_loop,
         token_mode=cfg.token_mode,
+        client=dict(outcome.client),
+        # due when the run stopped, but the cap never let them go
+        never_sent=outcome.due_unsent if cfg.open_loop else None,
+        goodput=prep.goodput,
+        redact=prep.keys.redact_tree,  # what a server or a flag may echo
     )
-    summary["client"] = runner.monitor.summary()
-    if cfg.open_loop:  # due when the run stopped, but the cap never let them go
-        summary["late_starts"]["never_sent"] = runner.due_unsent
-    if prep.goodput is not None:
-        wall_s = recorder.wall_ns / 1e9
-        summary["goodput"] = slo.goodput_block(
-            prep.goodput, recorder.good, recorder.finished, wall_s
-        )
-    results = slo.evaluate(prep.checks, summary)
-    summary["slo"] = slo.slo_block(results) if prep.checks else None
-    for section in ("config", "errors", "samples"):  # what a server or a flag may echo
-        summary[section] = prep.keys.redact_tree(summary[section])
-    write_json_atomic(run_dir / "summary.json", summary)
-    if junit_path is not None:
-        junit.write_junit(junit_path, "llmbench run", junit.slo_cases(results))
-    return summary, results
+    return slo.judge(summary, prep.checks)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """`llmbench run`: the exit code (0 ok, 1 SLO failed, 3 nothing measured, 130/143)."""
-    prep = prepare(args)
-    cfg = prep.cfg
+def _open_run_dir(cfg: RunConfig) -> Path:
+    """The run directory, made; a run dir holds one run, so an older summary and report
+    go (results.jsonl is truncated when its writer opens it)."""
     run_dir = _run_dir(cfg)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--out {run_dir}: cannot create it: {exc.strerror}") from None
-    # A run dir holds one run: results.jsonl starts empty, an older summary and report go.
     for stale in ("summary.json", "report.html"):
         (run_dir / stale).unlink(missing_ok=True)
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
-    writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
-    if not cfg.quiet:
-        print(
-            f"llmbench {__version__}: {cfg.provider} at {prep.keys.redact(cfg.public()['url'])}, "
-            f"concurrency {cfg.concurrency}; writing {run_dir}/",
-            flush=True,
-        )
-        if prep.note:
-            print(f"note: {prep.note}", flush=True)
-    try:
-        runner = _execute(prep, recorder, writer)
-    finally:
-        writer.close()
-    junit_path = Path(args.junit) if args.junit else None
-    summary, results = _finish(prep, runner, recorder, run_dir, started_at, junit_path)
+    return run_dir
+
+
+def _announce(prep: Prepared, run_dir: Path) -> None:
+    cfg = prep.cfg
+    if cfg.quiet:
+        return
+    url = prep.keys.redact(cfg.public()["url"])
+    print(
+        f"llmbench {__version__}: {cfg.provider} at {url}, "
+        f"concurrency {cfg.concurrency}; writing {run_dir}/",
+        flush=True,
+    )
+    if prep.note:
+        print(f"note: {prep.note}", flush=True)
+
+
+def _report_to_console(summary: dict[str, Any], verdicts: list[slo.SloResult]) -> None:
     print(summary_table(summary))
-    if prep.checks:
-        print("\n" + slo.format_table(results))
-    if summary["client"]["saturated"]:
-        reasons = "; ".join(summary["client"]["saturation_reasons"])
+    if verdicts:
+        print("\n" + slo.format_table(verdicts))
+    client = summary.get("client") or {}
+    if client.get("saturated"):
+        reasons = "; ".join(client["saturation_reasons"])
         print(
             f"WARNING: the client was saturated ({reasons}); latency figures include client delay",
             file=sys.stderr,
         )
+
+
+def run(args: argparse.Namespace) -> int:
+    """`llmbench run`: prepare, run, summarize once, write every output; the exit code
+    (0 ok, 1 SLO failed, 3 nothing measured, 130/143 interrupted)."""
+    prep = prepare(args)
+    run_dir = _open_run_dir(prep.cfg)
+    _announce(prep, run_dir)
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
+    writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
+    try:
+        outcome = _execute(prep, recorder, writer)
+    finally:
+        writer.close()
+    summary, verdicts = _summarize(prep, recorder, outcome, started_at)
+    write_json_atomic(run_dir / "summary.json", summary)
+    if args.junit:
+        junit.write_junit(Path(args.junit), "llmbench run", junit.slo_cases(verdicts))
+    _report_to_console(summary, verdicts)
     outputs = write_after_run(run_dir, args.html_report, args.csv)
     paths = [f"results: {run_dir / 'results.jsonl'}", f"summary: {run_dir / 'summary.json'}"]
     print("\n" + "\n".join([*paths, *outputs]))
-    return _exit_code(runner.outcome, recorder, summary)
+    return _exit_code(outcome, summary)
 
 
-def _exit_code(outcome: RunOutcome, recorder: Recorder, summary: dict[str, Any]) -> int:
+def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
     """130/143 interrupted; 3 nothing measured; 1 an SLO failed; else 0."""
     if outcome.interrupted:
         return _EXIT_BY_SIGNAL.get(outcome.signal or "", 130)
-    if recorder.ok == 0:
+    if summary["requests"]["ok"] == 0:
         print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
     if summary["slo"] is not None and not summary["slo"]["passed"]:
@@ -341,6 +340,6 @@ def _exit_code(outcome: RunOutcome, recorder: Recorder, summary: dict[str, Any])
     return 0
 
 
-def _run_loop(coro: Coroutine[Any, Any, Runner]) -> Runner:
+def _run_loop(coro: Coroutine[Any, Any, RunOutcome]) -> RunOutcome:
     with _event_loop_runner() as loop_runner:
         return loop_runner.run(coro)

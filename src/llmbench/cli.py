@@ -10,11 +10,10 @@ from importlib import import_module
 from typing import NoReturn
 
 from llmbench import __version__
-from llmbench.config import ConfigError
+from llmbench.config import EXIT_USAGE, ConfigError
+from llmbench.run_options import add_plugin_arguments
 
-__all__ = ["main"]
-
-EXIT_USAGE = 2
+__all__ = ["EXIT_USAGE", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,7 +31,9 @@ EXIT_CODES = """exit codes:
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; every output is still written"""
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The whole command line; ``argv`` is read ahead only for a plugin provider's
+    flags (``--provider NAME``), so a plugin is loaded only when it is named."""
     parser = _Parser(
         prog="llmbench",
         description="Benchmark streaming LLM inference endpoints.",
@@ -51,11 +52,15 @@ def _build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         import_module(module).add_arguments(command)
+        if name in _PICK_A_PROVIDER:
+            add_plugin_arguments(command, argv)
     return parser
 
 
 # The commands a CI pipeline gates on: their --help spells out the exit codes.
 _GATES = ("run", "compare")
+# The commands with --provider: a plugin provider named there adds its own flags.
+_PICK_A_PROVIDER = ("run",)
 
 
 # Each command's module has add_arguments(parser) and run(args) -> exit code.
@@ -69,7 +74,13 @@ _COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        parser = _build_parser(argv)
+    except ConfigError as exc:  # a plugin named by --provider that cannot add its flags
+        print(f"llmbench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    args = parser.parse_args(argv)
     run = import_module(_COMMANDS[args.command][0]).run
     try:
         return int(run(args))

@@ -26,7 +26,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from llmbench.config import EXIT_USAGE
 from llmbench.junit import JUnitCase, write_junit
+from llmbench.metric_defs import HISTOGRAM_METRICS, RUN_METRICS
 from llmbench.slo import METRICS
 
 __all__ = [
@@ -44,7 +46,6 @@ __all__ = [
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
-EXIT_USAGE = 2
 DEFAULT_TOLERANCE = 0.10
 # Percentage points: any new error against a clean baseline is a regression.
 DEFAULT_ERROR_RATE_TOLERANCE = 0.0
@@ -54,11 +55,11 @@ DEFAULT_MIN_DELTA_MS = 1.0
 Verdict = Literal["ok", "better", "REGRESSION", "not judged"]
 
 _STATS = ("p50", "p90", "p95", "p99")
-_ALWAYS = ("ttft", "latency", "ttfb", "tpot", "itl")
+_ALWAYS = tuple(m.name for m in HISTOGRAM_METRICS if m.compare == "always")
 # Optional latency blocks: compared when either run's summary has them.
-_OPTIONAL = ("icl", "ttft_from_intended", "latency_from_intended")
-_THROUGHPUT = ("requests_per_s", "output_tokens_per_s", "total_tokens_per_s")
-_GOODPUT = ("goodput_ratio", "goodput_requests_per_s")
+_OPTIONAL = tuple(m.name for m in HISTOGRAM_METRICS if m.compare == "optional")
+_THROUGHPUT = tuple(m.name for m in RUN_METRICS if m.path[:1] == ("throughput",))
+_GOODPUT = tuple(m.name for m in RUN_METRICS if m.path[:1] == ("goodput",))
 COMPARED = (
     *(f"{fam}_{s}" for fam in (*_ALWAYS, *_OPTIONAL) for s in _STATS),
     *_THROUGHPUT,

@@ -3,86 +3,59 @@
 Every rule lives in :meth:`RunConfig.__post_init__`, so a config built from flags,
 from a file or in a test is checked the same way, and a bad value stops the run
 before anything is sent, with a message that names the flag and the rule.
+
+``RunConfig`` holds what every run has. A provider's own options (Dify's ``user``,
+Anthropic's version, ...) are declared beside the provider and registered with it
+(:class:`llmbench.providers.base.ProviderSpec`); the run carries the chosen
+provider's options as ``provider_options``. Pure: nothing here reads the environment
+or a file (that is :mod:`llmbench.environment`, at the edge).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import json
 import math
-import re
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from types import MappingProxyType
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from llmbench.http.deadlines import Timeouts
+from llmbench.redaction import REDACTED, is_secret_name, redact_url
+from llmbench.sse import DEFAULT_MAX_LINE_BYTES
+from llmbench.tokens import TOKEN_MODES
 
 __all__ = [
-    "DEFAULT_MAX_LINE_BYTES",
-    "REDACTED",
+    "ARRIVALS",
+    "EXIT_USAGE",
+    "PRIVATE_OPTION",
+    "TRANSPORTS",
+    "Arrival",
     "ConfigError",
     "RunConfig",
-    "check_environment",
-    "is_secret_name",
-    "proxy_for",
-    "redact_url",
-    "secret_values",
+    "Transport",
+    "parse_json_object",
+    "public_options",
 ]
 
-# Matches llmbench.sse's default; repeated here so config does not import the parser.
-DEFAULT_MAX_LINE_BYTES = 1024 * 1024
-
 Transport = Literal["fast", "httpx"]
-# tokens.TOKEN_MODES, repeated so config does not import the counting code.
-_TOKEN_MODES = ("auto", "usage", "tokenizer", "chars", "estimate", "disabled")
+TRANSPORTS: tuple[Transport, ...] = get_args(Transport)
 Arrival = Literal["constant", "poisson", "gamma"]
+ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
+
+# The exit code of bad input (a ConfigError, an argparse usage error): nothing was sent.
+EXIT_USAGE = 2
+
+# Field metadata for a provider option that stays out of summary.json: a parsed file,
+# a secret read from the environment (``field(default=..., metadata=PRIVATE_OPTION)``).
+PRIVATE_OPTION: Mapping[str, Any] = MappingProxyType({"public": False})
 
 
 class ConfigError(ValueError):
     """A bad flag, file or setting. The CLI prints it as one line and exits 2."""
-
-
-REDACTED = "<redacted>"
-
-# Header and query-parameter names whose values are credentials: Authorization,
-# X-Api-Key, Api-Key, X-Auth-Token, Cookie, X-Signature, ... (matched anywhere in the name).
-_SECRET_NAME = re.compile(r"auth|token|secret|key|cookie|session|passw|credential|sign", re.I)
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether a header or query parameter called ``name`` carries a credential."""
-    return _SECRET_NAME.search(name) is not None
-
-
-def secret_values(headers: tuple[tuple[str, str], ...]) -> list[str]:
-    """The credentials in ``headers``: each secret-named value, and its token without
-    the scheme (``Bearer X`` gives ``X`` too: a server may echo either)."""
-    out: list[str] = []
-    for name, value in headers:
-        if is_secret_name(name) and value:
-            out.append(value)
-            scheme, _, token = value.partition(" ")
-            if token.strip() and scheme.isalpha():
-                out.append(token.strip())
-    return out
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password or secret-named query values (``?key=...``),
-    for anything we print or write."""
-    parts = urlsplit(url)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(is_secret_name(k) for k, _ in pairs):
-            query = urlencode([(k, REDACTED if is_secret_name(k) else v) for k, v in pairs])
-    if parts.username is None and parts.password is None and query == parts.query:
-        return url
-    host = parts.netloc.rpartition("@")[2]  # keeps [::1] brackets and the port as given
-    return urlunsplit((parts.scheme, host, parts.path, query, parts.fragment))
 
 
 def _require(ok: bool, message: str) -> None:
@@ -96,21 +69,16 @@ class RunConfig:
 
     url: str
     provider: str = "openai-chat"
+    # The chosen provider's own options (its registered options dataclass); None: its defaults.
+    provider_options: object | None = None
     endpoint: str | None = None
     model: str | None = None
     prompt: str = ""
     max_tokens: int | None = None
-    include_usage: bool = True
-    continuous_usage: bool = False
     stream: bool = True
     ignore_eos: bool = False
     headers: tuple[tuple[str, str], ...] = ()
     extra_body: Mapping[str, Any] = field(default_factory=dict)
-    user: str = "llmbench"
-    conversation_id: str = ""
-    inputs: Mapping[str, Any] = field(default_factory=dict)
-    provider_config: Path | None = None
-    anthropic_version: str = "2023-06-01"
     concurrency: int = 1
     requests: int | None = None
     duration_s: float | None = None
@@ -161,8 +129,8 @@ class RunConfig:
             f"--rps must be > 0, got {self.rps}",
         )
         _require(
-            self.arrival in ("constant", "poisson", "gamma"),
-            f"--arrival must be constant, poisson or gamma, got {self.arrival!r}",
+            self.arrival in ARRIVALS,
+            f"--arrival must be {', '.join(ARRIVALS[:-1])} or {ARRIVALS[-1]}, got {self.arrival!r}",
         )
         _require(0 < self.burstiness < math.inf, f"--burstiness must be > 0, got {self.burstiness}")
         _require(self.burst >= 1, f"--burst must be >= 1, got {self.burst}")
@@ -197,7 +165,7 @@ class RunConfig:
             self.max_line_bytes >= 1024,
             f"--max-line-bytes must be >= 1024, got {self.max_line_bytes}",
         )
-        _require(self.transport in ("fast", "httpx"), f"unknown --transport {self.transport!r}")
+        _require(self.transport in TRANSPORTS, f"unknown --transport {self.transport!r}")
         _require(
             not (self.http2 and self.transport == "fast"),
             "--http2 needs --transport httpx (the fast transport speaks HTTP/1.1)",
@@ -207,12 +175,17 @@ class RunConfig:
             "--client-key needs --client-cert",
         )
         _require(
-            self.token_mode in _TOKEN_MODES,
-            f"--token-mode must be one of {', '.join(_TOKEN_MODES)}, got {self.token_mode!r}",
+            self.token_mode in TOKEN_MODES,
+            f"--token-mode must be one of {', '.join(TOKEN_MODES)}, got {self.token_mode!r}",
         )
         _require(
             (self.token_mode == "tokenizer") == (self.tokenizer is not None),
             "--token-mode tokenizer and --tokenizer PATH go together",
+        )
+        _require(
+            self.provider_options is None or _is_dataclass_value(self.provider_options),
+            "provider_options must be a provider's options dataclass, "
+            f"got {type(self.provider_options).__name__}",
         )
 
     @property
@@ -240,50 +213,47 @@ class RunConfig:
             [name, REDACTED if is_secret_name(name) else value] for name, value in self.headers
         ]
         out["extra_body"] = dict(self.extra_body)
-        out["inputs"] = dict(self.inputs)
+        out["provider_options"] = public_options(self.provider_options)
         return out
 
 
-def _check_out_dir(out: Path) -> None:
-    """--out must be a directory we can make: not a file, not under one."""
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a directory")
-    for parent in out.parents:
-        if parent.exists():
-            _require(parent.is_dir(), f"--out {out}: {parent} is a file, not a directory")
-            break
+def _is_dataclass_value(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
-def _check_junit(junit: Path) -> None:
-    _require(not junit.is_dir(), f"--junit {junit}: is a directory; give a file path")
-    _require(junit.resolve().parent.is_dir(), f"--junit {junit}: its directory does not exist")
+def _plain(value: Any) -> Any:
+    """An option value as JSON: paths as text, mappings and nested options as objects."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if _is_dataclass_value(value):
+        return public_options(value)
+    return value
 
 
-def proxy_for(url: str) -> str | None:
-    """The proxy the environment routes ``url`` through, as httpx reads it:
-    ``<SCHEME>_PROXY``, else ``ALL_PROXY``, unless ``NO_PROXY`` names the host."""
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
-        return None
-    return proxy
+def public_options(options: object | None) -> dict[str, Any]:
+    """A provider's options as written to summary.json: every field by name, except
+    those marked :data:`PRIVATE_OPTION`; nothing for no options."""
+    if options is None or not _is_dataclass_value(options):
+        return {}
+    return {
+        f.name: _plain(getattr(options, f.name))
+        for f in dataclasses.fields(options)  # type: ignore[arg-type]
+        if f.metadata.get("public", True)
+    }
 
 
-def check_environment(cfg: RunConfig, junit: Path | None = None) -> None:
-    """What a config needs of this machine (output paths, optional packages), checked
-    before the run dir is made, so a bad one leaves nothing behind."""
-    if cfg.out_dir is not None:
-        _check_out_dir(cfg.out_dir)
-    if junit is not None:
-        _check_junit(junit)
-    _require(
-        not cfg.http2 or importlib.util.find_spec("h2") is not None,
-        "--http2 needs the h2 package: pip install 'llmbench[h2]'",
-    )
-    proxy = proxy_for(cfg.url) or ""
-    _require(
-        not proxy.lower().startswith("socks") or importlib.util.find_spec("socksio") is not None,
-        "a SOCKS proxy is set in the environment (ALL_PROXY/HTTPS_PROXY): it needs the "
-        "socksio package (pip install 'httpx[socks]'), or unset it or name the host in NO_PROXY",
-    )
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
+    """A flag's JSON object (``--extra-body``, ``--inputs``); {} when not given."""
+    if text is None:
+        return {}
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{flag} must be a JSON object, got {type(obj).__name__}")
+    return obj

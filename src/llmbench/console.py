@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmbench.metric_defs import console_rows
 from llmbench.metrics import Recorder
 
 __all__ = ["live_line", "progress_bar", "summary_table"]
@@ -64,16 +65,8 @@ def _open_loop_notes(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-_ROWS = (
-    ("TTFB", "ttfb_ms"),
-    ("TTFT", "ttft_ms"),
-    ("TPOT", "tpot_ms"),
-    ("ITL", "itl_ms"),
-    ("Latency (E2E)", "latency_ms"),
-    ("Queue (open loop)", "queue_ms"),
-    ("TTFT from intended", "ttft_from_intended_ms"),
-    ("Latency from intended", "latency_from_intended_ms"),
-)
+# The percentile rows, in the metric table's order (each appears when the run has it).
+_ROWS = tuple((m.label, m.key) for m in console_rows())
 
 
 def _unit(run: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """A sans-IO line splitter for newline-delimited JSON bodies (NDJSON).
 
 Some APIs stream one JSON object per line instead of SSE (Ollama ``/api/chat``,
-``/api/generate``). This splits the body into lines and decodes them; the provider
-parses the JSON. Lines end in LF or CRLF, as the NDJSON spec allows
+``/api/generate``). This splits the body into lines and decodes them;
+:class:`llmbench.framing.NdjsonDecoder` makes each line a message and the provider
+parses its JSON. Lines end in LF or CRLF, as the NDJSON spec allows
 (https://github.com/ndjson/ndjson-spec, "Line Separator"); empty lines are skipped,
 which it also allows; and ``close`` returns a final line that has no LF, because
 servers often end the body right after the last object.
@@ -30,7 +31,7 @@ def _decode(block: bytes) -> str:
 
 
 class LineSplitter:
-    """Incremental NDJSON framing: ``feed`` bytes, get complete non-empty lines.
+    """Incremental NDJSON line splitter: ``feed`` bytes, get complete non-empty lines.
 
     Chunk boundaries may fall anywhere, including inside CRLF or a UTF-8 character.
     A line (without its LF) longer than ``max_line_bytes`` raises

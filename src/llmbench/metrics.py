@@ -1,6 +1,9 @@
 """The Recorder: HDR histograms, counters, the error taxonomy and a per-second
 time series, in memory that does not grow with the number of requests.
 
+Which histograms exist and where each value comes from is the metric table
+(:mod:`llmbench.metric_defs`); this module does the counting.
+
 Pure: results carry their own perf_counter_ns instants; nothing here reads a clock.
 """
 
@@ -15,9 +18,18 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.metric_defs import HISTOGRAM_METRICS, PERCENTILES, STATS
 from llmbench.result import RequestResult
 
-__all__ = ["HISTOGRAMS", "PERCENTILES", "Recorder", "Second", "Stats", "histogram_stats"]
+__all__ = [
+    "HISTOGRAMS",
+    "LATE_START_MS",
+    "LiveStats",
+    "Recorder",
+    "Second",
+    "histogram_stats",
+    "new_histogram",
+]
 
 # Histograms hold microseconds from 1 µs to 1 hour at 3 significant digits:
 # 0.1% resolution at every scale, ~25k counters (~200 KB) per histogram.
@@ -25,21 +37,17 @@ _LOWEST_US = 1
 _HIGHEST_US = 3_600_000_000
 _DIGITS = 3
 
-HISTOGRAMS = (
-    "ttfb_ms",
-    "ttft_ms",
-    "latency_ms",
-    "tpot_ms",
-    "itl_ms",
-    "icl_ms",
-    "queue_ms",
-    "ttft_from_intended_ms",
-    "latency_from_intended_ms",
-)
-PERCENTILES = (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
+HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS)
+# An open-loop request sent more than this after its intended time is a late start.
+LATE_START_MS = 10
+_LATE_START_NS = LATE_START_MS * 1_000_000
+# Request metrics of successful requests, and those recorded for failures too.
+_OK_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and not m.failures_too)
+_ALL_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and m.failures_too)
 
 
-def _histogram() -> HdrHistogram:
+def new_histogram() -> HdrHistogram:
+    """A microsecond histogram with the range and precision every llmbench figure uses."""
     return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
 
 
@@ -49,7 +57,7 @@ def _us(ns: float) -> int:
 
 
 # Values below 2**_EXACT_BITS µs have a bucket each; above, a bucket spans 2**(bits - 11).
-_EXACT_BITS = _histogram().sub_bucket_count.bit_length() - 1
+_EXACT_BITS = new_histogram().sub_bucket_count.bit_length() - 1
 
 
 def _bucket_floor(us: int) -> int:
@@ -78,14 +86,11 @@ class _Tallies:
     """
 
     def __init__(self) -> None:
-        self._hist: dict[str, HdrHistogram] = {name: _histogram() for name in HISTOGRAMS}
+        self._hist: dict[str, HdrHistogram] = {name: new_histogram() for name in HISTOGRAMS}
         self.counts: dict[str, Counter[int]] = {name: Counter() for name in HISTOGRAMS}
 
     def add(self, name: str, ns: float) -> None:
-        self.add_us(name, _us(ns))
-
-    def add_us(self, name: str, us: int) -> None:
-        self.counts[name][_bucket_floor(us)] += 1
+        self.counts[name][_bucket_floor(_us(ns))] += 1
 
     def histograms(self) -> dict[str, HdrHistogram]:
         for name, counts in self.counts.items():
@@ -125,8 +130,8 @@ def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
     out: dict[str, float] = {"count": total}
     out["min"] = hist.get_min_value() / 1000
     out["mean"] = round(weighted / total / 1000, 3)
-    for p in PERCENTILES:
-        out[f"p{p:g}".replace(".", "_")] = found[p] / 1000
+    for p, stat in zip(PERCENTILES, STATS[2:-1], strict=True):
+        out[stat] = found[p] / 1000
     out["max"] = hist.get_max_value() / 1000
     return out
 
@@ -179,7 +184,7 @@ class Second:
 
 
 @dataclass(frozen=True, slots=True)
-class Stats:
+class LiveStats:
     """A snapshot of live state (the statistics() pattern): safe to keep and print."""
 
     started: int
@@ -262,11 +267,13 @@ class Recorder:
         self.last_end_ns = r.end_ns if self.last_end_ns is None else max(self.last_end_ns, r.end_ns)
         sec = self._second(r.end_ns)
         sec.finished += 1
+        for key, value in _ALL_VALUES:
+            ns = value(r)
+            if ns is not None:
+                self._tallies.add(key, ns)
         queue = r.queue_ns
-        if queue is not None:
-            self._tallies.add("queue_ms", queue)
-            if queue > 10_000_000:
-                self.late_starts += 1
+        if queue is not None and queue > _LATE_START_NS:
+            self.late_starts += 1
         if self._is_good is not None and self._is_good(r):
             self.good += 1
         if r.ok:
@@ -284,19 +291,14 @@ class Recorder:
         sec.output_tokens += tokens
         self.input_tokens += r.input_tokens or 0
         self.token_sources[r.token_source] = self.token_sources.get(r.token_source, 0) + 1
-        if r.ttfb_ns is not None:
-            tally.add("ttfb_ms", r.ttfb_ns)
-        ttft = None if r.ttft_ns is None else _us(r.ttft_ns)
-        if ttft is not None:
-            tally.add_us("ttft_ms", ttft)
-        if r.latency_ns is not None:
-            tally.add("latency_ms", r.latency_ns)
-        tpot_ns = r.tpot_ns  # a property: computed once
-        tpot = None if tpot_ns is None else _us(tpot_ns)
-        if tpot is not None:
-            tally.add_us("tpot_ms", tpot)
-        sec.add_samples(ttft, tpot)
         counts = tally.counts
+        us_of: dict[str, int] = {}
+        for key, value in _OK_VALUES:
+            ns = value(r)
+            if ns is not None:
+                us = us_of[key] = _us(ns)
+                counts[key][_bucket_floor(us)] += 1
+        sec.add_samples(us_of.get("ttft_ms"), us_of.get("tpot_ms"))
         chunk_gaps = _bucket_floors(r.icl_ns)
         counts["icl_ms"].update(chunk_gaps)
         if r.chunk_tokens is None:  # one token per chunk: ITL is the chunk gap
@@ -305,12 +307,6 @@ class Recorder:
             itl = counts["itl_ms"]
             for gap_ns, count in r.itl_ns:
                 itl[_bucket_floor(_us(gap_ns))] += count
-        queue = r.queue_ns
-        if queue is not None:
-            if r.ttft_ns is not None:
-                tally.add("ttft_from_intended_ms", r.ttft_ns + queue)
-            if r.latency_ns is not None:
-                tally.add("latency_from_intended_ms", r.latency_ns + queue)
         if self.sample_first_frame is None:
             self.sample_first_frame = r.first_frame
             self.sample_last_frame = r.last_frame
@@ -324,10 +320,10 @@ class Recorder:
         else:
             entry[0] += 1
 
-    def statistics(self) -> Stats:
+    def statistics(self) -> LiveStats:
         seconds = self.seconds
         last = seconds[-2] if len(seconds) >= 2 else (seconds[-1] if seconds else None)
-        return Stats(
+        return LiveStats(
             last_ttft_p50_ms=None if last is None else last.ttft_p50_ms,
             last_tpot_p50_ms=None if last is None else last.tpot_p50_ms,
             started=self.started,

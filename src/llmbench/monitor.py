@@ -3,26 +3,30 @@
 A ticker asks to wake every 10 ms; how late it wakes is the time any response's
 bytes could have waited before being stamped. CPU is the process's own
 (user + system) over wall time, sampled once a second.
+
+The clock, the sleep and the CPU reading are injected (the runner passes its own), so
+tests can drive the monitor on fake time; in a run they are the real ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from llmbench.metrics import histogram_stats
+from llmbench.metrics import histogram_stats, new_histogram
 from llmbench.selfcheck import DISPATCH_LIMIT_MS, LOOP_LAG_LIMIT_MS, judge
 
-__all__ = ["TICK_S", "ClientMonitor"]
+__all__ = ["TICK_S", "ClientMonitor", "process_cpu_s"]
 
 TICK_S = 0.010
 
 
-def _cpu_s() -> float:
+def process_cpu_s() -> float:
+    """CPU seconds (user + system) this process has used so far."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -39,10 +43,17 @@ _DISPATCH_LIMIT_US = int(DISPATCH_LIMIT_MS * 1000)
 class ClientMonitor:
     """Figures for the measured phase only: `start` clears what a warm-up left."""
 
-    def __init__(self, clock: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], int],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        cpu: Callable[[], float] = process_cpu_s,
+    ) -> None:
         self._clock = clock
-        self.loop_lag = HdrHistogram(1, 3_600_000_000, 3)
-        self.dispatch = HdrHistogram(1, 3_600_000_000, 3)
+        self._sleep = sleep
+        self._cpu = cpu
+        self.loop_lag = new_histogram()
+        self.dispatch = new_histogram()
         self.loop_lag_over = 0
         self.dispatch_over = 0
         self._wall0 = 0
@@ -58,12 +69,12 @@ class ClientMonitor:
         self.loop_lag_over = self.dispatch_over = 0
         self.cpu_peak_pct = 0.0
         self._wall0 = self._clock()
-        self._cpu0 = _cpu_s()
+        self._cpu0 = self._cpu()
         self._last_sample = (self._wall0, self._cpu0)
 
     def stop(self) -> None:
         self._wall_end = self._clock()
-        self._cpu_end = _cpu_s()
+        self._cpu_end = self._cpu()
 
     def dispatched(self, lateness_ns: int) -> None:
         """The feeder sent a request ``lateness_ns`` after it could first have gone."""
@@ -73,7 +84,7 @@ class ClientMonitor:
             self.dispatch_over += 1
 
     def sample_cpu(self) -> None:
-        wall, cpu = self._clock(), _cpu_s()
+        wall, cpu = self._clock(), self._cpu()
         last_wall, last_cpu = self._last_sample
         if wall > last_wall:
             pct = 100.0 * (cpu - last_cpu) / ((wall - last_wall) / 1e9)
@@ -81,10 +92,11 @@ class ClientMonitor:
         self._last_sample = (wall, cpu)
 
     async def ticker(self) -> None:
+        """Wake every TICK_S and record how late each wake-up came (until cancelled)."""
         period_ns = int(TICK_S * 1e9)
         expected = self._clock() + period_ns
         while True:
-            await asyncio.sleep(max(0.0, (expected - self._clock()) / 1e9))
+            await self._sleep(max(0.0, (expected - self._clock()) / 1e9))
             now = self._clock()
             lag_us = max(1, (now - expected) // 1000)
             self.loop_lag.record_value(lag_us)

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from llmbench.config import ConfigError
+from llmbench.config import EXIT_USAGE, ConfigError
 from llmbench.output.csv_export import write_csv
 from llmbench.output.report import ReportError, build_report
 
 __all__ = [
-    "EXIT_USAGE",
     "add_arguments",
     "add_output_flags",
     "check_output_paths",
@@ -27,7 +26,6 @@ __all__ = [
     "write_after_run",
 ]
 
-EXIT_USAGE = 2
 # What a run leaves that an output path must never overwrite.
 _RUN_FILES = ("results.jsonl", "summary.json")
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-__all__ = ["FAILED_STATUSES", "STATUSES", "Phase", "RequestResult"]
+from llmbench.metric_defs import results_fields
+
+__all__ = ["FAILED_STATUSES", "STATUSES", "Phase", "RequestResult", "Status"]
 
 Phase = Literal["warmup", "measure"]
 
-# The status taxonomy of DESIGN.md "Errors are data".
-STATUSES = (
+# The status taxonomy of DESIGN.md "Errors are data": a closed set.
+Status = Literal[
     "ok",
     "http_error",
     "connect_error",
@@ -19,8 +21,11 @@ STATUSES = (
     "parse_error",
     "incomplete",
     "canceled",
-)
-FAILED_STATUSES = frozenset(STATUSES[1:])
+]
+STATUSES: tuple[Status, ...] = get_args(Status)
+FAILED_STATUSES: frozenset[Status] = frozenset(STATUSES[1:])
+# The per-request figures results.jsonl holds, in milliseconds (the metric table's).
+_RESULT_FIELDS = tuple((m.key, m.value) for m in results_fields() if m.value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +35,7 @@ class RequestResult:
 
     index: int
     phase: Phase
-    status: str
+    status: Status
     t0_ns: int
     end_ns: int
     intended_ns: int | None = None
@@ -84,10 +89,9 @@ class RequestResult:
         return None if self.intended_ns is None else self.t0_ns - self.intended_ns
 
     def to_json(self, run_start_ns: int) -> dict[str, Any]:
-        """The results.jsonl line: milliseconds, times relative to the run's start."""
-        tpot = self.tpot_ns
-        queue = self.queue_ns
-        return {
+        """The results.jsonl line: milliseconds, times relative to the run's start; the
+        per-request figures are the metric table's (``metric_defs``) results fields."""
+        out: dict[str, Any] = {
             "index": self.index,
             "phase": self.phase,
             "status": self.status,
@@ -95,23 +99,20 @@ class RequestResult:
             "http_status": self.http_status,
             "error": self.error,
             "start_s": round((self.t0_ns - run_start_ns) / 1e9, 6),
-            "queue_ms": None if queue is None else round(queue / 1e6, 3),
-            "ttfb_ms": _ms(self.ttfb_ns),
-            "ttft_ms": _ms(self.ttft_ns),
-            "latency_ms": _ms(self.latency_ns),
-            "tpot_ms": None if tpot is None else round(tpot / 1e6, 3),
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "token_source": self.token_source,
-            "chunks": self.chunks,
-            "chars": self.chars,
-            "end_reason": self.end_reason,
-            "meta_events": self.meta_events,
-            "key_index": self.key_index,
-            "attempts": self.attempts,
-            "retry_errors": list(self.retry_errors),
         }
-
-
-def _ms(ns: int | None) -> float | None:
-    return None if ns is None else round(ns / 1e6, 3)
+        for key, value in _RESULT_FIELDS:
+            ns = value(self)
+            out[key] = None if ns is None else round(ns / 1e6, 3)
+        out.update(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            token_source=self.token_source,
+            chunks=self.chunks,
+            chars=self.chars,
+            end_reason=self.end_reason,
+            meta_events=self.meta_events,
+            key_index=self.key_index,
+            attempts=self.attempts,
+            retry_errors=list(self.retry_errors),
+        )
+        return out

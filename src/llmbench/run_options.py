@@ -1,22 +1,48 @@
 """`llmbench run` flags, and turning them into a validated RunConfig.
 
-Aliases keep users of the seed tool at home: --host/--port, --threads,
---execution-time, --param-file, --model-name, --html-report.
+Aliases keep users of the Dify stream load-test script's flags at home: --host/--port,
+--threads, --execution-time, --param-file, --model-name, --html-report.
+
+Each provider's own flags come from its registration (``ProviderSpec.add_flags``), one
+argument group per provider; only the chosen provider reads its flags, so another
+provider's flag is accepted and has no effect.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import dataclasses
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from llmbench.config import DEFAULT_MAX_LINE_BYTES, ConfigError, RunConfig
+from llmbench.config import (
+    ARRIVALS,
+    TRANSPORTS,
+    ConfigError,
+    RunConfig,
+    parse_json_object,
+)
+from llmbench.environment import local_sources
+from llmbench.providers import (
+    add_plugin_flags,
+    builtin_specs,
+    options_for,
+    plugin_names,
+    provider_names,
+)
+from llmbench.providers.base import FlagGroup, OptionSources
 from llmbench.report_command import add_output_flags
+from llmbench.sse import DEFAULT_MAX_LINE_BYTES
+from llmbench.tokens import TOKEN_MODES
 from llmbench.workload import DEFAULT_PROMPT
 
-__all__ = ["DEFAULT_REQUESTS", "add_run_arguments", "build_config", "env_api_keys", "parse_header"]
+__all__ = [
+    "DEFAULT_REQUESTS",
+    "add_plugin_arguments",
+    "add_run_arguments",
+    "build_config",
+    "parse_header",
+]
 
 # With no stop rule given, a run is a quick smoke test rather than an endless one.
 DEFAULT_REQUESTS = 100
@@ -47,22 +73,16 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="non-streaming requests (TTFT is then the whole response)",
     )
-    g.add_argument(
-        "--no-usage",
-        dest="include_usage",
-        action="store_false",
-        help="do not ask for stream_options.include_usage (servers that reject it)",
-    )
-    g.add_argument(
-        "--continuous-usage",
-        action="store_true",
-        help="ask vLLM for usage in every chunk (tokens per chunk, for ITL)",
-    )
-    g.add_argument("--provider-config", help="TOML file describing a gateway (--provider template)")
-    g.add_argument("--user", default="llmbench", help="Dify: the user field (default llmbench)")
-    g.add_argument("--conversation-id", default="", help="Dify: conversation_id")
-    g.add_argument("--inputs", help="Dify: the inputs object, as JSON")
-    g.add_argument("--anthropic-version", default="2023-06-01", help="anthropic-version header")
+
+
+def _provider_flags(p: argparse.ArgumentParser) -> None:
+    """One group per built-in provider's flags (providers sharing their flags, the
+    OpenAI APIs, share a group; a provider without flags shows none)."""
+    groups: dict[Callable[[FlagGroup], None], list[str]] = {}
+    for spec in builtin_specs():
+        groups.setdefault(spec.add_flags, []).append(spec.name)
+    for add_flags, names in groups.items():
+        add_flags(p.add_argument_group(f"--provider {' | '.join(names)}"))
 
 
 def _workload_flags(p: argparse.ArgumentParser) -> None:
@@ -91,7 +111,7 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--token-mode",
         default="auto",
-        choices=("auto", "usage", "tokenizer", "chars", "estimate", "disabled"),
+        choices=TOKEN_MODES,
         help="how tokens are counted (default auto: server usage, else characters)",
     )
     g.add_argument("--tokenizer", help="local tokenizer.json for --token-mode tokenizer")
@@ -110,7 +130,7 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rps", type=_number, help="open loop: target requests per second")
     g.add_argument(
         "--arrival",
-        choices=("constant", "poisson", "gamma"),
+        choices=ARRIVALS,
         default="constant",
         help="open-loop arrival process (default constant)",
     )
@@ -167,7 +187,7 @@ def _http_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--transport",
-        choices=("fast", "httpx"),
+        choices=TRANSPORTS,
         default="fast",
         help="fast: HTTP/1.1 on asyncio protocols (default); httpx: proxies, HTTP/2",
     )
@@ -208,6 +228,7 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     for add in (
         _target_flags,
+        _provider_flags,
         _workload_flags,
         _load_flags,
         _http_flags,
@@ -217,24 +238,33 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         add(p)
 
 
+def _provider_in(argv: Sequence[str]) -> str | None:
+    """The --provider value in a command line, read ahead of the real parse."""
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False, exit_on_error=False)
+    pre.add_argument("--provider")
+    try:
+        known, _ = pre.parse_known_args(list(argv))
+    except argparse.ArgumentError:
+        return None
+    return known.provider if isinstance(known.provider, str) else None
+
+
+def add_plugin_arguments(p: argparse.ArgumentParser, argv: Sequence[str]) -> None:
+    """The flags of the plugin provider ``--provider`` names in ``argv``, if it names
+    one: a plugin is loaded only when asked for, so its flags join the parser (and
+    ``--help``) only then. Built-in providers' flags are always there."""
+    name = _provider_in(argv)
+    if name is None or name in provider_names() or name not in plugin_names():
+        return  # an unknown name is reported with the rest of the config
+    add_plugin_flags(name, p.add_argument_group(f"--provider {name} (plugin)"))
+
+
 def parse_header(text: str) -> tuple[str, str]:
     name, sep, value = text.partition(":")
     if not sep or not name.strip():
         # never the text itself: a header without its colon is often a credential
         raise ConfigError("-H/--header must be 'Name: value', got one without a name or ':'")
     return name.strip(), value.strip()
-
-
-def _json_object(text: str | None, flag: str) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        obj = json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{flag} must be a JSON object, got {type(obj).__name__}")
-    return obj
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -256,34 +286,29 @@ def _stop_rules(args: argparse.Namespace) -> tuple[int | None, float | None]:
     return args.requests, args.duration
 
 
-def build_config(args: argparse.Namespace) -> RunConfig:
-    """Flags to a validated RunConfig (raises ConfigError with a one-line message)."""
-    sources = [x for x in ("prompt", "prompts_file", "input_tokens") if getattr(args, x)]
-    if len(sources) > 1:
-        flags = " and ".join("--" + s.replace("_", "-") for s in sources)
+def build_config(args: argparse.Namespace, sources: OptionSources | None = None) -> RunConfig:
+    """Flags to a validated RunConfig, with the chosen provider's options built from
+    its flags (read through ``sources``: this process's environment and files by
+    default). Raises ConfigError with a one-line message."""
+    given = [x for x in ("prompt", "prompts_file", "input_tokens") if getattr(args, x)]
+    if len(given) > 1:
+        flags = " and ".join("--" + s.replace("_", "-") for s in given)
         raise ConfigError(f"{flags} are alternatives: give one")
     requests, duration = _stop_rules(args)
     concurrency = args.concurrency
     if concurrency is None:
         concurrency = 1000 if args.rps is not None else 1
-    return RunConfig(
+    cfg = RunConfig(
         url=_url(args),
         provider=args.provider,
         endpoint=args.endpoint,
         model=args.model,
         prompt=args.prompt if args.prompt is not None else DEFAULT_PROMPT,
         max_tokens=args.max_tokens if args.max_tokens is not None else args.output_tokens,
-        include_usage=args.include_usage,
-        continuous_usage=args.continuous_usage,
         stream=args.stream,
         ignore_eos=args.ignore_eos,
         headers=tuple(parse_header(h) for h in args.header),
-        extra_body=_json_object(args.extra_body, "--extra-body"),
-        user=args.user,
-        conversation_id=args.conversation_id,
-        inputs=_json_object(args.inputs, "--inputs"),
-        provider_config=_path(args.provider_config),
-        anthropic_version=args.anthropic_version,
+        extra_body=parse_json_object(args.extra_body, "--extra-body"),
         concurrency=concurrency,
         requests=requests,
         duration_s=duration,
@@ -313,11 +338,5 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         out_dir=_path(args.out),
         quiet=args.quiet,
     )
-
-
-def env_api_keys() -> list[str]:
-    """LLMBENCH_API_KEY, then OPENAI_API_KEY: the first one set."""
-    for name in ("LLMBENCH_API_KEY", "OPENAI_API_KEY"):
-        if os.environ.get(name):
-            return [os.environ[name]]
-    return []
+    options = options_for(cfg.provider, args, sources or local_sources())
+    return dataclasses.replace(cfg, provider_options=options)

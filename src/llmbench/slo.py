@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, cast
 
+from llmbench.metric_defs import HISTOGRAM_METRICS, RUN_METRICS, STATS, Kind, metric
 from llmbench.result import RequestResult
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "evaluate",
     "format_table",
     "goodput_block",
+    "judge",
     "parse_goodput",
     "parse_slo",
     "parse_slos",
@@ -37,7 +39,6 @@ __all__ = [
     "slo_block",
 ]
 
-Kind = Literal["ms", "fraction", "rate"]
 Op = Literal["<=", "<", ">=", ">"]
 
 
@@ -76,40 +77,16 @@ def _error_rate(summary: Mapping[str, Any]) -> float | None:
     return float(req["failed"]) / float(req["total"])
 
 
-# Latency families: summary[f"{family}_ms"][stat], as metrics.histogram_stats writes them.
-LATENCY_FAMILIES = (
-    "ttft",
-    "latency",
-    "ttfb",
-    "tpot",
-    "itl",
-    "icl",
-    "ttft_from_intended",
-    "latency_from_intended",
-    "queue",
-)
-STATS = ("min", "mean", "p50", "p75", "p90", "p95", "p99", "p99_9", "max")
-
-
 def _build_metrics() -> dict[str, Metric]:
+    """Every name an SLO can use, from the metric table: ``{family}_{stat}`` for each
+    histogram metric (the block summary.json holds), and each run metric by its name."""
     table: dict[str, Metric] = {}
-    for fam in LATENCY_FAMILIES:
+    for m in HISTOGRAM_METRICS:
         for stat in STATS:
-            name = f"{fam}_{stat}"
-            table[name] = Metric(name, "ms", "ms", False, (f"{fam}_ms", stat))
-    table["error_rate"] = Metric("error_rate", "fraction", "fraction", False, ())
-    for name, unit in (
-        ("requests_per_s", "req/s"),
-        ("output_tokens_per_s", "tok/s"),
-        ("total_tokens_per_s", "tok/s"),
-    ):
-        table[name] = Metric(name, "rate", unit, True, ("throughput", name))
-    table["goodput_ratio"] = Metric(
-        "goodput_ratio", "fraction", "fraction", True, ("goodput", "ratio")
-    )
-    table["goodput_requests_per_s"] = Metric(
-        "goodput_requests_per_s", "rate", "req/s", True, ("goodput", "requests_per_s")
-    )
+            name = f"{m.name}_{stat}"
+            table[name] = Metric(name, "ms", "ms", False, (m.key, stat))
+    for m in RUN_METRICS:
+        table[m.name] = Metric(m.name, m.kind, m.unit, m.higher_is_better, m.path)
     return table
 
 
@@ -154,7 +131,7 @@ class SloResult:
 
 
 def _names_hint() -> str:
-    fams = "|".join(LATENCY_FAMILIES)
+    fams = "|".join(m.name for m in HISTOGRAM_METRICS)
     stats = "|".join(STATS)
     others = ", ".join(n for n, m in METRICS.items() if m.kind != "ms")
     return f"valid metrics: {{{fams}}}_{{{stats}}}, {others}"
@@ -223,6 +200,14 @@ def evaluate(checks: Sequence[SloCheck], summary: Mapping[str, Any]) -> list[Slo
     return results
 
 
+def judge(
+    summary: Mapping[str, Any], checks: Sequence[SloCheck]
+) -> tuple[dict[str, Any], list[SloResult]]:
+    """The summary with its ``slo`` block (None without checks), and every verdict."""
+    results = evaluate(checks, summary)
+    return {**summary, "slo": slo_block(results) if checks else None}, results
+
+
 def slo_block(results: Sequence[SloResult]) -> dict[str, Any]:
     """summary.json's ``slo`` block: overall pass and every check, values in summary units."""
     return {
@@ -271,7 +256,7 @@ def format_table(results: Sequence[SloResult]) -> str:
 
 # -- goodput -----------------------------------------------------------------------------
 
-GOODPUT_KEYS = ("ttft", "tpot", "latency", "ttfb", "itl")
+GOODPUT_KEYS = tuple(m.name for m in HISTOGRAM_METRICS if m.goodput)
 # vLLM's benchmark spells end-to-end latency "e2el"; accept its --goodput strings as they are.
 _GOODPUT_ALIASES = {"e2el": "latency"}
 _BOUND = re.compile(rf"\s*(?P<key>[a-z0-9_]+)\s*[:=]\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*")
@@ -300,7 +285,8 @@ def _met(r: RequestResult, key: str, bound_ns: float) -> bool:
         return (r.output_tokens or 0) < 2 if tpot is None else tpot <= bound_ns
     if key == "itl":  # per-token gaps: a chunk's gap is shared by its tokens
         return max((gap for gap, _ in r.itl_ns), default=0.0) <= bound_ns
-    value = {"ttft": r.ttft_ns, "latency": r.latency_ns, "ttfb": r.ttfb_ns}[key]
+    of = metric(key).value
+    value = None if of is None else of(r)
     return value is not None and value <= bound_ns
 
 

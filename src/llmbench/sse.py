@@ -28,7 +28,8 @@ __all__ = [
 # logprobs or tool-call arguments can pass 200 KB. 1 MiB leaves 5x headroom over that
 # and still caps what one misbehaving stream (say a 10 MB single-line event) can pin
 # in memory: at a thousand concurrent streams, 1 GiB in the worst case rather than
-# unbounded. The runner makes it configurable.
+# unbounded. ``--max-line-bytes`` (RunConfig.max_line_bytes) sets it per run. This is
+# its one definition; NDJSON lines (llmbench.lines) have the same bound.
 DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 _LF = 10  # b"\n"[0]; ``int in bytes`` is a memchr, much faster than ``b"\n" in bytes``
@@ -37,13 +38,13 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class SSEError(Exception):
-    """Base class for errors raised by the SSE and NDJSON framing layers."""
+    """Base class for the errors of the SSE parser and the NDJSON line splitter."""
 
 
 class LineTooLongError(SSEError):
     """A line exceeded the parser's bound; the stream cannot be parsed further.
 
-    The runner records the request as ``parse_error``. The parser must not be fed
+    The Exchange records the request as ``parse_error``. The parser must not be fed
     again after raising it.
     """
 

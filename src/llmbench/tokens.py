@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 __all__ = [
     "TOKEN_MODES",
@@ -29,7 +29,8 @@ __all__ = [
 ]
 
 TokenMode = Literal["auto", "usage", "tokenizer", "chars", "estimate", "disabled"]
-TOKEN_MODES: tuple[TokenMode, ...] = ("auto", "usage", "tokenizer", "chars", "estimate", "disabled")
+# The one list of modes (config validates --token-mode against it, the CLI offers it).
+TOKEN_MODES: tuple[TokenMode, ...] = get_args(TokenMode)
 
 # CJK ideographs, kana and hangul: roughly one token each in common vocabularies.
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")

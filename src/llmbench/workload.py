@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmbench.config import REDACTED, ConfigError
+from llmbench.config import ConfigError
+from llmbench.redaction import REDACTED
 from llmbench.tokens import estimate_tokens
 
 __all__ = [

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
+from llmbench.caps import MAX_ERROR_BYTES
+
 MockServer = Callable[..., str]
 TRANSPORTS = ("fast", "httpx")
-# The bound each stored error message keeps (exchange.ERROR_BODY_BYTES).
-MAX_ERROR_CHARS = 1024
 # The client holds at most one 1 MiB line per stream; 4 streams of a 10 MB event must
 # not get anywhere near 10 MB each. Python plus the report libraries is ~60-100 MB.
 MAX_CLIENT_RSS_KB = 200 * 1024
@@ -115,7 +115,7 @@ def check_invariants(run: Run) -> list[dict[str, Any]]:
     assert run.code == (3 if req["ok"] == 0 else 0), run.stderr
     for r in measured:
         assert r["status"] == "ok" or r["error"], r
-        assert len(r["error"] or "") <= MAX_ERROR_CHARS
+        assert len(r["error"] or "") <= MAX_ERROR_BYTES
     return measured
 
 

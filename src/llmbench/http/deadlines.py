@@ -1,4 +1,4 @@
-"""Per-request time limits, as pure arithmetic over perf_counter_ns instants.
+"""Per-request time limits, as pure arithmetic over a transport's clock instants (ns).
 
 Four limits match what production SLOs care about: connecting (``connect``), the
 first token (``ttft``), silence mid-stream (``stall``: no bytes for S seconds once
@@ -11,8 +11,12 @@ path never touches a timer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["Timeouts"]
+__all__ = ["Limit", "Timeouts"]
+
+# Which limit ended a request: RequestResult.detail for a timeout.
+Limit = Literal["connect", "ttft", "stall", "total"]
 
 _NS = 1_000_000_000
 
@@ -26,7 +30,7 @@ class Timeouts:
 
     def check(
         self, t0: int, now: int, *, has_token: bool, head_at: int | None, last_rx: int
-    ) -> tuple[str | None, int]:
+    ) -> tuple[Limit | None, int]:
         """(the limit passed, or None; the next instant worth checking again)."""
         total = t0 + int(self.total_s * _NS)
         if now >= total:
@@ -48,13 +52,13 @@ class Timeouts:
         """Seconds from t0 to the first limit that can end a request with no token yet."""
         return self.total_s if self.ttft_s is None else min(self.total_s, self.ttft_s)
 
-    def expired(self, *, has_token: bool) -> str:
+    def expired(self, *, has_token: bool) -> Limit:
         """Which limit a passed ttft-or-total deadline is (what :meth:`check` says then):
         ``ttft`` while no token came and it is the sooner limit, else ``total``."""
         ttft_first = self.ttft_s is not None and self.ttft_s < self.total_s
         return "ttft" if ttft_first and not has_token else "total"
 
-    def message(self, which: str) -> str:
+    def message(self, which: Limit) -> str:
         """What the ``error`` field says for a passed limit."""
         limit = {
             "total": (self.total_s, "no complete response within"),

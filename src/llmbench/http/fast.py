@@ -3,7 +3,10 @@
 Why not httpx's own HTTP/1.1 path: at hundreds of concurrent streams its per-chunk
 Python work saturates a core and inflates TTFT (benchmarks/client_overhead.py has
 the figures). Here bytes go straight from ``data_received`` into the request's
-Exchange, stamped with ``perf_counter_ns`` on arrival: no task switch per chunk.
+Exchange, stamped with the transport's clock on arrival: no task switch per chunk.
+
+The clock (``perf_counter_ns`` unless a test passes another) stamps every instant and
+decides every time limit; the event loop's timer only says when to look again.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from llmbench.exchange import Exchange
 from llmbench.http.deadlines import Timeouts
 from llmbench.http.h1 import H1Error, ResponseParser
 from llmbench.http.request import HttpRequest
+from llmbench.http.transport import Clock
 from llmbench.result import RequestResult
 
 __all__ = ["FastTransport"]
@@ -28,7 +32,6 @@ _USER_AGENT = "llmbench"
 # Without Accept-Encoding any coding is acceptable (RFC 9110 12.5.3), and compressed
 # SSE would reach the parser as gzip bytes: ask for the bytes as they are.
 _IDENTITY = "accept-encoding: identity\r\n"
-_now = time.perf_counter_ns
 
 
 class _StaleConnectionError(Exception):
@@ -61,8 +64,9 @@ def _target(url: str) -> _Target:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; serves one exchange at a time."""
 
-    def __init__(self, pool: list[_Connection]) -> None:
+    def __init__(self, pool: list[_Connection], clock: Clock) -> None:
         self._pool = pool
+        self._clock = clock
         self._parser = ResponseParser()
         self.transport: asyncio.Transport | None = None
         self.exchange: Exchange | None = None
@@ -95,25 +99,25 @@ class _Connection(asyncio.Protocol):
         self.transport.write(payload)
 
     def _arm(self, loop: asyncio.AbstractEventLoop, due_ns: int) -> None:
-        self._timer = loop.call_later(max(0, due_ns - _now()) / 1e9, self._on_timer)
+        self._timer = loop.call_later(max(0, due_ns - self._clock()) / 1e9, self._on_timer)
 
     def _on_timer(self) -> None:
         """The one timer of a request: a limit passed, or look again when one might."""
         ex = self.exchange
         if ex is None:
             return
-        now = _now()
+        now = self._clock()
         which, due = self._timeouts.check(
             ex.t0_ns, now, has_token=ex.has_token, head_at=self._head_at, last_rx=self._last_rx
         )
         if which is None:
             self._arm(asyncio.get_running_loop(), due)
             return
-        result = ex.fail("timeout", self._timeouts.message(which), now, detail=which)
+        result = ex.lost("timeout", self._timeouts.message(which), now, detail=which)
         self._complete(result)
 
     def data_received(self, data: bytes) -> None:
-        t = _now()
+        t = self._clock()
         ex = self.exchange
         if ex is None:  # bytes nobody asked for: the connection is unusable
             self._close()
@@ -124,7 +128,7 @@ class _Connection(asyncio.Protocol):
         try:
             body = parser.feed(data)
         except H1Error as exc:
-            self._complete(ex.fail("parse_error", f"bad HTTP response: {exc}", t), False)
+            self._complete(ex.lost("parse_error", f"bad HTTP response: {exc}", t), False)
             return
         if self._head_at is None and parser.head is not None:
             self._head_at = t
@@ -142,12 +146,12 @@ class _Connection(asyncio.Protocol):
             if self in self._pool:
                 self._pool.remove(self)
             return
-        t = _now()
+        t = self._clock()
         if not self._got_bytes and self.served > 0:
             self._complete_error(_StaleConnectionError())
         elif self._parser.head is None:
             why = f": {exc}" if exc else ""
-            self._complete(ex.fail("connect_error", f"connection closed before response{why}", t))
+            self._complete(ex.lost("connect_error", f"connection closed before response{why}", t))
         else:
             self._parser.eof()
             self._complete(ex.finish(t), False)
@@ -189,11 +193,21 @@ class _Connection(asyncio.Protocol):
 
 
 class FastTransport:
-    """HTTP/1.1 over asyncio protocols with a LIFO pool of kept-alive connections."""
+    """HTTP/1.1 over asyncio protocols with a LIFO pool of kept-alive connections.
 
-    def __init__(self, *, timeouts: Timeouts, ssl_context: ssl.SSLContext | None) -> None:
+    ``clock`` stamps bytes and time limits; it must be the clock that read each
+    Exchange's ``t0_ns`` (the runner's)."""
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts,
+        ssl_context: ssl.SSLContext | None,
+        clock: Clock = time.perf_counter_ns,
+    ) -> None:
         self._timeouts = timeouts
         self._ssl = ssl_context
+        self._clock = clock
         self._pool: list[_Connection] = []
         self._targets: dict[str, tuple[_Target, bytes]] = {}
 
@@ -222,10 +236,10 @@ class FastTransport:
                     conn = await self._connect(target)
                 except TimeoutError:
                     message = self._timeouts.message("connect")
-                    return exchange.fail("timeout", message, _now(), detail="connect")
+                    return exchange.lost("timeout", message, self._clock(), detail="connect")
                 except (OSError, ssl.SSLError) as exc:
                     message = f"cannot connect to {target.host}:{target.port}: {exc}"
-                    return exchange.fail("connect_error", message, _now())
+                    return exchange.lost("connect_error", message, self._clock())
             try:
                 conn.start(exchange, payload, self._timeouts)
                 assert conn.waiter is not None
@@ -235,8 +249,8 @@ class FastTransport:
             except BaseException:
                 conn.abort()
                 raise
-        return exchange.fail(
-            "connect_error", "server closed every connection before answering", _now()
+        return exchange.lost(
+            "connect_error", "server closed every connection before answering", self._clock()
         )
 
     async def _connect(self, target: _Target) -> _Connection:
@@ -248,7 +262,7 @@ class FastTransport:
             context = self._ssl
         async with asyncio.timeout(self._timeouts.connect_s):
             _, conn = await loop.create_connection(
-                lambda: _Connection(self._pool),
+                lambda: _Connection(self._pool, self._clock),
                 target.host,
                 target.port,
                 ssl=context,

@@ -1,8 +1,9 @@
 """Sans-IO HTTP/1.1 response parser: bytes in, head and body pieces out.
 
 Only what a streaming benchmark client needs (RFC 9112): a status line, headers,
-and a body framed by ``Transfer-Encoding: chunked``, ``Content-Length`` or the
-end of the connection. Chunk extensions and trailers are read and dropped.
+and a body whose length comes from the chunked transfer coding (§7.1),
+``Content-Length`` or the end of the connection (§6.3). Chunk extensions and
+trailers are read and dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ __all__ = [
 ]
 
 # A response head (status line + headers) larger than this is not a server we can
-# talk to; 64 KiB is what nginx and h11 accept by default.
+# talk to. h11, under httpx, refuses a head past 16 KiB by default (its
+# max_incomplete_event_size); 4x that leaves room for gateways that add long cookie
+# or security headers, and still bounds what one connection buffers before its body.
+# A chunk-size line has the same bound.
 MAX_HEAD_BYTES = 64 * 1024
 
 _CRLF = b"\r\n"
@@ -99,8 +103,9 @@ class ResponseParser:
 
     def reset(self) -> None:
         self._buf = b""
-        self._state = 0  # 0 head, 1 body by length, 2 chunk size, 3 chunk data, 4 trailers,
-        # 5 body until close
+        # 0 head, 1 body by length, 2 chunk size, 3 chunk data, 4 trailers,
+        # 5 body until close, 6 the CRLF after a chunk's data
+        self._state = 0
         self._chunked = False
         self._length_left = 0
         self._chunk_left = 0

@@ -1,9 +1,10 @@
 """The pure-httpx transport (``--transport httpx``): slower per event, but it brings
 HTTP/2, proxies from the environment and httpx's TLS handling.
 
-Its time limits mean what the fast transport's do (:class:`Timeouts`): httpx's own
-read timeout would also run while waiting for the response head, so the stall limit
-is enforced here, per chunk, only once the head is in.
+Its time limits mean what the fast transport's do (:class:`Timeouts`): the ttft and
+total limits count from the Exchange's ``t0_ns`` on the transport's clock. httpx's
+own read timeout would also run while waiting for the response head, so the stall
+limit is enforced here, per chunk, only once the head is in.
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ import httpx
 from llmbench.exchange import Exchange
 from llmbench.http.deadlines import Timeouts
 from llmbench.http.request import HttpRequest
-from llmbench.result import RequestResult
+from llmbench.http.transport import Clock
+from llmbench.result import RequestResult, Status
 
 __all__ = ["HttpxTransport", "classify_httpx_error"]
 
-_now = time.perf_counter_ns
+_NS = 1_000_000_000
 
 
-def classify_httpx_error(exc: Exception) -> tuple[str, str]:
-    """The one place where httpx exceptions become our status taxonomy."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return "connect_error", f"connect timed out: {exc}"
+def classify_httpx_error(exc: Exception) -> tuple[Status, str]:
+    """The one place where httpx exceptions become our status taxonomy. A connect
+    timeout never gets here: :meth:`HttpxTransport.send` names it a ``connect`` timeout."""
     if isinstance(exc, httpx.TimeoutException):
         return "timeout", f"{type(exc).__name__}: {exc}"
     if isinstance(exc, httpx.ConnectError | httpx.ProxyError):
@@ -48,7 +49,10 @@ _HEADERS = {"accept-encoding": "identity"}
 
 class HttpxTransport:
     """One shared AsyncClient whose pool and timeouts come from the run's config:
-    httpx's defaults (100 connections, 5 s timeouts) would throttle a load test."""
+    httpx's defaults (100 connections, 5 s timeouts) would throttle a load test.
+
+    ``clock`` stamps bytes and places the ttft/total deadlines; it must be the clock
+    that read each Exchange's ``t0_ns`` (the runner's)."""
 
     def __init__(
         self,
@@ -57,10 +61,12 @@ class HttpxTransport:
         timeouts: Timeouts,
         ssl_context: ssl.SSLContext | None,
         http2: bool = False,
+        clock: Clock = time.perf_counter_ns,
     ) -> None:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         timeout = httpx.Timeout(None, connect=timeouts.connect_s)
         self._timeouts = timeouts
+        self._clock = clock
         self._client = httpx.AsyncClient(
             limits=limits,
             timeout=timeout,
@@ -70,36 +76,40 @@ class HttpxTransport:
             headers=_HEADERS,
         )
 
+    def _deadline(self, t0_ns: int, after_s: float) -> float:
+        """The event-loop instant ``after_s`` seconds past ``t0_ns`` on our clock."""
+        loop = asyncio.get_running_loop()
+        return loop.time() + (t0_ns - self._clock()) / _NS + after_s
+
     async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
         req = self._client.build_request(
             request.method, request.url, headers=list(request.headers), content=request.body
         )
         t = self._timeouts
-        loop = asyncio.get_running_loop()
-        start = loop.time()
+        clock = self._clock
         try:
-            async with asyncio.timeout_at(start + t.first_deadline_s()) as scope:
-                await self._stream(req, exchange, scope, start + t.total_s)
+            first = self._deadline(exchange.t0_ns, t.first_deadline_s())
+            async with asyncio.timeout_at(first) as scope:
+                await self._stream(req, exchange, scope)
         except TimeoutError:
             which = t.expired(has_token=exchange.has_token)
-            return exchange.fail("timeout", t.message(which), _now(), detail=which)
+            return exchange.lost("timeout", t.message(which), clock(), detail=which)
         except _StalledError:
-            return exchange.fail("timeout", t.message("stall"), _now(), detail="stall")
+            return exchange.lost("timeout", t.message("stall"), clock(), detail="stall")
         except httpx.HTTPError as exc:
             if isinstance(exc, httpx.ConnectTimeout):
-                return exchange.fail("timeout", t.message("connect"), _now(), detail="connect")
+                return exchange.lost("timeout", t.message("connect"), clock(), detail="connect")
             if exchange.http_status is not None and isinstance(exc, httpx.RemoteProtocolError):
-                return exchange.finish(_now())
+                return exchange.finish(clock())
             status, message = classify_httpx_error(exc)
-            return exchange.fail(status, message, _now())
-        return exchange.finish(_now())
+            return exchange.lost(status, message, clock())
+        return exchange.finish(clock())
 
-    async def _stream(
-        self, req: httpx.Request, exchange: Exchange, scope: asyncio.Timeout, total_at: float
-    ) -> None:
+    async def _stream(self, req: httpx.Request, exchange: Exchange, scope: asyncio.Timeout) -> None:
         response = await self._client.send(req, stream=True)
+        clock = self._clock
         try:
-            exchange.on_head(response.status_code, _now(), response.headers.get("content-type"))
+            exchange.on_head(response.status_code, clock(), response.headers.get("content-type"))
             waiting_for_token = not exchange.has_token
             chunks = response.aiter_raw()
             stall = self._timeouts.stall_s
@@ -111,10 +121,10 @@ class HttpxTransport:
                     break
                 except TimeoutError:
                     raise _StalledError from None
-                if exchange.on_data(chunk, _now()):
+                if exchange.on_data(chunk, clock()):
                     break
-                if waiting_for_token and exchange.has_token:  # ttft limit met: total from now
-                    scope.reschedule(total_at)
+                if waiting_for_token and exchange.has_token:  # ttft limit met: only total is left
+                    scope.reschedule(self._deadline(exchange.t0_ns, self._timeouts.total_s))
                     waiting_for_token = False
         finally:
             await response.aclose()

@@ -25,7 +25,7 @@ from llmbench.mock.faults import Fault, FaultPlan, TrickleJob
 from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
 from llmbench.mock.options import MockOptions
 from llmbench.mock.scheduler import Scheduler
-from llmbench.mock.stats import Stats
+from llmbench.mock.stats import MockStats
 from llmbench.mock.streams import BodyJob, StreamJob, StreamPlan, Timing
 
 __all__ = ["MODEL_ID", "MockServer"]
@@ -52,7 +52,7 @@ class _Job(Protocol):
 class _App:
     """What every connection shares: routes, the timer wheel, stats, the id source."""
 
-    def __init__(self, options: MockOptions, scheduler: Scheduler, stats: Stats) -> None:
+    def __init__(self, options: MockOptions, scheduler: Scheduler, stats: MockStats) -> None:
         rng = random.Random(options.seed)
         self.tokens = options.tokens
         self.timing = Timing(
@@ -312,7 +312,7 @@ class MockServer:
     def __init__(self, options: MockOptions, tls: ssl.SSLContext | None = None) -> None:
         self.options = options
         self.tls = tls  # serve HTTPS with this context
-        self.stats = Stats()
+        self.stats = MockStats()
         self._server: asyncio.Server | None = None
         self._app: _App | None = None
 

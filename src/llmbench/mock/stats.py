@@ -13,15 +13,15 @@ from dataclasses import asdict, dataclass
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["Stats", "StatsSnapshot"]
+__all__ = ["MockStats", "MockStatsSnapshot"]
 
 _MAX_TRACKED_US = 3_600_000_000  # one hour: anything later is clamped, not lost
 _SIGNIFICANT_DIGITS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class StatsSnapshot:
-    """A frozen copy of `Stats` at one moment; `to_json()` is what `GET /stats` returns."""
+class MockStatsSnapshot:
+    """A frozen copy of `MockStats` at one moment; `to_json()` is what `GET /stats` returns."""
 
     first_token_lateness_p50_ms: float
     first_token_lateness_p99_ms: float
@@ -66,7 +66,7 @@ class StatsSnapshot:
         ]
 
 
-class Stats:
+class MockStats:
     """Live counters, mutated by the server on the event loop thread only."""
 
     __slots__ = (
@@ -100,7 +100,7 @@ class Stats:
         """Record one first token written `late_ns` after its ideal time."""
         self._first.record_value(min(max(late_ns, 0) // 1000, _MAX_TRACKED_US))
 
-    def statistics(self) -> StatsSnapshot:
+    def statistics(self) -> MockStatsSnapshot:
         """Snapshot the counters (cheap enough to serve on every `GET /stats`)."""
         hist = self._first
         count = hist.get_total_count()
@@ -108,7 +108,7 @@ class Stats:
         def ms(us: int) -> float:
             return us / 1000 if count else 0.0
 
-        return StatsSnapshot(
+        return MockStatsSnapshot(
             first_token_lateness_p50_ms=ms(hist.get_value_at_percentile(50)),
             first_token_lateness_p99_ms=ms(hist.get_value_at_percentile(99)),
             first_token_lateness_max_ms=ms(hist.get_max_value()),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from llmbench.mock.stats import Stats
+from llmbench.mock.stats import MockStats
 
 __all__ = ["BodyJob", "StreamJob", "StreamPlan", "Timing"]
 
@@ -75,7 +75,7 @@ class StreamJob:
         done: Callable[[], None],
         plan: StreamPlan,
         timing: Timing,
-        stats: Stats,
+        stats: MockStats,
         arrival_ns: int,
         close: Callable[[], None] | None = None,
     ) -> None:

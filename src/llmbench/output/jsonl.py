@@ -10,14 +10,15 @@ and the hot path never waits on the disk.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
 from llmbench.result import RequestResult
 
-__all__ = ["ResultsWriter", "read_results"]
+__all__ = ["ResultsWriter", "iter_results"]
 
 
 class ResultsWriter:
@@ -26,11 +27,9 @@ class ResultsWriter:
         self._run_start_ns = run_start_ns
         self._file: BinaryIO = path.open("wb")
         self._pending: list[bytes] = []
-        self.lines = 0
 
     def write(self, result: RequestResult) -> None:
         self._pending.append(orjson.dumps(result.to_json(self._run_start_ns)))
-        self.lines += 1
 
     def flush(self) -> None:
         if self._pending:
@@ -44,7 +43,18 @@ class ResultsWriter:
         self._file.close()
 
 
-def read_results(path: Path) -> list[dict[str, object]]:
-    """Every line of a results.jsonl, parsed (for `report`, `compare` and tests)."""
-    with path.open("rb") as fh:
-        return [orjson.loads(line) for line in fh if line.strip()]
+def iter_results(path: Path) -> Iterator[dict[str, Any]]:
+    """The lines of a results.jsonl one at a time (memory does not grow with the run);
+    a torn line (a crash mid-write) is skipped, and a missing file has no lines."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        for line in fh:
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                yield row

@@ -13,12 +13,7 @@
   };
   const FAIL = ["#c62828", "#e08a00", "#8e24aa", "#6d4c41", "#d81b60", "#f4511e", "#00838f", "#5d4037"];
   // No prototype: a key from the data such as "constructor" must not find anything here.
-  const LABELS = Object.assign(Object.create(null), {
-    ttft_ms: "TTFT", latency_ms: "Latency (E2E)", tpot_ms: "TPOT", itl_ms: "ITL",
-    ttfb_ms: "TTFB", icl_ms: "Inter-chunk latency", queue_ms: "Queue (open loop)",
-    ttft_from_intended_ms: "TTFT from intended send",
-    latency_from_intended_ms: "Latency from intended send",
-  });
+  const LABELS = Object.assign(Object.create(null), D.labels || {});
 
   // One colour per failure kind across the page, in the order of requests.by_status.
   const kindColors = new Map();
@@ -245,7 +240,7 @@
   }
   function histograms(box) {
     const H = D.histograms || {};
-    const names = ["ttft_ms", "latency_ms", "tpot_ms", "itl_ms"].filter((n) => H[n]);
+    const names = Object.keys(H);  // in the metric table's order
     if (!names.length) { add(box, el("p", "empty", "No distributions: no request succeeded.")); return; }
     // Every panel first: a chart takes its container's width when it is created, and a
     // lone first panel would span the whole row until its neighbours arrive.

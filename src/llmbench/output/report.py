@@ -23,7 +23,7 @@ import heapq
 import math
 import random
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -33,7 +33,10 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 import llmbench
-from llmbench.config import redact_url
+from llmbench.metric_defs import HISTOGRAM_METRICS, METRICS
+from llmbench.output.jsonl import iter_results
+from llmbench.output.summary import SAMPLE_CAP
+from llmbench.redaction import redact_url
 
 __all__ = ["SCATTER_CAP", "SLOWEST_KEPT", "ReportError", "build_report", "echarts_source"]
 
@@ -47,11 +50,11 @@ _HIST_BINS = 50
 # Histogram bins start at this percentile; lower values share the first bin, so a few
 # near-zero gaps (chunks that arrive together) do not squeeze the body into two bins.
 _HIST_FLOOR_PERCENTILE = 1.0
-# The first and last frame are shown raw, each capped (the summary caps them too).
-_SAMPLE_CAP = 64 * 1024
 _EXAMPLE_CAP = 2_000
 
-_HISTOGRAMS = ("ttft_ms", "latency_ms", "tpot_ms", "itl_ms")
+_HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS if m.report_histogram)
+# Every metric's label, by its summary key: the page names figures as the console does.
+_LABELS = {m.key: m.label for m in METRICS}
 # Shown in the header; the rest of the config (prompt, headers, bodies) stays out.
 _CONFIG_KEYS = tuple(
     "url provider endpoint model concurrency rps arrival burstiness burst requests duration_s"
@@ -125,14 +128,16 @@ def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
     }
     data["errors"] = [_error_row(row) for row in _dicts(summary.get("errors"))]
     samples = _dict(summary.get("samples")).items()
-    data["samples"] = {key: _cap(value, _SAMPLE_CAP) for key, value in samples}
+    data["samples"] = {key: _cap(value, SAMPLE_CAP) for key, value in samples}
     data["definitions"] = _dict(summary.get("definitions"))
+    data["labels"] = _LABELS
     data["histograms"] = _histograms(_dict(summary.get("hdr_us")), data["stats"])
     wall_s = _dict(summary.get("run")).get("wall_time_s")
     data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), wall_s)
     scatter = _Scatter(SCATTER_CAP, SLOWEST_KEPT)
-    for row in _results(results):
-        scatter.add(row)
+    for row in iter_results(results):
+        if row.get("phase", "measure") == "measure":
+            scatter.add(row)
     data["scatter"] = scatter.result()
     return data
 
@@ -156,22 +161,6 @@ def _error_row(row: dict[str, Any]) -> dict[str, Any]:
         "count": row.get("count"),
         "example": _cap(row.get("example"), _EXAMPLE_CAP),
     }
-
-
-def _results(path: Path) -> Iterator[dict[str, Any]]:
-    """Measured lines one at a time; a torn last line (a crash mid-write) is skipped."""
-    try:
-        fh = path.open("rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        for line in fh:
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and row.get("phase", "measure") == "measure":
-                yield row
 
 
 class _Reservoir:

@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from llmbench.metrics import HISTOGRAMS, Recorder, Second, histogram_stats
+from llmbench.metric_defs import HISTOGRAM_METRICS, definitions
+from llmbench.metrics import LATE_START_MS, Recorder, Second, histogram_stats
+from llmbench.slo import GoodputSpec, goodput_block
 
-__all__ = ["SCHEMA_VERSION", "build_summary", "write_json_atomic"]
+__all__ = ["SAMPLE_CAP", "SCHEMA_VERSION", "build_summary", "write_json_atomic"]
 
 SCHEMA_VERSION = 1
+# The first and last frame are kept raw, each capped: enough to see the wire format.
+SAMPLE_CAP = 64 * 1024
 
-# The metric definitions every report states (DESIGN.md, "Metric definitions").
-DEFINITIONS = {
-    "t0": "the moment the request is handed to the HTTP client",
-    "ttfb_ms": "t0 to the response head (status line and headers) received",
-    "ttft_ms": "t0 to the first content event with non-empty text (content or reasoning)",
-    "latency_ms": (
-        "t0 to the provider's first end signal (finish_reason chunk or [DONE], whichever "
-        "comes first); the stream is still read to its end for usage"
-    ),
-    "tpot_ms": "(latency - TTFT) / (output tokens - 1), requests with >= 2 output tokens",
-    "itl_ms": "gaps between consecutive content events of one request, over all gaps",
-    "icl_ms": (
-        "the same gaps, raw per chunk; itl_ms divides a gap across the chunk's tokens "
-        "when they are known, so itl_ms equals icl_ms when every chunk is one token"
-    ),
-    "queue_ms": "open loop only: t0 minus the request's intended send time",
-    "ttft_from_intended_ms": "open loop only: TTFT measured from the intended send time",
-    "latency_from_intended_ms": "open loop only: latency measured from the intended send time",
-    "throughput": "successful requests' tokens (or requests) / measured wall time",
-    "wall_time": "first measured request's t0 to the last measured request's end",
-    "statistics": "latency figures cover successful requests; warm-up requests are excluded",
-}
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _second_json(t: int, sec: Second) -> dict[str, Any]:
@@ -68,14 +54,22 @@ def build_summary(
     config: dict[str, Any],
     open_loop: bool,
     token_mode: str = "auto",
+    client: dict[str, Any] | None = None,
+    never_sent: int | None = None,
+    goodput: GoodputSpec | None = None,
+    redact: Callable[[Any], Any] = _same,
 ) -> dict[str, Any]:
-    """Every figure of the run; ``run`` and ``config`` come from the runner, already redacted."""
+    """Every figure of the run, in one pass. ``run`` and ``config`` come from the caller
+    (the config already free of credentials); ``client`` is the self-check block,
+    ``never_sent`` the open loop's due-but-unsent count; ``redact`` scrubs what a server
+    or a flag may echo (config, error examples, sample frames). ``slo`` is left None:
+    :func:`llmbench.slo.judge` fills it."""
     wall_s = rec.wall_ns / 1e9
     per_s = (lambda n: round(n / wall_s, 3)) if wall_s > 0 else (lambda n: 0.0)
     out: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "run": {**run, "wall_time_s": round(wall_s, 6)},
-        "config": config,
+        "config": redact(config),
         "requests": {
             "total": rec.finished,
             "ok": rec.ok,
@@ -85,12 +79,15 @@ def build_summary(
             "attempts": rec.attempts,
         },
     }
-    for name in ("ttft_ms", "latency_ms", "ttfb_ms", "tpot_ms", "itl_ms", "icl_ms"):
-        out[name] = histogram_stats(rec.hist[name])
+    hist = rec.hist
+    for m in HISTOGRAM_METRICS:
+        if open_loop or not m.open_loop_only:
+            out[m.key] = histogram_stats(hist[m.key])
     if open_loop:
-        for name in ("queue_ms", "ttft_from_intended_ms", "latency_from_intended_ms"):
-            out[name] = histogram_stats(rec.hist[name])
-        out["late_starts"] = {"threshold_ms": 10, "count": rec.late_starts}
+        late: dict[str, Any] = {"threshold_ms": LATE_START_MS, "count": rec.late_starts}
+        if never_sent is not None:
+            late["never_sent"] = never_sent
+        out["late_starts"] = late
     out["throughput"] = {
         "requests_per_s": per_s(rec.ok),
         "output_tokens_per_s": per_s(rec.output_tokens),
@@ -102,29 +99,27 @@ def build_summary(
         "output": rec.output_tokens,
         "sources": dict(sorted(rec.token_sources.items())),
     }
-    out["errors"] = _errors(rec)
-    out["slo"] = None  # filled in by the SLO check when --slo is given
-    out["samples"] = {
-        "first_frame": _cap(rec.sample_first_frame),
-        "last_frame": _cap(rec.sample_last_frame),
-    }
+    out["errors"] = redact(_errors(rec))
+    out["slo"] = None
+    out["samples"] = redact(
+        {"first_frame": _cap(rec.sample_first_frame), "last_frame": _cap(rec.sample_last_frame)}
+    )
     out["timeseries"] = [_second_json(t, sec) for t, sec in enumerate(rec.seconds)]
     # The full distributions, HdrHistogram's compressed base64 encoding (microseconds):
     # the report draws its histograms from these, and runs can be merged later.
     out["hdr_us"] = {
-        name: rec.hist[name].encode().decode("ascii")
-        for name in HISTOGRAMS
-        if rec.hist[name].get_total_count()
+        name: h.encode().decode("ascii") for name, h in hist.items() if h.get_total_count()
     }
-    out["definitions"] = DEFINITIONS
+    if client is not None:
+        out["client"] = client
+    if goodput is not None:
+        out["goodput"] = goodput_block(goodput, rec.good, rec.finished, wall_s)
+    out["definitions"] = definitions()
     return out
 
 
-_SAMPLE_CAP = 64 * 1024
-
-
 def _cap(text: str | None) -> str | None:
-    return None if text is None else text[:_SAMPLE_CAP]
+    return None if text is None else text[:SAMPLE_CAP]
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

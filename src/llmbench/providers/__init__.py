@@ -1,41 +1,60 @@
 """Provider registry: API families by name, never an if-chain on names.
 
-Built-in providers are the table below. Third parties add providers through the
-entry-point group ``llmbench.providers``: each entry point names a factory
+Built-in providers are the table below: one :class:`ProviderSpec` each, declared in the
+provider's module with its options and flags. Third parties add providers through the
+entry-point group ``llmbench.providers``: an entry point names a ``ProviderSpec`` (a
+provider with options and flags of its own) or a plain factory
 ``Callable[[RunConfig], Provider]``. Plugins are looked up only for a name that is not
 built in (built-ins win a clash), and loaded only when that name is asked for.
 """
 
 from __future__ import annotations
 
+from argparse import Namespace
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
 from llmbench.config import ConfigError, RunConfig
-from llmbench.providers.anthropic import Anthropic
-from llmbench.providers.base import FRAMINGS, Provider, ProviderFactory
-from llmbench.providers.dashscope import DashScope
-from llmbench.providers.dify import Dify
-from llmbench.providers.openai import OpenAIChat, OpenAICompletions
-from llmbench.providers.template import Template
+from llmbench.providers import anthropic, dashscope, dify, openai, template
+from llmbench.providers.base import FRAMINGS, FlagGroup, OptionSources, Provider, ProviderSpec
 
-__all__ = ["ENTRY_POINT_GROUP", "Provider", "make_provider", "plugin_names", "provider_names"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Provider",
+    "ProviderSpec",
+    "add_plugin_flags",
+    "builtin_specs",
+    "make_provider",
+    "options_for",
+    "plugin_names",
+    "provider_names",
+    "provider_spec",
+]
 
 ENTRY_POINT_GROUP = "llmbench.providers"
 
-_REGISTRY: dict[str, ProviderFactory] = {
-    OpenAIChat.name: OpenAIChat,
-    OpenAICompletions.name: OpenAICompletions,
-    Dify.name: Dify,
-    DashScope.name: DashScope,
-    Anthropic.name: Anthropic,
-    Template.name: Template,
+_REGISTRY: dict[str, ProviderSpec[Any]] = {
+    spec.name: spec
+    for spec in (
+        openai.CHAT_SPEC,
+        openai.COMPLETIONS_SPEC,
+        dify.SPEC,
+        dashscope.SPEC,
+        anthropic.SPEC,
+        template.SPEC,
+    )
 }
 
 
 def provider_names() -> list[str]:
     """The built-in provider names, sorted."""
     return sorted(_REGISTRY)
+
+
+def builtin_specs() -> list[ProviderSpec[Any]]:
+    """The built-in providers, in the registry's order."""
+    return list(_REGISTRY.values())
 
 
 def _entry_points() -> list[metadata.EntryPoint]:
@@ -47,38 +66,94 @@ def plugin_names() -> list[str]:
     return sorted({ep.name for ep in _entry_points()} - set(_REGISTRY))
 
 
-def make_provider(cfg: RunConfig) -> Provider:
-    """The provider ``cfg.provider`` names: built in, else an installed plugin; a
-    ConfigError listing the known names if neither has it."""
-    factory = _REGISTRY.get(cfg.provider)
-    if factory is not None:
-        return factory(cfg)
-    for ep in _entry_points():
-        if ep.name == cfg.provider:
-            return _from_plugin(ep, cfg)
+def _where(ep: metadata.EntryPoint) -> str:
+    return f"--provider {ep.name!r} (plugin {ep.value})"
+
+
+def _plugin(name: str) -> metadata.EntryPoint | None:
+    return next((ep for ep in _entry_points() if ep.name == name), None)
+
+
+def _plugin_where(name: str) -> str:
+    ep = _plugin(name)
+    return _where(ep) if ep is not None else f"--provider {name!r}"
+
+
+def provider_spec(name: str) -> ProviderSpec[Any]:
+    """The provider called ``name``: built in, else an installed plugin (loaded now);
+    a ConfigError listing the known names if neither has it."""
+    spec = _REGISTRY.get(name)
+    if spec is not None:
+        return spec
+    ep = _plugin(name)
+    if ep is not None:
+        return _load(ep)
     known = ", ".join(provider_names())
     plugins = plugin_names()
     extra = f"; plugins: {', '.join(plugins)}" if plugins else ""
-    raise ConfigError(f"unknown --provider {cfg.provider!r}; known: {known}{extra}")
+    raise ConfigError(f"unknown --provider {name!r}; known: {known}{extra}")
 
 
-def _from_plugin(ep: metadata.EntryPoint, cfg: RunConfig) -> Provider:
-    """Load and call a plugin's factory; whatever goes wrong is one ConfigError line."""
-    where = f"--provider {ep.name!r} (plugin {ep.value})"
+def _load(ep: metadata.EntryPoint) -> ProviderSpec[Any]:
+    """A plugin's ProviderSpec, or its plain factory wrapped as one; whatever goes
+    wrong is one ConfigError line."""
     try:
-        factory = ep.load()
+        target = ep.load()
     except Exception as exc:  # a broken plugin is a config problem, not a crash
-        raise ConfigError(f"{where}: cannot load it: {type(exc).__name__}: {exc}") from None
-    if not callable(factory):
-        raise ConfigError(f"{where}: {type(factory).__name__} is not callable")
-    try:
-        provider = factory(cfg)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(f"{where}: its factory failed: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(f"{_where(ep)}: cannot load it: {type(exc).__name__}: {exc}") from None
+    if isinstance(target, ProviderSpec):
+        return target
+    if not callable(target):
+        raise ConfigError(f"{_where(ep)}: {type(target).__name__} is not callable")
+    return ProviderSpec.plain(ep.name, target)
+
+
+def add_plugin_flags(name: str, group: FlagGroup) -> None:
+    """Add the flags of plugin ``name`` (loaded now) to ``group``; a flag that clashes
+    with another, or any other failure, is one ConfigError line."""
+    spec = provider_spec(name)
+    _guarded(_plugin_where(name), "its flags", lambda: spec.add_flags(group))
+
+
+def options_for(name: str, args: Namespace, sources: OptionSources) -> object:
+    """Provider ``name``'s options from the parsed flags (ConfigError naming the flag)."""
+    spec = provider_spec(name)
+    if name in _REGISTRY:
+        return spec.options(args, sources)
+    return _guarded(_plugin_where(name), "its options", lambda: spec.options(args, sources))
+
+
+def make_provider(cfg: RunConfig) -> Provider:
+    """The provider ``cfg.provider`` names, made with ``cfg.provider_options`` (its
+    defaults when None); a ConfigError for an unknown name or a broken plugin."""
+    spec = provider_spec(cfg.provider)
+    if cfg.provider in _REGISTRY:
+        return spec.factory(cfg, _options(cfg, spec))
+    where = _plugin_where(cfg.provider)
+    options = _guarded(where, "its options", lambda: _options(cfg, spec))
+    provider = _guarded(where, "its factory", lambda: spec.factory(cfg, options))
     _check(provider, where)
     return provider  # type: ignore[no-any-return]
+
+
+def _options(cfg: RunConfig, spec: ProviderSpec[Any]) -> Any:
+    """``cfg.provider_options``, checked to be this provider's; its defaults if None."""
+    if cfg.provider_options is None:
+        return spec.options_type()
+    if not isinstance(cfg.provider_options, spec.options_type):
+        want, got = spec.options_type.__name__, type(cfg.provider_options).__name__
+        raise ConfigError(f"--provider {cfg.provider!r} takes {want} options, got {got}")
+    return cfg.provider_options
+
+
+def _guarded(where: str, what: str, call: Callable[[], Any]) -> Any:
+    """``call()``; a ConfigError passes through, anything else becomes one line."""
+    try:
+        return call()
+    except ConfigError:
+        raise
+    except Exception as exc:  # a broken plugin is a config problem, not a crash
+        raise ConfigError(f"{where}: {what} failed: {type(exc).__name__}: {exc}") from None
 
 
 def _check(provider: Any, where: str) -> None:

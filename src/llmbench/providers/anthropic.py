@@ -13,7 +13,9 @@ Without streaming the body is one ``message`` object with a ``content`` list.
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,8 +24,11 @@ from llmbench.config import RunConfig
 from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
+    FlagGroup,
     Framing,
     Header,
+    OptionSources,
+    ProviderSpec,
     accept_header,
     error_text,
     join_url,
@@ -33,10 +38,20 @@ from llmbench.providers.base import (
 )
 from llmbench.workload import WorkloadItem
 
-__all__ = ["DEFAULT_MAX_TOKENS", "Anthropic"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_VERSION",
+    "SPEC",
+    "Anthropic",
+    "AnthropicOptions",
+    "add_flags",
+    "options_from",
+]
 
 # The API rejects a request without max_tokens; this is sent when none is given.
 DEFAULT_MAX_TOKENS = 1024
+# The anthropic-version header: the API's dated version, required on every request.
+DEFAULT_VERSION = "2023-06-01"
 
 _Handler = Callable[[dict[str, Any]], list[StreamEvent]]
 
@@ -89,6 +104,23 @@ def _split_system(messages: list[Mapping[str, Any]]) -> tuple[str, list[Mapping[
     return "\n".join(system), rest
 
 
+@dataclass(frozen=True, slots=True)
+class AnthropicOptions:
+    anthropic_version: str = DEFAULT_VERSION  # --anthropic-version
+
+
+def add_flags(group: FlagGroup) -> None:
+    group.add_argument(
+        "--anthropic-version",
+        default=DEFAULT_VERSION,
+        help=f"the anthropic-version header (default {DEFAULT_VERSION})",
+    )
+
+
+def options_from(args: Namespace, sources: OptionSources) -> AnthropicOptions:
+    return AnthropicOptions(args.anthropic_version)
+
+
 class Anthropic:
     """``--provider anthropic``: ``--anthropic-version`` sets the version header;
     system messages from a prompt file become the top-level ``system`` field."""
@@ -97,14 +129,14 @@ class Anthropic:
     framing: Framing = "sse"
     path = "/v1/messages"
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, options: AnthropicOptions = AnthropicOptions()) -> None:
         self.cfg = cfg
         self.url = join_url(cfg.url, self.path, cfg.endpoint)
         self.framing = "sse" if cfg.stream else "json"
         self._static_headers: tuple[Header, ...] = (
             ("content-type", "application/json"),
             accept_header(self.framing),
-            ("anthropic-version", cfg.anthropic_version),
+            ("anthropic-version", options.anthropic_version),
         )
 
     def build_request(self, item: WorkloadItem, api_key: str | None) -> HttpRequest:
@@ -129,3 +161,6 @@ class Anthropic:
         kind = obj.get("type") or event
         handler = _HANDLERS.get(kind)
         return handler(obj) if handler is not None else [Meta(kind)]
+
+
+SPEC = ProviderSpec(Anthropic.name, Anthropic, AnthropicOptions, add_flags, options_from)

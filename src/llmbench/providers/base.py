@@ -5,14 +5,22 @@ Also the helpers every provider shares, so the rules are the same everywhere: wh
 ``--url``/``--endpoint`` put the path (:func:`join_url`), how ``-H`` headers override
 a provider's own (:func:`merge_headers`), how ``--extra-body`` and a prompt file's extra
 fields enter the body (:func:`merge_body`), and how an error payload becomes one line.
+
+A provider's own options are declared beside it: a frozen dataclass with defaults, a
+function adding its flags and one building the options from the parsed flags, bound
+together with its factory in a :class:`ProviderSpec`, the registry's record.
 """
 
 from __future__ import annotations
 
+from argparse import Namespace
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, Protocol
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+from llmbench.caps import bounded
 from llmbench.config import RunConfig
 from llmbench.events import StreamEvent
 from llmbench.http.request import HttpRequest
@@ -20,11 +28,14 @@ from llmbench.workload import WorkloadItem
 
 __all__ = [
     "FRAMINGS",
-    "MAX_ERROR_CHARS",
+    "FlagGroup",
     "Framing",
     "Header",
+    "NoOptions",
+    "OptionSources",
     "Provider",
     "ProviderFactory",
+    "ProviderSpec",
     "accept_header",
     "bearer",
     "error_text",
@@ -37,10 +48,6 @@ __all__ = [
 Framing = Literal["sse", "ndjson", "json"]
 FRAMINGS: tuple[Framing, ...] = ("sse", "ndjson", "json")
 Header = tuple[str, str]
-
-# What we keep of an error message reported inside a stream: enough to read, never a
-# memory risk (the runner caps what it stores at the same size).
-MAX_ERROR_CHARS = 1024
 
 
 class Provider(Protocol):
@@ -57,7 +64,68 @@ class Provider(Protocol):
     def decode(self, event: str, data: str) -> list[StreamEvent]: ...
 
 
+# A plugin's plain entry point: a provider with no options of its own.
 ProviderFactory = Callable[[RunConfig], Provider]
+
+OptionsT = TypeVar("OptionsT")
+
+
+class FlagGroup(Protocol):
+    """Where a provider adds its flags: an argparse parser or argument group."""
+
+    def add_argument(self, *name_or_flags: str, **kwargs: Any) -> Any: ...
+
+
+def _no_files(path: Path) -> str:
+    raise OSError(f"no file reader was given (reading {path})")
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSources:
+    """What a provider's options may read besides the flags: environment variables and
+    files. The edge hands it in (:func:`llmbench.environment.local_sources`), so a
+    provider module reads nothing itself; the default reads no file and sees no
+    variable. ``read_file`` raises OSError/UnicodeDecodeError as reading would."""
+
+    environ: Mapping[str, str] = field(default_factory=dict)
+    read_file: Callable[[Path], str] = _no_files
+
+
+@dataclass(frozen=True, slots=True)
+class NoOptions:
+    """The options of a provider that has none of its own."""
+
+
+def _no_flags(group: FlagGroup) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec(Generic[OptionsT]):
+    """A provider as the registry knows it: its name, its factory, and its own options.
+
+    ``options_type`` is a frozen dataclass whose fields all have defaults (its no-flag
+    value); ``add_flags`` adds the provider's flags to a parser group (each flag's
+    ``dest`` unique across providers); ``options_from`` builds the options from the
+    parsed flags and the :class:`OptionSources`, raising ConfigError with one line
+    naming the flag. Without it, the options are ``options_type()``."""
+
+    name: str
+    factory: Callable[[RunConfig, OptionsT], Provider]
+    options_type: type[OptionsT]
+    add_flags: Callable[[FlagGroup], None] = _no_flags
+    options_from: Callable[[Namespace, OptionSources], OptionsT] | None = None
+
+    def options(self, args: Namespace, sources: OptionSources) -> OptionsT:
+        """This provider's options from parsed flags."""
+        if self.options_from is None:
+            return self.options_type()
+        return self.options_from(args, sources)
+
+    @staticmethod
+    def plain(name: str, factory: ProviderFactory) -> ProviderSpec[NoOptions]:
+        """A provider with no options of its own, from a ``factory(cfg)``."""
+        return ProviderSpec(name, lambda cfg, _options: factory(cfg), NoOptions)
 
 
 def join_url(base: str, standard_path: str, endpoint: str | None) -> str:
@@ -126,10 +194,10 @@ def max_tokens_of(item: WorkloadItem, cfg: RunConfig) -> int | None:
 
 def error_text(error: Any, *fields: str) -> str:
     """One line from an error payload: ``code: message`` from a dict's ``fields``
-    (default ``message``), the value itself otherwise; capped at MAX_ERROR_CHARS."""
+    (default ``message``), the value itself otherwise; capped at ``caps.MAX_ERROR_BYTES``."""
     if isinstance(error, dict):
         found = [str(error[f]) for f in fields or ("message",) if error.get(f) not in (None, "")]
         text = ": ".join(found) if found else str(error)
     else:
         text = str(error)
-    return text[:MAX_ERROR_CHARS]
+    return bounded(text)

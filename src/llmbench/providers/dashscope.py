@@ -33,6 +33,8 @@ from llmbench.events import Content, End, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
     Framing,
+    NoOptions,
+    ProviderSpec,
     accept_header,
     bearer,
     error_text,
@@ -43,9 +45,10 @@ from llmbench.providers.base import (
 )
 from llmbench.workload import WorkloadItem
 
-__all__ = ["DashScope"]
+__all__ = ["SPEC", "DashScope"]
 
 _NOT_FINISHED = (None, "", "null")
+_NO_OPTIONS = NoOptions()
 _EMPTY: dict[str, Any] = {}
 
 
@@ -66,7 +69,7 @@ class DashScope:
     framing: Framing = "sse"
     path = "/api/v1/services/aigc/text-generation/generation"
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, options: NoOptions = _NO_OPTIONS) -> None:
         self.cfg = cfg
         self.url = join_url(cfg.url, self.path, cfg.endpoint)
         self.framing = "sse" if cfg.stream else "json"
@@ -112,3 +115,6 @@ class DashScope:
         if finish not in _NOT_FINISHED:
             out.append(End(finish))
         return out
+
+
+SPEC = ProviderSpec(DashScope.name, DashScope, NoOptions)

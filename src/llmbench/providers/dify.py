@@ -15,15 +15,21 @@ JSON object with the whole ``answer`` and ``metadata.usage``.
 
 from __future__ import annotations
 
+from argparse import Namespace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from llmbench.config import RunConfig
+from llmbench.config import ConfigError, RunConfig, parse_json_object
 from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
+    FlagGroup,
     Framing,
+    OptionSources,
+    ProviderSpec,
     accept_header,
     bearer,
     error_text,
@@ -33,7 +39,7 @@ from llmbench.providers.base import (
 )
 from llmbench.workload import WorkloadItem
 
-__all__ = ["Dify"]
+__all__ = ["SPEC", "Dify", "DifyOptions", "add_flags", "options_from"]
 
 _END = "message_end"
 _TEXT_EVENTS = frozenset({"message", "agent_message"})
@@ -46,6 +52,31 @@ def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
     return [Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))]
 
 
+@dataclass(frozen=True, slots=True)
+class DifyOptions:
+    """The request fields a Dify app takes besides the query."""
+
+    user: str = "llmbench"  # --user
+    conversation_id: str = ""  # --conversation-id: "" starts a new conversation
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # --inputs: the app's variables
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.inputs, Mapping):
+            kind = type(self.inputs).__name__
+            raise ConfigError(f"--inputs must be a JSON object, got {kind}")
+
+
+def add_flags(group: FlagGroup) -> None:
+    group.add_argument("--user", default="llmbench", help="the user field (default llmbench)")
+    group.add_argument("--conversation-id", default="", help="conversation_id")
+    group.add_argument("--inputs", help="the inputs object, as JSON")
+
+
+def options_from(args: Namespace, sources: OptionSources) -> DifyOptions:
+    inputs = parse_json_object(args.inputs, "--inputs")
+    return DifyOptions(args.user, args.conversation_id, inputs)
+
+
 class Dify:
     """``--provider dify``: the query is the prompt; ``--user``, ``--conversation-id``
     and ``--inputs`` fill the fields of the same names; the app picks the model."""
@@ -54,21 +85,22 @@ class Dify:
     framing: Framing = "sse"
     path = "/v1/chat-messages"
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, options: DifyOptions = DifyOptions()) -> None:
         self.cfg = cfg
+        self.options = options
         self.url = join_url(cfg.url, self.path, cfg.endpoint)
         self._blocking = not cfg.stream
         self.framing = "json" if self._blocking else "sse"
         self._static_headers = (("content-type", "application/json"), accept_header(self.framing))
 
     def build_request(self, item: WorkloadItem, api_key: str | None) -> HttpRequest:
-        cfg = self.cfg
+        cfg, options = self.cfg, self.options
         body: dict[str, Any] = {
-            "inputs": dict(cfg.inputs),
+            "inputs": dict(options.inputs),
             "query": item.prompt,
             "response_mode": "blocking" if self._blocking else "streaming",
-            "conversation_id": cfg.conversation_id,
-            "user": cfg.user,
+            "conversation_id": options.conversation_id,
+            "user": options.user,
             "files": [],
         }
         merge_body(body, cfg.extra_body, item.extra_body)
@@ -95,3 +127,6 @@ class Dify:
         if obj.get("event") == "error" or ("code" in obj and "answer" not in obj):
             return [StreamError(error_text(obj, "code", "message"))]
         return [Content(obj["answer"] or ""), *_usage(obj), End("blocking")]
+
+
+SPEC = ProviderSpec(Dify.name, Dify, DifyOptions, add_flags, options_from)

@@ -8,10 +8,15 @@ closes the stream. Some servers never send ``[DONE]``: the runner reads to EOF.
 With ``--no-stream`` the body is one ``chat.completion`` / ``text_completion`` object
 (https://platform.openai.com/docs/api-reference/chat/object): the same ``decode`` reads
 it, with the text in ``choices[0].message`` instead of ``choices[0].delta``.
+
+Options (both APIs): ``--no-usage`` drops ``stream_options`` for servers that reject it;
+``--continuous-usage`` asks vLLM for usage in every chunk.
 """
 
 from __future__ import annotations
 
+from argparse import Namespace
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,8 +25,10 @@ from llmbench.config import RunConfig
 from llmbench.events import Content, End, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
+    FlagGroup,
     Framing,
-    Header,
+    OptionSources,
+    ProviderSpec,
     accept_header,
     bearer,
     error_text,
@@ -32,15 +39,44 @@ from llmbench.providers.base import (
 )
 from llmbench.workload import WorkloadItem
 
-__all__ = ["OpenAIChat", "OpenAICompletions", "auth_headers"]
+__all__ = [
+    "CHAT_SPEC",
+    "COMPLETIONS_SPEC",
+    "OpenAIChat",
+    "OpenAICompletions",
+    "OpenAIOptions",
+    "add_flags",
+    "options_from",
+]
 
 _DONE = "[DONE]"
 _NO_DELTA: dict[str, Any] = {}
 
 
-def auth_headers(api_key: str | None) -> tuple[Header, ...]:
-    """``Authorization: Bearer <key>``; a key that already carries ``Bearer `` is sent as is."""
-    return bearer(api_key)
+@dataclass(frozen=True, slots=True)
+class OpenAIOptions:
+    """What a streaming request's ``stream_options`` asks for."""
+
+    include_usage: bool = True  # --no-usage: False
+    continuous_usage: bool = False  # --continuous-usage (implies include_usage)
+
+
+def add_flags(group: FlagGroup) -> None:
+    group.add_argument(
+        "--no-usage",
+        dest="include_usage",
+        action="store_false",
+        help="do not ask for stream_options.include_usage (servers that reject it)",
+    )
+    group.add_argument(
+        "--continuous-usage",
+        action="store_true",
+        help="ask vLLM for usage in every chunk (tokens per chunk, for ITL)",
+    )
+
+
+def options_from(args: Namespace, sources: OptionSources) -> OpenAIOptions:
+    return OpenAIOptions(args.include_usage, args.continuous_usage)
 
 
 def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
@@ -55,8 +91,9 @@ class _OpenAIBase:
     path = ""
     framing: Framing = "sse"
 
-    def __init__(self, cfg: RunConfig) -> None:
+    def __init__(self, cfg: RunConfig, options: OpenAIOptions = OpenAIOptions()) -> None:
         self.cfg = cfg
+        self.options = options
         self.url = join_url(cfg.url, self.path, cfg.endpoint)
         self.framing = "sse" if cfg.stream else "json"
         self._static_headers = (("content-type", "application/json"), accept_header(self.framing))
@@ -65,13 +102,12 @@ class _OpenAIBase:
         raise NotImplementedError
 
     def _stream_fields(self) -> dict[str, Any]:
-        cfg = self.cfg
-        if not cfg.stream:
+        if not self.cfg.stream:
             return {"stream": False}
-        if cfg.continuous_usage:  # vLLM: usage in every chunk; needs include_usage too
+        if self.options.continuous_usage:  # vLLM: usage in every chunk; needs include_usage too
             options = {"include_usage": True, "continuous_usage_stats": True}
             return {"stream": True, "stream_options": options}
-        if cfg.include_usage:
+        if self.options.include_usage:
             return {"stream": True, "stream_options": {"include_usage": True}}
         return {"stream": True}
 
@@ -141,3 +177,9 @@ class OpenAICompletions(_OpenAIBase):
 
     def _content(self, choice: dict[str, Any]) -> Content:
         return Content(choice.get("text") or "")
+
+
+CHAT_SPEC = ProviderSpec(OpenAIChat.name, OpenAIChat, OpenAIOptions, add_flags, options_from)
+COMPLETIONS_SPEC = ProviderSpec(
+    OpenAICompletions.name, OpenAICompletions, OpenAIOptions, add_flags, options_from
+)

@@ -5,22 +5,31 @@ gives the request (path, method, headers with ``{api_key}``/``${ENV}``, a body w
 ``{prompt}``, ``{messages}``, ``{max_tokens}``, ``{model}``), the framing (``sse``,
 ``ndjson`` or ``json``) and dotted paths into each message for the text, the thinking
 text, usage, the end signal and errors. Examples: ``examples/providers/*.toml``.
+
+The file is read when the options are built (through the edge's
+:class:`~llmbench.providers.base.OptionSources`), so the provider gets a checked
+:class:`~llmbench.providers.template_spec.Spec` and reads nothing itself.
 """
 
 from __future__ import annotations
 
-import os
+from argparse import Namespace
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
 
-from llmbench.config import RunConfig
+from llmbench.config import PRIVATE_OPTION, ConfigError, RunConfig
 from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
+    FlagGroup,
     Framing,
     Header,
+    OptionSources,
+    ProviderSpec,
     accept_header,
     error_text,
     join_url,
@@ -28,10 +37,19 @@ from llmbench.providers.base import (
     merge_body,
     merge_headers,
 )
-from llmbench.providers.template_spec import KeyPath, Slot, Spec, Text, load_spec
+from llmbench.providers.template_spec import KeyPath, Slot, Spec, Text, read_spec
 from llmbench.workload import WorkloadItem
 
-__all__ = ["Getter", "Template", "getter", "lookup"]
+__all__ = [
+    "SPEC",
+    "Getter",
+    "Template",
+    "TemplateOptions",
+    "add_flags",
+    "getter",
+    "lookup",
+    "options_from",
+]
 
 _API_KEY = "{api_key}"
 _MISSING = object()  # a Slot with no value: its key is left out of the body
@@ -103,15 +121,37 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateOptions:
+    """``--provider-config FILE`` and the checked spec read from it. summary.json shows
+    the path; the spec (with its ``${ENV}`` values resolved) stays out of it."""
+
+    provider_config: Path | None = None
+    spec: Spec | None = field(default=None, metadata=PRIVATE_OPTION)
+
+
+def add_flags(group: FlagGroup) -> None:
+    group.add_argument("--provider-config", help="the TOML file describing the gateway")
+
+
+def options_from(args: Namespace, sources: OptionSources) -> TemplateOptions:
+    if not args.provider_config:
+        return TemplateOptions()
+    path = Path(args.provider_config)
+    return TemplateOptions(path, read_spec(path, sources))
+
+
 class Template:
     """A provider whose request and decoding come from a checked :class:`Spec`."""
 
     name = "template"
     framing: Framing = "sse"
 
-    def __init__(self, cfg: RunConfig, spec: Spec | None = None) -> None:
+    def __init__(self, cfg: RunConfig, options: TemplateOptions = TemplateOptions()) -> None:
+        if options.spec is None:
+            raise ConfigError("--provider template needs --provider-config FILE (a TOML file)")
         self.cfg = cfg
-        self.spec = spec if spec is not None else load_spec(cfg.provider_config, os.environ)
+        self.spec = options.spec
         self.framing = self.spec.framing
         self.url = join_url(cfg.url, self.spec.path, cfg.endpoint)
         self._static = (("content-type", "application/json"), accept_header(self.framing))
@@ -180,3 +220,6 @@ class Template:
         if self.spec.end_value is not None:
             return bool(value == self.spec.end_value)
         return value is not False
+
+
+SPEC = ProviderSpec(Template.name, Template, TemplateOptions, add_flags, options_from)

@@ -5,6 +5,9 @@ as one :class:`~llmbench.config.ConfigError` line naming the file and the key. W
 comes out is precompiled for the hot path: dotted paths become tuples of keys, the
 body becomes a tree of :class:`Slot`/:class:`Text` placeholders, ``${ENV}`` values are
 resolved once. See ``examples/providers/*.toml`` and the README for the format.
+
+The file and the environment come in through
+:class:`~llmbench.providers.base.OptionSources`: this module reads neither itself.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from llmbench.config import ConfigError
-from llmbench.providers.base import FRAMINGS, Framing, Header
+from llmbench.providers.base import FRAMINGS, Framing, Header, OptionSources
 
 __all__ = [
     "PLACEHOLDERS",
@@ -27,8 +30,8 @@ __all__ = [
     "Spec",
     "Text",
     "compile_path",
-    "load_spec",
     "parse_spec",
+    "read_spec",
 ]
 
 PLACEHOLDERS = ("prompt", "messages", "max_tokens", "model")
@@ -236,14 +239,13 @@ def parse_spec(data: dict[str, Any], source: str, env: Mapping[str, str]) -> Spe
     )
 
 
-def load_spec(path: Path | None, env: Mapping[str, str]) -> Spec:
-    """Read and check the TOML file at ``path``; ConfigError on any problem."""
-    if path is None:
-        raise ConfigError("--provider template needs --provider-config FILE (a TOML file)")
+def read_spec(path: Path, sources: OptionSources) -> Spec:
+    """Read the TOML file at ``path`` through ``sources`` and check it, with
+    ``${ENV}`` from ``sources.environ``; ConfigError on any problem."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(sources.read_file(path))
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--provider-config {path}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--provider-config {path}: invalid TOML ({exc})") from None
-    return parse_spec(data, str(path), env)
+    return parse_spec(data, str(path), sources.environ)
