@@ -104,6 +104,9 @@ def _client(url: str, args: argparse.Namespace, out: Path) -> subprocess.Popen[s
         *("--concurrency", str(args.concurrency), "--duration", str(args.duration)),
         # Tight enough that stall and hang end quickly, loose for a loaded machine.
         *("--timeout", "60", "--ttft-timeout", "10", "--stall-timeout", "5"),
+        # Faults start with the first request: a pre-flight that drew one (2%) would
+        # stop the soak before it began.
+        "--no-preflight",
     ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

@@ -19,12 +19,14 @@ from llmbench.compare import (
     Tolerances,
     add_arguments,
     compare_summaries,
+    config_differences,
     junit_cases,
     load_summary,
     parse_tolerances,
     render,
     run,
 )
+from llmbench.config import RunConfig
 
 STATS = ("min", "mean", "p50", "p75", "p90", "p95", "p99", "p99_9", "max")
 
@@ -465,3 +467,121 @@ def test_compare_does_not_mutate_its_inputs() -> None:
     before = copy.deepcopy((base, new))
     compare_summaries(base, new, Tolerances())
     assert (base, new) == before
+
+
+# -- load and workload ---------------------------------------------------------------------
+
+
+def configured(**config: Any) -> dict[str, Any]:
+    """A summary whose config is a real run's (RunConfig.public()) with these fields."""
+    s = summary()
+    s["config"] = RunConfig(url="http://127.0.0.1:8000", duration_s=10.0, **config).public()
+    return s
+
+
+CLOSED_16 = {"concurrency": 16}
+OPEN_40 = {"rps": 40.0, "concurrency": 64, "arrival": "poisson"}
+
+
+def test_a_closed_and_an_open_loop_run_differ_in_load() -> None:
+    assert config_differences(configured(**CLOSED_16), configured(**OPEN_40)) == [
+        "load differs: baseline closed loop, new open loop",
+        "concurrency differs: baseline 16, new 64",
+        "rps differs: baseline none, new 40.0",
+    ]
+
+
+def test_every_load_and_workload_field_is_compared() -> None:
+    base = configured(
+        **OPEN_40, ramp_up_s=0.0, model="a", max_tokens=128, stream=True, prompt="Hi?"
+    )
+    new = configured(
+        rps=40.0, concurrency=64, arrival="gamma", burstiness=0.5, ramp_up_s=3.0,
+        model="b", max_tokens=256, stream=False, token_mode="chars", prompt="x" * 100,
+    )  # fmt: skip
+    assert config_differences(base, new) == [
+        'arrival differs: baseline "poisson", new "gamma"',
+        "burstiness differs: baseline 1.0, new 0.5",
+        "ramp_up_s differs: baseline 0.0, new 3.0",
+        'model differs: baseline "a", new "b"',
+        "max_tokens differs: baseline 128, new 256",
+        "stream differs: baseline true, new false",
+        'token_mode differs: baseline "auto", new "chars"',
+        'prompt differs: baseline "Hi?", new a 100-character value',
+    ]
+
+
+def test_the_same_load_url_and_length_of_run_aside_is_no_difference() -> None:
+    base, new = configured(**CLOSED_16), configured(**CLOSED_16)
+    new["config"].update(url="http://10.0.0.2:9000", duration_s=60.0, seed=7, warmup_requests=5)
+    assert config_differences(base, new) == []
+    # Open-loop-only fields do not count in a closed loop.
+    assert config_differences(configured(arrival="poisson"), configured(arrival="gamma")) == []
+
+
+def test_fields_an_older_summary_lacks_are_not_compared() -> None:
+    base, new = configured(**CLOSED_16), configured(**CLOSED_16)
+    del base["config"]["prompts_file"], new["config"]["input_tokens"]  # older summaries
+    base["config"]["input_tokens"] = "512"
+    new["config"]["prompts_file"] = "chat.jsonl"
+    assert config_differences(base, new) == []
+    new["config"]["input_tokens"] = "1024:64"
+    assert config_differences(base, new) == ['input_tokens differs: baseline "512", new "1024:64"']
+
+
+def test_an_unknown_config_is_said_once_per_side() -> None:
+    recovered = configured(**CLOSED_16)
+    recovered["run"]["recovered"] = True
+    assert config_differences(recovered, summary() | {"config": {}}) == [
+        "the baseline's config is unknown (a run recovered from results.jsonl, or a hand-made "
+        "summary): load and workload cannot be checked",
+        "the new run's config is unknown (a run recovered from results.jsonl, or a hand-made "
+        "summary): load and workload cannot be checked",
+    ]
+
+
+def test_run_warns_once_per_difference_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a", configured(**CLOSED_16))
+    b = write(tmp_path / "b", configured(**OPEN_40))
+    assert call(a, b) == 0  # a warning, not a verdict: the figures are equal
+    out, err = capsys.readouterr()
+    assert err.splitlines() == [
+        "llmbench compare: warning: load differs: baseline closed loop, new open loop",
+        "llmbench compare: warning: concurrency differs: baseline 16, new 64",
+        "llmbench compare: warning: rps differs: baseline none, new 40.0",
+    ]
+    assert "no regression beyond tolerance" in out
+    assert call(a, b, "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["warnings"][0] == "load differs: baseline closed loop, new open loop"
+    assert len(doc["warnings"]) == 3
+    assert call(a, b, "--format", "markdown") == 0
+    assert "> **warning:** load differs: baseline closed loop, new open loop  " in (
+        capsys.readouterr().out.splitlines()
+    )
+    assert call(a, a) == 0
+    assert capsys.readouterr().err == ""
+    assert json.loads(render([], "json", "a", "b"))["warnings"] == []
+
+
+def test_strict_refuses_different_runs_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write(tmp_path / "a", configured(**CLOSED_16))
+    b = write(tmp_path / "b", configured(**OPEN_40))
+    assert call(a, b, "--strict") == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == (
+        "llmbench compare: error: the runs' load or workload differ (--strict): load differs: "
+        "baseline closed loop, new open loop; concurrency differs: baseline 16, new 64; "
+        "rps differs: baseline none, new 40.0\n"
+    )
+    assert call(a, a, "--strict") == 0
+    # An unknown config cannot be shown to differ: a warning, even with --strict.
+    recovered = configured(**CLOSED_16)
+    recovered["run"]["recovered"] = True
+    assert call(write(tmp_path / "r", recovered), a, "--strict") == 0
+    assert "the baseline's config is unknown" in capsys.readouterr().err

@@ -42,10 +42,10 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"requests": 0}, "--requests must be >= 1, got 0"),
     ({"duration_s": 0.0}, "--duration must be > 0 seconds, got 0.0"),
     ({"duration_s": -1.0}, "--duration must be > 0 seconds, got -1.0"),
-    ({"duration_s": math.inf}, "--duration must be > 0 seconds, got inf"),
+    ({"duration_s": math.inf}, "--duration must be <= 31536000 seconds (one year), got inf"),
     ({"duration_s": math.nan}, "--duration must be > 0 seconds, got nan"),
     ({"rps": 0.0}, "--rps must be > 0, got 0.0"),
-    ({"rps": math.inf}, "--rps must be > 0, got inf"),
+    ({"rps": math.inf}, "--rps must be <= 1000000, got inf"),
     ({"rps": math.nan}, "--rps must be > 0, got nan"),
     ({"burstiness": 0.0}, "--burstiness must be > 0, got 0.0"),
     ({"burstiness": math.nan}, "--burstiness must be > 0, got nan"),
@@ -61,6 +61,53 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"max_tokens": 0}, "--max-tokens must be >= 1, got 0"),
     ({"max_line_bytes": 1023}, "--max-line-bytes must be >= 1024, got 1023"),
     ({"transport": "curl"}, "unknown --transport 'curl'"),
+    # upper bounds (issue 12): no accepted value overflows a timer, memory or orjson
+    ({"concurrency": 100_001}, "--concurrency must be <= 100000, got 100001"),
+    ({"requests": 2**64 + 1}, "--requests must be <= 1000000000, got 18446744073709551617"),
+    ({"warmup_requests": 10**9 + 1}, "--warmup must be <= 1000000000"),
+    ({"burst": 2**64 + 1}, "--burst must be <= 1000000000"),
+    ({"seed": -1}, "--seed must be >= 0, got -1"),
+    ({"seed": 2**64}, "--seed must be <= 18446744073709551615, got 18446744073709551616"),
+    ({"retries": 101}, "--retries must be <= 100, got 101"),
+    ({"max_tokens": 10**29}, "--max-tokens must be <= 10000000"),
+    ({"max_line_bytes": 2**64 + 1}, "--max-line-bytes must be <= 268435456"),
+    ({"rps": 1e-300}, "--rps must be >= 1e-06 (one request per 11.6 days), got 1e-300"),
+    ({"rps": 1e7}, "--rps must be <= 1000000, got 10000000.0"),
+    ({"burstiness": 1e-300}, "--burstiness must be in 0.001..1000, got 1e-300"),
+    ({"burstiness": 1e300}, "--burstiness must be in 0.001..1000"),
+    ({"timeout_s": 1e300}, "--timeout must be <= 31536000 seconds (one year), got 1e+300"),
+    ({"timeout_s": math.inf}, "--timeout must be <= 31536000 seconds (one year), got inf"),
+    ({"connect_timeout_s": 1e300}, "--connect-timeout must be <= 31536000 seconds"),
+    ({"ttft_timeout_s": 1e300}, "--ttft-timeout must be <= 31536000 seconds"),
+    ({"stall_timeout_s": 31_536_001.0}, "--stall-timeout must be <= 31536000 seconds"),
+    ({"grace_s": 1e300}, "--grace must be <= 31536000 seconds"),
+    ({"duration_s": 1e300}, "--duration must be <= 31536000 seconds"),
+    ({"ramp_up_s": 1e300}, "--ramp-up must be <= 31536000 seconds"),
+    ({"warmup_s": 1e300}, "--warmup-s must be <= 31536000 seconds"),
+    ({"concurrency": True}, "--concurrency must be an integer, got True"),
+    # URLs that do not parse, or whose port is not one (never echoed: user:password)
+    ({"url": "http://h:99999"}, "--url has a port that is not a number in 1..65535"),
+    ({"url": "http://u:pw@h:abc"}, "--url has a port that is not a number in 1..65535"),
+    ({"url": "http://h:0/v1"}, "--url has a port that is not a number in 1..65535"),
+    ({"url": "http://[::1"}, "--url is not a valid URL: an IPv6 address needs its ']'"),
+    ({"url": "http://h/v1\r\nX: 1"}, "--url contains a control character (CR)"),
+    ({"url": "http://h/\x00"}, "--url contains a control character (NUL)"),
+    ({"endpoint": "/v1 HTTP/1.1\r\nX: 1"}, "--endpoint contains a control character (CR)"),
+    # a header that would split the request (header injection) cannot be configured
+    ({"headers": (("X-A", "1\r\nX-Injected: 1"),)}, "-H/--header 'X-A': the value contains a"),
+    (
+        {"headers": (("X-A", "\x7f"),)},
+        "-H/--header 'X-A': the value contains a control character (DEL)",
+    ),
+    ({"headers": (("X-A", "é"),)}, "-H/--header 'X-A': the value contains a non-ASCII character"),
+    (
+        {"headers": (("X-A\nB", "1"),)},
+        "-H/--header: a header name contains a control character (LF)",
+    ),
+    ({"headers": (("", "1"),)}, "-H/--header: a header name is empty"),
+    ({"headers": (("X:A", "1"),)}, "-H/--header: a header name contains ':'"),
+    ({"extra_body": {"n": 2**64}}, "--extra-body has an integer outside"),
+    ({"extra_body": {"n": math.nan}}, "--extra-body has a number that is NaN or infinite"),
 ]
 
 
@@ -107,6 +154,18 @@ GOOD: list[dict[str, Any]] = [
     {"grace_s": 0.0, "timeout_s": 0.001, "connect_timeout_s": 0.001},
     {"max_tokens": 1, "max_line_bytes": 1024, "transport": "httpx"},
     {"arrival": "gamma", "burstiness": 0.25},
+    # every upper bound is itself accepted
+    {"concurrency": 100_000, "requests": 10**9, "warmup_requests": 10**9, "burst": 10**9},
+    {"seed": 2**64 - 1, "retries": 100, "max_tokens": 10**7, "max_line_bytes": 2**28},
+    {"rps": 1e-6, "burstiness": 0.001},
+    {"rps": 1e6, "burstiness": 1000.0},
+    {"timeout_s": 31_536_000.0, "connect_timeout_s": 31_536_000.0, "grace_s": 31_536_000.0},
+    {"ttft_timeout_s": 31_536_000.0, "stall_timeout_s": 31_536_000.0},
+    {"duration_s": 31_536_000.0, "ramp_up_s": 31_536_000.0, "warmup_s": 31_536_000.0},
+    {"url": "http://h:65535/v1", "endpoint": "/v1/chat?x=1"},
+    {"url": "http://h:1"},
+    {"headers": (("X-Tenant", "a b\"c'{}~"), ("Authorization", "Bearer sk-1"), ("X-Empty", ""))},
+    {"extra_body": {"n": 2**64 - 1, "m": -(2**63), "x": [1.5, None, True]}},
 ]
 
 
@@ -255,6 +314,18 @@ def test_provider_options_must_be_an_options_dataclass() -> None:
         ("{", "--flag is not valid JSON: "),
         ("[1]", "--flag must be a JSON object, got list"),
         ('"s"', "--flag must be a JSON object, got str"),
+        # JSON every writer can write back: orjson takes 64-bit integers only, json.loads
+        # takes NaN and Infinity (not JSON), and nesting past the recursion limit
+        ('{"n": 18446744073709551616}', "--flag has an integer outside"),
+        ('{"a": {"b": [-9223372036854775809]}}', "--flag has an integer outside"),
+        ('{"n": NaN}', "--flag is not valid JSON: NaN is not a JSON number"),
+        ('{"n": -Infinity}', "--flag is not valid JSON: -Infinity is not a JSON number"),
+        ('{"n": 1e999}', "--flag has a number that is NaN or infinite"),
+        ('{"s": "\\ud800"}', "--flag has a string with a lone surrogate"),
+        ('{"\\udfff": 1}', "--flag has a string with a lone surrogate"),
+        ('{"a": ' + "[" * 64 + "]" * 64 + "}", "--flag nests deeper than 64 levels"),
+        ('{"a": ' + "[" * 99_999 + "]" * 99_999 + "}", "--flag nests deeper than 64 levels"),
+        ("1" * 5000, "--flag is not valid JSON"),
     ],
 )
 def test_parse_json_object(text: str, message: str) -> None:
@@ -262,3 +333,10 @@ def test_parse_json_object(text: str, message: str) -> None:
     assert parse_json_object('{"a": [1]}', "--flag") == {"a": [1]}
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}"):
         parse_json_object(text, "--flag")
+
+
+def test_json_at_the_limits_is_accepted() -> None:
+    deep = '{"a": ' + "[" * 63 + "]" * 63 + "}"
+    assert parse_json_object(deep, "--flag")
+    edge = parse_json_object('{"u": 18446744073709551615, "i": -9223372036854775808}', "--f")
+    assert edge == {"u": 2**64 - 1, "i": -(2**63)}

@@ -58,7 +58,20 @@ CASES = [
     (["--url", URL, "--out", "{file}/run"], "--out {file}/run: {file} is a file"),
     (["--url", URL, "--out", "{file}"], "--out {file}: exists and is not a directory"),
     (["--url", URL, "--junit", "{tmp}"], "--junit {tmp}: is a directory"),
-    (["--url", URL, "--junit", "{tmp}/no/such/j.xml"], "--junit {tmp}/no/such/j.xml: its dir"),
+    (["--url", URL, "--junit", "{file}/j.xml"], "--junit {file}/j.xml: {file} is a file"),
+    (
+        ["--url", URL, "--slo", "queue_p95<=10ms"],
+        "--slo: 'queue_p95<=10ms': queue_p95 is measured only in open loop (--rps)",
+    ),
+    # issue 12: each of these crashed with a traceback, hung, or sent before failing
+    (["--url", "http://127.0.0.1:99999"], "--url has a port that is not a number in 1..65535"),
+    (["--url", "http://[::1"], "--url is not a valid URL"),
+    (["--host", "127.0.0.1", "--port", "99999"], "--port must be <= 65535, got 99999"),
+    (["--url", URL, "--rps", "1e-300"], "--rps must be >= 1e-06"),
+    (["--url", URL, "--timeout", "1e300"], "--timeout must be <= 31536000 seconds (one year)"),
+    (["--url", URL, "--input-tokens", "1000000000"], "--input-tokens must be at most 1000000"),
+    (["--url", URL, "--requests", str(2**64 + 1)], "--requests must be <= 1000000000"),
+    (["--url", URL, "--api-key", "sk-SECRET\r\nX: 1"], "--api-key: the key contains a control"),
     pytest.param(
         ["--url", URL, "--transport", "httpx", "--http2"],
         "--http2 needs the h2 package",
@@ -96,3 +109,4 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, argv: list[str], messa
     assert (tmp_path / "file").read_text() == FILE_TEXT  # an --out that is a file: untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml", "empty.txt", "file", "keys"]
     assert proc.stdout == ""
+    assert "SECRET" not in proc.stderr

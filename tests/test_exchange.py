@@ -429,3 +429,30 @@ def test_usage_that_is_not_a_count_is_ignored() -> None:
     bad = sse('{"choices":[],"usage":{"prompt_tokens":"7","completion_tokens":2.5}}')
     r = run([(10, tok("a")), (20, FINISH), (30, USAGE), (40, bad), (50, DONE)], 60)
     assert (r.status, r.input_tokens, r.output_tokens) == ("ok", 11, 42)
+
+
+# -- --save-detailed (issue 13, item 8) ------------------------------------------------
+
+
+def _detailed(**kw: object) -> RequestResult:
+    ex = exchange(**kw)
+    ex.on_head(200, T0 + 100)
+    ms = 1_000_000
+    for offset, data in [(10, tok("Hello")), (35, tok(" sk-SECRET")), (40, FINISH), (41, DONE)]:
+        ex.on_data(data, T0 + offset * ms)
+    return ex.finish(T0 + 42 * ms)
+
+
+def test_save_detailed_keeps_text_prompt_id_and_writes_the_itl_list() -> None:
+    r = _detailed(keep_text=True, prompt_id=7, redact=lambda s: s.replace("sk-SECRET", "***"))
+    assert (r.text, r.prompt_id) == ("Hello ***", 7)
+    line = r.to_json(run_start_ns=0)
+    assert (line["prompt_id"], line["text"]) == (7, "Hello ***")
+    assert line["itl_ms"] == [25.0]  # the one gap between the two tokens
+
+
+def test_without_save_detailed_results_lines_keep_no_text() -> None:
+    r = _detailed(prompt_id=7)
+    assert (r.text, r.prompt_id) == (None, None)
+    line = r.to_json(run_start_ns=0)
+    assert not {"prompt_id", "itl_ms", "text"} & line.keys()

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from llmbench.junit import JUnitCase, build_junit, slo_cases, write_junit
-from llmbench.slo import evaluate, parse_slos
+from llmbench.slo import evaluate, format_table, parse_slos
 
 CASES = [
     JUnitCase("ttft_p95<=500ms", "llmbench.slo", passed=True, message="ok", time_s=0.25),
@@ -113,8 +113,24 @@ def test_slo_cases() -> None:
         ("error_rate<=1%", "llmbench.slo", False),
         ("itl_p99<=1s", "llmbench.slo", False),
     ]
-    assert cases[0].message == "ttft_p95: measured 412.5, required <= 500 ms"
-    assert cases[1].message == "error_rate: measured 0.03, required <= 0.01 fraction"
-    assert cases[2].message == "itl_p99: measured no value, required <= 1000 ms"
+    assert cases[0].message == "ttft_p95: measured 412.5 ms, required <= 500 ms"
+    assert cases[1].message == "error_rate: measured 3 %, required <= 1 %"
+    assert cases[2].message == "itl_p99: measured no value, required <= 1,000 ms"
     root = parse(build_junit("slo", cases))
     assert (root.get("tests"), root.get("failures")) == ("3", "2")
+
+
+def test_slo_fractions_read_as_the_console_prints_them() -> None:
+    """JUnit said "measured 0.691964 fraction" where the console said 69.2 %."""
+    results = evaluate(
+        parse_slos(["goodput_ratio>=95%", "error_rate<=0.5%"]),
+        {"requests": {"total": 1000, "failed": 1}, "goodput": {"ratio": 0.691964}},
+    )
+    messages = [case.message for case in slo_cases(results)]
+    assert messages == [
+        "goodput_ratio: measured 69.2 %, required >= 95 %",
+        "error_rate: measured 0.1 %, required <= 0.5 %",
+    ]
+    console = format_table(results)
+    assert "69.2 %" in console
+    assert ">= 95 %" in console

@@ -102,7 +102,12 @@ def test_percentiles_within_hdr_precision() -> None:
     assert ttft["p99"] == pytest.approx(990.0, rel=HDR)
     assert ttft["p99_9"] == pytest.approx(999.0, rel=HDR)
     assert ttft["max"] == pytest.approx(1000.0, rel=HDR)
-    assert list(ttft) == ["count", "min", "mean", "p50", "p75", "p90", "p95", "p99", "p99_9", "max"]
+    # issue 13, item 8: the standard deviation beside the mean (1..1000: sqrt((n²-1)/12))
+    assert ttft["stddev"] == pytest.approx(288.675, rel=HDR)
+    assert ttft["stddev"] == pytest.approx(rec.hist["ttft_ms"].get_stddev() / 1000, rel=1e-4)
+    assert list(ttft) == [
+        "count", "min", "mean", "stddev", "p50", "p75", "p90", "p95", "p99", "p99_9", "max"
+    ]  # fmt: skip
     assert PERCENTILES == (50.0, 75.0, 90.0, 95.0, 99.0, 99.9)
 
     lat = histogram_stats(rec.hist["latency_ms"])
@@ -323,6 +328,23 @@ def test_statistics_counts_in_flight() -> None:
     )
 
 
+def test_statistics_with_elapsed_time_reads_the_last_full_second() -> None:
+    rec = Recorder()
+    rec.set_origin(ORIGIN)
+    for end_ms, tokens in ((300, 10), (1_200, 7), (1_800, 5), (2_100, 1)):
+        rec.on_start(ORIGIN)
+        rec.record(ok(ORIGIN, ORIGIN + end_ms * MS, output_tokens=tokens))
+    assert rec.statistics(0.5).last_second_ok is None  # no full second yet
+    at_2 = rec.statistics(2.0)  # second 1: two requests, 12 tokens
+    assert (at_2.last_second_ok, at_2.last_second_output_tokens) == (2, 12)
+    early = rec.statistics(1.998)  # a timer that fired a hair early is still second 1
+    assert (early.last_second_ok, early.last_second_output_tokens) == (2, 12)
+    at_4 = rec.statistics(4.0)  # second 3: nothing finished in it
+    assert (at_4.last_second_ok, at_4.last_second_output_tokens) == (0, 0)
+    assert at_4.ok == 4
+    assert at_4.output_tokens == 23
+
+
 # -- the time series ------------------------------------------------------------------
 
 
@@ -525,3 +547,12 @@ def test_summary_is_json_serializable() -> None:
 def test_samples_are_capped() -> None:
     rec = feed(Recorder(), [ok(0, S, first_frame="x" * 100_000, last_frame="y")])
     assert summary(rec)["samples"] == {"first_frame": "x" * 65_536, "last_frame": "y"}
+
+
+def test_stddev_of_one_value_is_zero() -> None:
+    hist = HdrHistogram(1, 3_600_000_000, 3)
+    for _ in range(5):
+        hist.record_value(40_000)  # 40 ms in µs
+    stats = histogram_stats(hist)
+    assert stats is not None
+    assert (stats["mean"], stats["stddev"]) == (pytest.approx(40.0, rel=HDR), 0.0)

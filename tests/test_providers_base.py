@@ -16,6 +16,7 @@ from llmbench.providers import provider_names
 from llmbench.providers.base import (
     accept_header,
     bearer,
+    end_reason,
     error_text,
     join_url,
     merge_body,
@@ -120,8 +121,28 @@ def test_error_text(error: object, fields: tuple[str, ...], expected: str) -> No
     assert error_text(error, *fields) == expected
 
 
-def test_error_text_is_capped() -> None:
-    assert error_text({"message": "e" * 5000}) == "e" * MAX_ERROR_BYTES
+def test_error_text_is_not_cut_before_redaction() -> None:
+    """The exchange redacts credentials and then caps the message: a provider that cut
+    it first could cut a key in two, and half a key escapes redaction (issue 12)."""
+    assert error_text({"message": "e" * 5000}) == "e" * 5000
+    assert len(error_text("x" * (MAX_ERROR_BYTES + 1))) == MAX_ERROR_BYTES + 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("stop", "stop"),
+        ("", ""),
+        (1, "1"),
+        (2.5, "2.5"),
+        (True, "true"),
+        ({"type": "stop", "n": 1}, '{"type":"stop","n":1}'),
+        (["length"], '["length"]'),
+        (2**70, str(2**70)),  # past what JSON writers take: str() instead
+    ],
+)
+def test_end_reason_is_always_a_string(value: object, expected: str) -> None:
+    assert end_reason(value) == expected
 
 
 # -- the README's copy-paste commands ----------------------------------------------------

@@ -179,10 +179,13 @@ def test_stream_timing_ttft_is_first_answer_and_meta_is_counted() -> None:
     assert r.result.ttft_ns == 5 * STEP_NS
     assert r.result.latency_ns == 10 * STEP_NS
     assert r.result.chunks == 3
-    # workflow_*/node_* x4, message_file, tts x2, and the bare `event: ping`: it has
-    # no data, so the SSE algorithm never dispatches it (WHATWG 9.2.6), but it counts
-    assert r.meta_events == 8
-    assert r.result.meta_events == 8  # what results.jsonl records
+    # workflow_*/node_* x4, message_file, and the bare `event: ping`: it has no data,
+    # so the SSE algorithm never dispatches it (WHATWG 9.2.6), but it counts. The two
+    # tts events come after message_end, the final end: they are never read.
+    assert r.meta_events == 6
+    assert r.result.meta_events == 6  # what results.jsonl records
+    assert r.result.last_frame is not None
+    assert '"message_end"' in r.result.last_frame
 
 
 def test_agent_messages_are_content_and_thoughts_meta() -> None:

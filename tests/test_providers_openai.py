@@ -244,7 +244,7 @@ def test_provider_identity() -> None:
         (ROLE_CHUNK, [Content("", "")]),
         (CONTENT_CHUNK, [Content(" Hello", "")]),
         (REASONING_CHUNK, [Content("", "Let me think")]),
-        (FINISH_CHUNK, [Content("", ""), End("length")]),
+        (FINISH_CHUNK, [Content("", ""), End("length", final=False)]),  # usage may follow
         (USAGE_CHUNK, [Usage(17, 28)]),
         ("[DONE]", [End("[DONE]")]),
         (ERROR_CHUNK, [StreamError("The model `x` does not exist.")]),
@@ -279,7 +279,11 @@ def test_chat_decode_content_and_usage_in_one_chunk() -> None:
         '{"choices":[{"index":0,"delta":{"content":"!"},"finish_reason":"stop"}],'
         '"usage":{"prompt_tokens":3,"completion_tokens":5,"total_tokens":8}}'
     )
-    assert chat().decode("message", data) == [Content("!", ""), Usage(3, 5), End("stop")]
+    assert chat().decode("message", data) == [
+        Content("!", ""),
+        Usage(3, 5),
+        End("stop", final=False),
+    ]
 
 
 def test_chat_decode_usage_null_gives_nothing() -> None:
@@ -287,15 +291,17 @@ def test_chat_decode_usage_null_gives_nothing() -> None:
     assert chat().decode("message", data) == []
 
 
-def test_error_message_is_capped() -> None:
+def test_error_message_is_capped_by_the_exchange_after_redaction() -> None:
     data = orjson.dumps({"error": {"message": "e" * 5000}}).decode()
-    assert chat().decode("message", data) == [StreamError("e" * 1024)]
+    assert chat().decode("message", data) == [StreamError("e" * 5000)]
+    out = run(chat(), [b"data: " + data.encode() + b"\n\n"]).result
+    assert (out.status, out.error) == ("stream_error", "e" * 1024)
 
 
 def test_completions_decode() -> None:
     p = OpenAICompletions(cfg())
     assert p.decode("message", COMPLETIONS_CHUNK) == [Content(" world", "")]
-    assert p.decode("message", COMPLETIONS_FINISH) == [Content("", ""), End("stop")]
+    assert p.decode("message", COMPLETIONS_FINISH) == [Content("", ""), End("stop", final=False)]
     assert p.decode("message", USAGE_CHUNK) == [Usage(17, 28)]
     assert p.decode("message", "[DONE]") == [End("[DONE]")]
 

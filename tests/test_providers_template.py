@@ -265,7 +265,7 @@ def test_openai_style_paths_and_done_sentinel(tmp_path: Path) -> None:
         '{"choices":[{"delta":{},"finish_reason":"stop"}],'
         '"usage":{"prompt_tokens":"3","completion_tokens":2}}'
     )
-    assert p.decode("message", last) == [Usage(3, 2), End("stop")]
+    assert p.decode("message", last) == [Usage(3, 2), End("stop", final=False)]  # to [DONE]
     assert p.decode("message", "[DONE]") == [End("[DONE]")]
     assert p.decode("message", '{"id": 1}') == [Meta("message")]
 

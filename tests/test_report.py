@@ -62,11 +62,14 @@ def failed_result(
     return RequestResult(index, "measure", status, t0, t0 + 5_000_000, **fields)
 
 
-def make_run(run_dir: Path, results: list[RequestResult], **summary_extra: Any) -> dict[str, Any]:
-    """A run directory as `llmbench run` leaves it, through the real Recorder."""
+def make_run(
+    run_dir: Path, results: list[RequestResult], origin_s: float = 0.0, **summary_extra: Any
+) -> dict[str, Any]:
+    """A run directory as `llmbench run` leaves it, through the real Recorder; the
+    measured phase starts ``origin_s`` after the run (after a warm-up)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     rec = Recorder()
-    rec.set_origin(0)
+    rec.set_origin(int(origin_s * 1e9))
     with (run_dir / "results.jsonl").open("wb") as fh:
         for r in sorted(results, key=lambda r: r.t0_ns):
             rec.on_start(r.t0_ns)
@@ -338,6 +341,104 @@ def test_in_flight_is_unknown_not_zero_in_a_second_with_no_start() -> None:
     ts = report._timeseries(rows, 2.0)
     assert ts is not None
     assert ts["in_flight"] == [5, None]
+
+
+def test_a_second_with_no_start_has_the_level_it_opened_with() -> None:
+    """The run's last second (requests only finish) drew no in-flight point: the series
+    ended a second before the others."""
+    rows = [
+        {"t": 0, "started": 8, "finished": 0, "in_flight": 8},
+        {"t": 1, "started": 4, "finished": 4, "in_flight": 8},
+        {"t": 2, "started": 0, "finished": 8, "in_flight": 0},
+    ]
+    ts = report._timeseries(rows, 2.5)
+    assert ts is not None
+    assert ts["in_flight"] == [8, 8, 8]
+    merged = report._timeseries(rows * 1000, None)  # 3,000 rows in buckets of 2
+    assert merged is not None
+    assert None not in merged["in_flight"]
+
+
+def test_every_over_time_series_reaches_the_last_second(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(i, i * 0.1, 1500) for i in range(10)])  # ends at 2.4 s
+    ts = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["timeseries"]
+    assert ts["t"] == [0, 1, 2]
+    assert ts["in_flight"][-1] is not None
+    assert all(len(ts[key]) == 3 for key in report._SERIES)
+
+
+def gappy_result(index: int, start_s: float) -> RequestResult:
+    """15 gaps: 5 of 0 (tokens that came in one read), 10 of 4-13 ms."""
+    gaps = (0,) * 5 + tuple((4 + i) * 1_000_000 for i in range(10))
+    return ok_result(index, start_s, icl_ns=gaps)
+
+
+def test_same_read_gaps_are_counted_apart_and_the_axis_starts_at_the_real_gaps(
+    tmp_path: Path,
+) -> None:
+    make_run(tmp_path, [gappy_result(i, i * 0.01) for i in range(100)])
+    itl = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["histograms"]["itl_ms"]
+    assert itl["same_read"] == 500
+    assert itl["total"] == 1500
+    assert sum(itl["counts"]) == 1000
+    assert 3.9 <= itl["edges"][0] <= 4.0  # not 0.001 ms
+    assert itl["log"] is False  # 4..13 ms spans less than 20x
+    assert itl["marks"]["p50"] is not None
+
+
+def test_only_same_read_gaps_leave_nothing_to_bin(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(i, i * 0.1, icl_ns=(0, 0, 0)) for i in range(4)])
+    itl = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["histograms"]["itl_ms"]
+    assert (itl["same_read"], itl["total"], itl["counts"], itl["edges"]) == (12, 12, [], [])
+
+
+def test_a_latency_of_one_microsecond_is_a_value_not_a_same_read_gap(tmp_path: Path) -> None:
+    make_run(tmp_path, [ok_result(0, 0.0, ttft_ns=1000)])
+    hist = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["histograms"]
+    assert hist["ttft_ms"]["same_read"] == 0  # only gap metrics have same-read values
+    assert hist["ttft_ms"]["edges"][0] == 0.001
+
+
+def test_the_scatter_starts_where_the_over_time_charts_do(tmp_path: Path) -> None:
+    """results.jsonl's start_s counts from the run's start, the time series from the
+    measured start: after a 2 s warm-up the scatter began at 2 s, the charts at 0."""
+    results = [ok_result(i, 2.0 + i * 0.1) for i in range(20)]
+    make_run(tmp_path, results, origin_s=2.0)
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["timeseries"]["t"][0] == 0
+    xs = [x for x, _ in data["scatter"]["ok"]]
+    assert (min(xs), max(xs)) == (0.0, 1.9)
+    assert data["scatter"]["origin_from"] == "first request"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    summary["run"]["measured_start_s"] = 1.5  # a summary that says where it starts
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    scatter = page_data(build_report(tmp_path).read_text(encoding="utf-8"))["scatter"]
+    assert (scatter["ok"][0][0], scatter["origin_from"]) == (0.5, "summary")
+
+
+def test_the_workload_line_says_what_was_sent_without_the_prompt(tmp_path: Path) -> None:
+    summary = make_run(tmp_path, [ok_result(i, i * 0.1) for i in range(4)])
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["workload"] == (
+        "one prompt of 13 characters; measured per request: 10 input, 16 output tokens"
+    )
+    summary["config"].update(
+        prompts_file="chat.jsonl", order="shuffle", max_tokens=256, ignore_eos=True
+    )
+    (tmp_path / "summary.json").write_bytes(orjson.dumps(summary))
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["workload"].startswith(
+        "prompts from chat.jsonl (shuffle); max_tokens 256, ignore_eos; measured"
+    )
+    del summary["config"]["prompts_file"]
+    summary["config"].update(input_tokens="512:64", output_tokens=128)
+    (tmp_path / "summary.json").write_bytes(orjson.dumps(summary))
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["workload"].startswith(
+        "synthetic prompts of 512 ± 64 tokens; max_tokens 128, ignore_eos; measured"
+    )
+    (tmp_path / "summary.json").write_text('{"requests": {"total": 0, "ok": 0, "failed": 0}}')
+    assert page_data(build_report(tmp_path).read_text(encoding="utf-8"))["workload"] is None
 
 
 def test_histogram_bins_follow_the_sample_size(tmp_path: Path) -> None:

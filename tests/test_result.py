@@ -51,6 +51,14 @@ def test_tpot_is_not_rounded() -> None:
     assert result(latency_ns=10, ttft_ns=0, output_tokens=4).tpot_ns == 10 / 3
 
 
+def test_a_reply_in_one_content_event_has_no_tpot() -> None:
+    """All its tokens arrived at one instant: no decode interval to time (n/a, not 0)."""
+    one = result(latency_ns=10, ttft_ns=10, output_tokens=5, chunks=1)
+    assert one.tpot_ns is None
+    assert one.to_json(RUN_START)["tpot_ms"] is None
+    assert result(latency_ns=10, ttft_ns=0, output_tokens=5, chunks=2).tpot_ns == 2.5
+
+
 # -- queue ----------------------------------------------------------------------------
 
 
@@ -74,11 +82,14 @@ def test_status_taxonomy() -> None:
         "stream_error",
         "parse_error",
         "incomplete",
+        "empty",
         "canceled",
     )
     assert frozenset(STATUSES) - FAILED_STATUSES == {"ok"}
     assert result(status="ok").ok is True
     assert result(status="incomplete").ok is False
+    assert "empty" in FAILED_STATUSES  # an end with no content is no success
+    assert result(status="empty").ok is False
 
 
 def test_frozen() -> None:
@@ -181,3 +192,14 @@ def test_no_key_material() -> None:
     assert {k for k in keys if "key" in k} == {"key_index"}
     assert "headers" not in keys
     assert "url" not in keys
+
+
+def test_the_detailed_itl_list_spreads_a_chunk_gap_over_its_tokens() -> None:
+    # issue 13, item 8: one entry per token gap, as llmbench report's recovery reads it
+    r = RequestResult(
+        index=0, phase="measure", status="ok", t0_ns=0, end_ns=50_000_000,
+        icl_ns=(10_000_000, 30_000_000), chunk_tokens=(1, 2, 3), text="abc", prompt_id=4,
+    )  # fmt: skip
+    line = r.to_json(run_start_ns=0)
+    assert line["itl_ms"] == [5.0, 5.0, 10.0, 10.0, 10.0]
+    assert (line["prompt_id"], line["text"]) == (4, "abc")

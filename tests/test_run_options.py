@@ -149,3 +149,100 @@ def test_bad_combinations(argv: list[str], message: str) -> None:
 
 def test_parse_header_keeps_colons_in_the_value() -> None:
     assert parse_header("X-Url:  http://a:1/ ") == ("X-Url", "http://a:1/")
+
+
+# -- hostile -H values and numbers (issue 12) --------------------------------------------
+
+
+@pytest.mark.parametrize("ch", [chr(c) for c in [*range(0x20), 0x7F]])
+def test_parse_header_refuses_any_control_character_in_the_value(ch: str) -> None:
+    # a CR or LF went out raw on the fast transport: a separate header reached the server
+    with pytest.raises(
+        ConfigError, match=r"^-H/--header 'X-Key': the value contains a control"
+    ) as info:
+        parse_header(f"X-Key: sk-SECRET{ch}X-Injected: 1")
+    assert "SECRET" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("X-Key: sk-é", "the value contains a non-ASCII character"),
+        ("X-Key: sk-\u2028", "the value contains a non-ASCII character"),
+        ("X Key: v", "a header name contains ' '"),
+        ("X\tKey: v", "a header name contains a control character \\(TAB\\)"),
+        ("X(Key): v", "a header name contains '\\('"),
+        ("Ключ: v", "a header name contains a non-ASCII character"),
+    ],
+)
+def test_parse_header_refuses_what_http_cannot_carry(text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_header(text)
+
+
+def test_parse_header_strips_only_optional_whitespace() -> None:
+    assert parse_header("X-A:\t v \t") == ("X-A", "v")  # RFC 9110: spaces and tabs
+    assert parse_header("X-A: a\tb".replace("\t", " ")) == ("X-A", "a b")
+    with pytest.raises(ConfigError, match="control character \\(CR\\)"):
+        parse_header("X-A: v\r")  # str.strip() used to drop it: now it is named
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--host", "h", "--port", "0"], "^--port must be >= 1, got 0$"),
+        (["--host", "h", "--port", "65536"], "^--port must be <= 65535, got 65536$"),
+        (["--url", "http://h", "--output-tokens", "0"], "^--output-tokens must be >= 1, got 0$"),
+        (
+            ["--url", "http://h", "--output-tokens", str(2**64 + 1)],
+            "^--output-tokens must be <= 10000000, got 18446744073709551617$",
+        ),
+        # --max-tokens wins over --output-tokens, but a bad --output-tokens is still named
+        (["--url", "http://h", "--max-tokens", "5", "--output-tokens", "-3"], "^--output-tokens"),
+    ],
+)
+def test_numbers_outside_their_bounds(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config(*argv)
+
+
+@pytest.mark.parametrize("flag", ["--requests", "--max-tokens", "--seed", "--port", "--burst"])
+@pytest.mark.parametrize("text", ["1e29", "nan", "inf", "1.5", "0x10", "1" * 5000])
+def test_an_integer_flag_names_what_it_got(
+    flag: str, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parser = argparse.ArgumentParser(prog="llmbench run")
+    add_run_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args([flag, text])
+    assert f"argument {flag}: not an integer: " in capsys.readouterr().err
+
+
+# -- issue 13, item 8: summary.json's config says where the prompts came from -----------
+
+
+def test_config_records_the_prompts_file_and_its_order_not_the_unused_prompt() -> None:
+    shown = config(
+        "--url", "http://h", "--prompts-file", "chat.jsonl", "--order", "shuffle"
+    ).public()
+    assert (shown["prompts_file"], shown["order"]) == ("chat.jsonl", "shuffle")
+    assert shown["prompt"] is None
+    assert (shown["input_tokens"], shown["output_tokens"], shown["save_detailed"]) == (
+        None, None, False
+    )  # fmt: skip
+
+
+def test_config_records_synthetic_lengths() -> None:
+    shown = config(
+        "--url", "http://h", "--input-tokens", "512:64", "--output-tokens", "128", "--save-detailed"
+    ).public()  # fmt: skip
+    assert (shown["input_tokens"], shown["output_tokens"]) == ("512:64", 128)
+    assert shown["max_tokens"] == 128
+    assert shown["prompt"] is None
+    assert shown["prompts_file"] is None
+    assert shown["save_detailed"] is True
+
+
+def test_config_keeps_the_prompt_when_it_is_what_was_sent() -> None:
+    assert config("--url", "http://h", "--prompt", "hi").public()["prompt"] == "hi"
+    assert config("--url", "http://h").public()["prompt"].startswith("Explain")

@@ -106,17 +106,20 @@ class Bench:
         *,
         keys: tuple[str, ...] = (),
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        max_error_rate: float | None = None,
+        items: Iterator[WorkloadItem] | None = None,
         **cfg: object,
     ) -> Runner:
         config = RunConfig(url="http://127.0.0.1:9", **cfg)  # type: ignore[arg-type]
         clock = transport.clock
         writer = ResultsWriter(self.tmp_path / "results.jsonl", clock.now_ns())
         self._writers.append(writer)
-        items = itertools.repeat(WorkloadItem(prompt="hello"))
+        items = items or itertools.repeat(WorkloadItem(prompt="hello"))
         return Runner(
             config, make_provider(config), transport, items, KeyRing(keys), Recorder(), writer,
             tick=self.progress.append, clock=clock.now_ns, sleep=sleep or clock.sleep,
             cpu=lambda: 0.0,  # a virtual second has no real CPU figure
+            max_error_rate=max_error_rate,
         )  # fmt: skip
 
     def drive(self, runner: Runner, *signals: tuple[float, str]) -> RunOutcome:
@@ -427,3 +430,99 @@ def test_real_time_runs_the_same_schedule(tmp_path: Path) -> None:
     # let the deadline pass first; never a signal.
     assert (outcome.interrupted, outcome.stop_reason in ("done", "duration")) == (False, True)
     assert outcome.client["loop_lag_ms"] is not None  # the real ticker ran
+
+
+@dataclass
+class Refused(ScriptedTransport):
+    """Refuses the connection (a dead port) from request ``ok_first`` on."""
+
+    ok_first: int = 0
+
+    async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+        if len(self.sent) < self.ok_first:
+            return await super().send(request, exchange)
+        self.sent.append(self.clock.now_ns())
+        return exchange.lost("connect_error", "connection refused", self.clock.now_ns())
+
+
+def test_a_worker_backs_off_connection_errors_instead_of_spinning(bench: Bench) -> None:
+    # One worker against a dead port for 3 s: it waits 50 ms, 100, 200, 400, 800 ms,
+    # then 1 s a time (the cap) between attempts: 7 sends, not tens of thousands.
+    transport = Refused(bench.clock)
+    runner = bench.runner(transport, concurrency=1, duration_s=3.0)
+    bench.drive(runner)
+    assert transport.sent == [t * MS for t in (0, 50, 150, 350, 750, 1550, 2550)]
+
+
+def test_the_connect_back_off_resets_after_a_success(bench: Bench) -> None:
+    @dataclass
+    class Flaky(ScriptedTransport):
+        async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+            if len(self.sent) in (0, 1, 3):  # refused, refused, ok, refused, ok...
+                self.sent.append(self.clock.now_ns())
+                return exchange.lost("connect_error", "refused", self.clock.now_ns())
+            return await super().send(request, exchange)
+
+    transport = Flaky(bench.clock)
+    runner = bench.runner(transport, concurrency=1, requests=5)
+    bench.drive(runner)
+    # waits 50 ms, 100 ms; the success resets the count: the next refusal waits 50 ms
+    assert transport.sent == [0, 50 * MS, 150 * MS, 150 * MS, 200 * MS]
+
+
+def test_the_open_loop_keeps_its_schedule_through_connection_errors(bench: Bench) -> None:
+    transport = Refused(bench.clock)
+    runner = bench.runner(transport, rps=100.0, concurrency=4, requests=10)
+    bench.drive(runner)
+    assert transport.sent == [i * 10 * MS for i in range(10)]
+
+
+def test_a_dead_server_stops_the_run_at_the_error_rate(bench: Bench) -> None:
+    # 4 workers, a closed port, a 60 s run: once 20 requests have finished, all failed
+    # (100% > 50%), the run stops: a bounded number of requests, and the reason.
+    transport = Refused(bench.clock)
+    runner = bench.runner(transport, concurrency=4, duration_s=60.0, max_error_rate=0.5)
+    outcome = bench.drive(runner)
+    assert outcome.stop_reason == "error rate"
+    assert len(transport.sent) == 20
+    assert outcome.error_rate_stop == {"threshold": 0.5, "observed": 1.0, "window": 20}
+    assert bench.clock.now_ns() < 1 * S
+
+
+def test_a_server_dying_mid_run_stops_it_within_the_window(bench: Bench) -> None:
+    # 50 good requests, then the server is gone: of the last 100 finished, 51 failed
+    # (51% > 50%) after 101 requests; the run does not go on for its 60 s.
+    transport = Refused(bench.clock, delay_s=0.01, ok_first=50)
+    runner = bench.runner(transport, concurrency=1, duration_s=60.0, max_error_rate=0.5)
+    outcome = bench.drive(runner)
+    assert (outcome.stop_reason, len(transport.sent)) == ("error rate", 101)
+    assert outcome.error_rate_stop == {"threshold": 0.5, "observed": 0.51, "window": 100}
+    assert outcome.interrupted is False
+
+
+def test_an_error_rate_stop_in_the_warm_up_ends_the_run(bench: Bench) -> None:
+    transport = Refused(bench.clock)
+    runner = bench.runner(
+        transport, rps=100.0, concurrency=4, requests=50, warmup_requests=40, max_error_rate=0.5
+    )
+    outcome = bench.drive(runner)
+    assert outcome.stop_reason == "error rate"
+    assert {line["phase"] for line in bench.lines()} == {"warmup"}
+
+
+def test_an_item_the_provider_cannot_write_is_a_result_not_a_crash(bench: Bench) -> None:
+    # A lone surrogate (a prompt file read with surrogateescape) cannot become JSON:
+    # that request is recorded as not sent, and the run goes on.
+    items = iter(
+        [
+            WorkloadItem(prompt="hello"),
+            WorkloadItem(prompt="bad \ud800"),
+            *[WorkloadItem(prompt="hello")] * 2,
+        ]
+    )
+    transport = bench.transport(delay_s=0.01)
+    outcome = bench.drive(bench.runner(transport, items=items, concurrency=1, requests=4))
+    assert outcome.stop_reason == "done"
+    lines = bench.lines()
+    assert [line["status"] for line in lines] == ["ok", "connect_error", "ok", "ok"]
+    assert str(lines[1]["error"]).startswith("request not sent: the provider could not build it")

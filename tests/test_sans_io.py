@@ -27,7 +27,7 @@ CORES = sorted(
         "exchange.py",
         "framing.py",
         "http/deadlines.py",
-        "http/h1.py",
+        "http/response.py",
         "lines.py",
         "metric_defs.py",
         "metrics.py",
@@ -38,6 +38,7 @@ CORES = sorted(
         "selfcheck.py",
         "slo.py",
         "sse.py",
+        "tokenizer_lookup.py",
         "usage.py",
         *(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "providers").glob("*.py")),
     ]

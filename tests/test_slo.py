@@ -5,10 +5,13 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from llmbench import slo
+from llmbench.cli import _build_parser, main
 from llmbench.result import RequestResult
 from llmbench.slo import (
     METRICS,
@@ -21,6 +24,7 @@ from llmbench.slo import (
     parse_slo,
     parse_slos,
     require_goodput,
+    require_open_loop,
     slo_block,
 )
 
@@ -292,6 +296,18 @@ def test_goodput_slos_need_goodput_criteria() -> None:
     require_goodput(checks[:1], None)
 
 
+@pytest.mark.parametrize(
+    "expr", ["queue_p95<=10ms", "ttft_from_intended_p99<=1s", "latency_from_intended_max<5s"]
+)
+def test_open_loop_only_slos_are_refused_in_a_closed_loop_run(expr: str) -> None:
+    checks = parse_slos([f"ttft_p95<=1s,{expr}"])
+    name = expr.split("<")[0]
+    with pytest.raises(SloError, match=rf"^'{expr}': {name} is measured only in open loop"):
+        require_open_loop(checks, open_loop=False)
+    require_open_loop(checks, open_loop=True)
+    require_open_loop(checks[:1], open_loop=False)
+
+
 def test_slo_module_is_sans_io() -> None:
     code = (
         "import sys, llmbench.slo, llmbench.junit, llmbench.compare;"
@@ -376,6 +392,8 @@ def test_bad_goodput(text: str, match: str) -> None:
         ("tpot:99ms", {}, False),
         ("tpot:1ms", {"output_tokens": 1}, True),  # one token: no TPOT to miss
         ("tpot:1ms", {"output_tokens": None}, True),
+        ("tpot:1ms", {"chunks": 1}, True),  # all tokens in one event: nothing to time
+        ("tpot:1ms", {"chunks": 2}, False),
         ("tpot:1s", {"latency_ns": None}, False),  # >= 2 tokens but no TPOT
         ("itl:100ms", {}, True),
         ("itl:100ms", {"icl_ns": (1, 100 * MS + 1)}, False),
@@ -410,3 +428,44 @@ def test_goodput_block_feeds_the_goodput_slos() -> None:
     summary["goodput"] = goodput_block(parse_goodput("ttft:1s"), good=19, total=20, wall_s=2.0)
     checks = parse_slos(["goodput_ratio>=95%,goodput_requests_per_s>=9.5"])
     assert [r.passed for r in evaluate(checks, summary)] == [True, True]
+
+
+# -- per-token criteria need a token unit (issue 13, item 1) ---------------------------
+
+
+@pytest.mark.parametrize("expr", ["tpot_p95<=50ms", "itl_p99<=20ms", "output_tokens_per_s>=100"])
+def test_a_per_token_slo_is_refused_when_the_run_counts_chars(expr: str) -> None:
+    checks = slo.parse_slos([expr])
+    with pytest.raises(slo.SloError, match=r"this run counts chars, not tokens.*--allow-char-slo"):
+        slo.refuse_per_token_criteria(checks, None, "chars")
+    slo.refuse_per_token_criteria(checks, None, "tokens")  # real tokens: accepted
+
+
+def test_a_per_token_goodput_bound_is_refused_and_other_figures_pass() -> None:
+    goodput = slo.parse_goodput("ttft:500ms,tpot:50ms")
+    with pytest.raises(slo.SloError, match=r"--goodput tpot: this run counts estimated tokens"):
+        slo.refuse_per_token_criteria([], goodput, "estimated tokens")
+    ttft_only = slo.parse_slos(["ttft_p95<=500ms", "requests_per_s>=1"])
+    slo.refuse_per_token_criteria(ttft_only, slo.parse_goodput("ttft:500ms"), "chars")
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--token-mode", "chars"], ["--token-mode", "estimate"], ["--no-usage"]],
+)
+def test_llmbench_run_refuses_a_tpot_slo_it_cannot_judge_in_tokens(
+    flags: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["run", "--url", "http://127.0.0.1:9", "--out", str(out), *flags]
+    assert main([*argv, "--slo", "tpot_p95<=50ms"]) == 2
+    assert "not tokens" in capsys.readouterr().err
+    assert not out.exists()  # refused before anything was sent or written
+
+
+def test_allow_char_slo_opts_in() -> None:
+    from llmbench import app
+
+    args = ["run", "--url", "http://127.0.0.1:9", "--token-mode", "chars", "--allow-char-slo"]
+    prep = app.prepare(_build_parser(args).parse_args([*args, "--slo", "tpot_p95<=50ms"]))
+    assert [c.metric for c in prep.checks] == ["tpot_p95"]

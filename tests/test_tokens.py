@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
-from llmbench.tokens import TokenPolicy, count_input, count_output, estimate_tokens, unit_label
+from llmbench.config import ConfigError
+from llmbench.tokens import (
+    TokenPolicy,
+    count_input,
+    count_output,
+    counts_true_tokens,
+    estimate_tokens,
+    load_tokenizer,
+    run_token_unit,
+    unit_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +73,80 @@ def test_labels() -> None:
     assert TokenPolicy("auto").unit == "tokens"
     assert TokenPolicy("estimate").keeps_text
     assert not TokenPolicy("auto").keeps_text
+
+
+def _tiny_tokenizer(path: Path) -> Path:
+    """A real tokenizer.json, built here: three words, split on whitespace."""
+    tokenizers = pytest.importorskip("tokenizers")
+    tok = tokenizers.Tokenizer(
+        tokenizers.models.WordLevel({"hello": 0, "world": 1, "[UNK]": 2}, unk_token="[UNK]")
+    )
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+    return path
+
+
+def test_tokenizer_from_a_file(tmp_path: Path) -> None:
+    count = load_tokenizer(_tiny_tokenizer(tmp_path / "tok.json"), {}, tmp_path)
+    assert count("hello world hello") == 3
+
+
+def test_tokenizer_from_a_directory(tmp_path: Path) -> None:
+    _tiny_tokenizer(tmp_path / "model" / "tokenizer.json")
+    assert load_tokenizer(tmp_path / "model", {}, tmp_path)("hello there") == 2
+
+
+def test_tokenizer_from_the_hugging_face_cache_by_model_id(tmp_path: Path) -> None:
+    snap = tmp_path / "hf" / "hub" / "models--Org--Tiny" / "snapshots" / ("0" * 40)
+    _tiny_tokenizer(snap / "tokenizer.json")
+    count = load_tokenizer("Org/Tiny", {"HF_HOME": str(tmp_path / "hf")}, tmp_path)
+    assert count("world world") == 2
+
+
+def test_tokenizer_not_found_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"^--tokenizer Org/None: no tokenizer.json .* cache at "):
+        load_tokenizer("Org/None", {"HF_HUB_CACHE": str(tmp_path)}, tmp_path)
+
+
+def test_a_file_that_is_not_a_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("tokenizers")
+    (tmp_path / "tokenizer.json").write_text("{not json")
+    with pytest.raises(ConfigError, match=r"^--tokenizer /\S+ \(/\S+/tokenizer.json\): not a "):
+        load_tokenizer(tmp_path, {}, tmp_path)
+
+
+def test_without_the_tokenizers_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tokenizer.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "tokenizers", None)  # import now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'llmbench\[tokenizer\]'"):
+        load_tokenizer(tmp_path / "tokenizer.json", {}, tmp_path)
+
+
+# -- the unit follows what was counted (issue 13, item 1) ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sources", "mode", "unit"),
+    [
+        ({"usage": 4}, "auto", ("tokens", False)),
+        ({"tokenizer": 4, "usage": 2}, "tokenizer", ("tokens", False)),
+        ({"chars": 4}, "auto", ("chars", False)),  # no usage came: characters, said so
+        ({"usage": 3, "chars": 1}, "auto", ("mixed", True)),
+        ({"estimate": 2}, "estimate", ("estimated tokens", False)),
+        ({"none": 2}, "usage", ("tokens", False)),
+        ({}, "chars", ("chars", False)),
+    ],
+)
+def test_the_run_unit_is_what_was_counted(
+    sources: dict[str, int], mode: str, unit: tuple[str, bool]
+) -> None:
+    assert run_token_unit(sources, mode) == unit
+
+
+def test_only_usage_or_a_tokenizer_count_true_tokens() -> None:
+    assert counts_true_tokens("auto", tokenizer=False, usage_requested=True)
+    assert not counts_true_tokens("auto", tokenizer=False, usage_requested=False)  # --no-usage
+    assert counts_true_tokens("tokenizer", tokenizer=True, usage_requested=False)
+    assert not counts_true_tokens("chars", tokenizer=True, usage_requested=True)
+    assert not counts_true_tokens("estimate", tokenizer=False, usage_requested=True)

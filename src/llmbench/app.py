@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import re
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -20,9 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from llmbench import __version__, junit, slo
-from llmbench.config import ConfigError, RunConfig
+from llmbench.config import ConfigError, RunConfig, check_header
 from llmbench.console import live_line, progress_bar, summary_table
-from llmbench.environment import check_environment, env_api_keys, proxy_for
+from llmbench.environment import (
+    check_environment,
+    env_api_keys,
+    make_output_parents,
+    proxy_for,
+)
+from llmbench.exchange import Exchange
 from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
@@ -32,14 +40,21 @@ from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider
-from llmbench.redaction import secret_values
-from llmbench.report_command import check_output_paths, write_after_run
+from llmbench.redaction import secret_values, url_secrets
+from llmbench.report_command import CSV_IN_RUN_DIR, check_output_paths, write_after_run
 from llmbench.run_options import add_run_arguments, build_config
 from llmbench.runner import Progress, Runner, RunOutcome
-from llmbench.tokens import TokenPolicy, load_tokenizer, unit_label
+from llmbench.tokens import (
+    TokenPolicy,
+    counts_true_tokens,
+    load_tokenizer,
+    run_token_unit,
+    unit_label,
+)
 from llmbench.workload import (
     KeyRing,
     WorkloadItem,
+    check_key,
     cycle_items,
     load_keys,
     load_prompts,
@@ -51,6 +66,13 @@ __all__ = ["Prepared", "add_arguments", "prepare", "run"]
 
 EXIT_SLO_FAILED = 1
 EXIT_NOTHING_MEASURED = 3
+# The run was measured, but summary.json or the JUnit file could not be written (each
+# named on stderr): a CI gate must not pass on files that are not there.
+EXIT_OUTPUT_NOT_WRITTEN = 4
+# --max-error-rate stopped the run: what was measured is mostly failures.
+EXIT_ERROR_RATE = 5
+# The pre-flight error shown on the one line: enough for a status and a server's message.
+_PREFLIGHT_ERROR_CHARS = 300
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
@@ -65,27 +87,49 @@ class Prepared:
     tokens: TokenPolicy
     checks: list[slo.SloCheck]
     goodput: slo.GoodputSpec | None
+    tls: ssl.SSLContext | None  # built once, here: a bad certificate file fails before the run
     note: str = ""
+    preflight: bool = True  # one request before the clock starts (--no-preflight: none)
+    max_error_rate: float | None = None  # --max-error-rate, a share; None: no limit
 
 
-def _items(args: argparse.Namespace, cfg: RunConfig) -> Iterator[WorkloadItem]:
+class PreflightFailed(Exception):
+    """The pre-flight request failed: the message is the one line to print (redacted)."""
+
+
+def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
+    """The workload, and a console note about it ("" when there is nothing to say)."""
     if args.prompts_file:
         prompts = load_prompts(Path(args.prompts_file))
-        return cycle_items(prompts, args.order, cfg.seed)
+        return cycle_items(prompts.items, args.order, cfg.seed), prompts.note
     if args.input_tokens:
         length = parse_length(args.input_tokens, "--input-tokens")
-        return synthetic_items(length, cfg.max_tokens, cfg.seed)
-    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0)
+        return synthetic_items(length, cfg.max_tokens, cfg.seed), ""
+    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0), ""
 
 
-def _keys(args: argparse.Namespace, cfg: RunConfig) -> KeyRing:
-    """The keys, and every credential the run knows of, so outputs can be scrubbed."""
-    secrets = secret_values(cfg.headers)
+def _api_keys(args: argparse.Namespace) -> list[str]:
+    """--api-key, else --api-key-file's keys, else the environment's; each checked."""
     if args.api_key:
-        return KeyRing([args.api_key], secrets)
+        check_key(args.api_key, "--api-key")
+        return [args.api_key]
     if args.api_key_file:
-        return KeyRing(load_keys(Path(args.api_key_file)), secrets)
-    return KeyRing(env_api_keys(), secrets)
+        return load_keys(Path(args.api_key_file))
+    return env_api_keys()
+
+
+def _keys(args: argparse.Namespace, cfg: RunConfig, provider: Provider) -> KeyRing:
+    """The keys, and every credential the run knows of (secret -H values, the URL's
+    password, the provider's own secret headers), so outputs can be scrubbed. One
+    request is built to check every header it would send: a provider's option that
+    lands in a header (``--anthropic-version``, a template's ``${ENV}``) is held to
+    the -H rules too."""
+    keys = _api_keys(args)
+    sample = provider.build_request(WorkloadItem(prompt=""), keys[0] if keys else None)
+    for name, value in sample.headers:
+        check_header(name, value, f"--provider {cfg.provider}: header")
+    secrets = [*secret_values(sample.headers), *secret_values(cfg.headers), *url_secrets(cfg.url)]
+    return KeyRing(keys, secrets)
 
 
 def _tokens(cfg: RunConfig) -> TokenPolicy:
@@ -95,6 +139,18 @@ def _tokens(cfg: RunConfig) -> TokenPolicy:
         return TokenPolicy(cfg.token_mode, load_tokenizer(cfg.tokenizer))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def _planned_unit(cfg: RunConfig) -> str:
+    """What the run's per-token figures will be in, known before sending: "tokens"
+    only when every count can come from usage or a tokenizer."""
+    mode = cfg.token_mode
+    usage = bool(getattr(cfg.provider_options, "include_usage", True))  # --no-usage: False
+    if mode == "disabled" or counts_true_tokens(
+        mode, tokenizer=cfg.tokenizer is not None, usage_requested=usage
+    ):
+        return "tokens"  # disabled: no per-token figure exists to judge
+    return "estimated tokens" if mode == "estimate" else "chars"
 
 
 def _proxied(cfg: RunConfig) -> RunConfig:
@@ -118,7 +174,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     transport_before = cfg.transport
     cfg = _proxied(cfg)
     note = "" if cfg.transport == transport_before else "a proxy is set: using --transport httpx"
-    ssl_context(  # load certificates now, so a bad file fails before the run
+    tls = ssl_context(
         insecure=cfg.insecure,
         ca_cert=cfg.ca_cert,
         client_cert=cfg.client_cert,
@@ -128,14 +184,23 @@ def prepare(args: argparse.Namespace) -> Prepared:
         checks = slo.parse_slos(args.slo)
         goodput = slo.parse_goodput(args.goodput) if args.goodput else None
         slo.require_goodput(checks, goodput)
+        if not getattr(args, "allow_char_slo", False):
+            slo.refuse_per_token_criteria(checks, goodput, _planned_unit(cfg))
+        slo.require_open_loop(checks, cfg.open_loop)
     except slo.SloError as exc:
         message = str(exc)  # name the flag: --goodput's messages already do
         raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
     check_environment(cfg, Path(args.junit) if args.junit else None)
     check_output_paths(args.html_report, args.csv)
     provider = make_provider(cfg)
-    items = _items(args, cfg)
-    return Prepared(cfg, provider, items, _keys(args, cfg), _tokens(cfg), checks, goodput, note)
+    items, items_note = _items(args, cfg)
+    note = "; ".join(n for n in (note, items_note) if n)
+    keys = _keys(args, cfg, provider)
+    return Prepared(
+        cfg, provider, items, keys, _tokens(cfg), checks, goodput, tls, note,
+        preflight=getattr(args, "preflight", True),
+        max_error_rate=getattr(args, "max_error_rate", None),
+    )  # fmt: skip
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -146,13 +211,8 @@ def _run_dir(cfg: RunConfig) -> Path:
     return Path("runs") / f"{stamp}-{model}"
 
 
-def _transport(cfg: RunConfig) -> Transport:
-    context = ssl_context(
-        insecure=cfg.insecure,
-        ca_cert=cfg.ca_cert,
-        client_cert=cfg.client_cert,
-        client_key=cfg.client_key,
-    )
+def _transport(prep: Prepared) -> Transport:
+    cfg, context = prep.cfg, prep.tls
     if cfg.transport == "httpx":
         return HttpxTransport(
             concurrency=cfg.concurrency, timeouts=cfg.timeouts, ssl_context=context, http2=cfg.http2
@@ -210,19 +270,47 @@ class _LiveView:
             print()
 
 
+async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -> None:
+    """One request of the real workload through the real transport, before the clock
+    starts (as ``vllm bench serve`` does): a dead or misconfigured server stops the run
+    here, with one line, instead of being hammered. Its result is recorded nowhere."""
+    key_index, key = prep.keys.next()
+    exchange = Exchange(
+        prep.provider, index=-1, phase="warmup", t0_ns=time.perf_counter_ns(),
+        key_index=key_index, max_line_bytes=prep.cfg.max_line_bytes, tokens=prep.tokens,
+        prompt=item.prompt, redact=prep.keys.redact,
+    )  # fmt: skip
+    result = await transport.send(prep.provider.build_request(item, key), exchange)
+    if result.status != "ok":
+        code = f" {result.http_status}" if result.http_status else ""
+        error = " ".join(prep.keys.redact(result.error or "").split())
+        if len(error) > _PREFLIGHT_ERROR_CHARS:
+            error = error[: _PREFLIGHT_ERROR_CHARS - 1] + "…"
+        raise PreflightFailed(
+            f"pre-flight request failed: {result.status}{code}"
+            + (f": {error}" if error else "")
+            + " (nothing was measured; --no-preflight skips this check)"
+        )
+
+
 def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
     view = _LiveView(prep.cfg, recorder)
 
     async def main() -> RunOutcome:
-        transport = _transport(prep.cfg)
-        runner = Runner(
-            prep.cfg, prep.provider, transport, prep.items, prep.keys, recorder, writer,
-            tick=view.tick, tokens=prep.tokens,
-        )  # fmt: skip
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.interrupt, sig.name)
+        transport = _transport(prep)
         try:
+            items = prep.items
+            if prep.preflight:  # the first item goes again as the run's first request
+                first = next(items)
+                await _preflight(prep, transport, first)
+                items = itertools.chain([first], items)
+            runner = Runner(
+                prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
+                tick=view.tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
+            )  # fmt: skip
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, runner.interrupt, sig.name)
             return await runner.run()
         finally:
             await transport.aclose()
@@ -234,10 +322,14 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
 
 
 def _summarize(
-    prep: Prepared, recorder: Recorder, outcome: RunOutcome, started_at: str
+    prep: Prepared, recorder: Recorder, outcome: RunOutcome, started_at: str, run_start_ns: int
 ) -> tuple[dict[str, Any], list[slo.SloResult]]:
-    """The run's summary, built once from what was measured, with its SLO verdicts."""
+    """The run's summary, built once from what was measured, with its SLO verdicts.
+    ``run_start_ns`` is results.jsonl's origin; the time series count from the
+    measured phase's start, ``measured_start_s`` later (after any warm-up)."""
     cfg = prep.cfg
+    origin = recorder.origin_ns
+    measured_start_s = None if origin is None else round((origin - run_start_ns) / 1e9, 6)
     summary = build_summary(
         recorder,
         run={
@@ -246,7 +338,12 @@ def _summarize(
             "interrupted": outcome.interrupted,
             "stop_reason": outcome.stop_reason,
             "signal": outcome.signal,
-            "token_unit": prep.tokens.unit,
+            # what was actually counted, not what was asked for (issue 13)
+            "token_unit": run_token_unit(recorder.token_sources, cfg.token_mode)[0],
+            "measured_start_s": measured_start_s,
+            "max_error_rate": prep.max_error_rate,
+            "error_rate_stop": dict(outcome.error_rate_stop) if outcome.error_rate_stop else None,
+            "preflight": prep.preflight,
         },
         config=cfg.public(),
         open_loop=cfg.open_loop,
@@ -306,38 +403,75 @@ def _report_to_console(summary: dict[str, Any], verdicts: list[slo.SloResult]) -
 
 def run(args: argparse.Namespace) -> int:
     """`llmbench run`: prepare, run, summarize once, write every output; the exit code
-    (0 ok, 1 SLO failed, 3 nothing measured, 130/143 interrupted)."""
+    (0 ok, 1 SLO failed, 3 nothing measured or the pre-flight failed, 5 stopped at
+    --max-error-rate, 130/143 interrupted)."""
     prep = prepare(args)
     run_dir = _open_run_dir(prep.cfg)
+    csv = None if args.csv == CSV_IN_RUN_DIR else args.csv
+    make_output_parents({"--junit": args.junit, "--html-report": args.html_report, "--csv": csv})
     _announce(prep, run_dir)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
-    writer = ResultsWriter(run_dir / "results.jsonl", time.perf_counter_ns())
+    run_start_ns = time.perf_counter_ns()  # results.jsonl's start_s counts from here
+    writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns)
     try:
         outcome = _execute(prep, recorder, writer)
+    except PreflightFailed as exc:
+        print(f"llmbench run: {exc}", file=sys.stderr)
+        return EXIT_NOTHING_MEASURED
     finally:
         writer.close()
-    summary, verdicts = _summarize(prep, recorder, outcome, started_at)
-    write_json_atomic(run_dir / "summary.json", summary)
-    if args.junit:
-        junit.write_junit(Path(args.junit), "llmbench run", junit.slo_cases(verdicts))
+    summary, verdicts = _summarize(prep, recorder, outcome, started_at, run_start_ns)
+    # Each output on its own: one that cannot be written costs only itself.
+    summary_path = run_dir / "summary.json"
+    wrote_summary = _write_output(
+        summary_path, lambda: write_json_atomic(summary_path, summary), prep.keys
+    )
+    wrote_junit = not args.junit or _write_output(
+        Path(args.junit),
+        lambda: junit.write_junit(Path(args.junit), "llmbench run", junit.slo_cases(verdicts)),
+        prep.keys,
+    )
     _report_to_console(summary, verdicts)
     outputs = write_after_run(run_dir, args.html_report, args.csv)
-    paths = [f"results: {run_dir / 'results.jsonl'}", f"summary: {run_dir / 'summary.json'}"]
+    paths = [f"results: {run_dir / 'results.jsonl'}"]
+    paths += [f"summary: {summary_path}"] if wrote_summary else []
     print("\n" + "\n".join([*paths, *outputs]))
-    return _exit_code(outcome, summary)
+    return _exit_code(outcome, summary, written=wrote_summary and wrote_junit)
 
 
-def _exit_code(outcome: RunOutcome, summary: dict[str, Any]) -> int:
-    """130/143 interrupted; 3 nothing measured; 1 an SLO failed; else 0."""
+def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
+    """Run one output's writer; on any failure, one line on stderr naming the file and
+    the reason (scrubbed: an OS message may quote a path or a value), and False."""
+    try:
+        write()
+    except Exception as exc:  # whatever it is, the other outputs still get written
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = keys.redact(reason or type(exc).__name__)
+        print(f"llmbench run: error: could not write {path}: {reason}", file=sys.stderr)
+        return False
+    return True
+
+
+def _exit_code(outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True) -> int:
+    """130/143 interrupted; 3 nothing measured; 5 stopped at --max-error-rate; 1 an SLO
+    failed; 4 summary.json or the JUnit file could not be written; else 0."""
     if outcome.interrupted:
         return _EXIT_BY_SIGNAL.get(outcome.signal or "", 130)
     if summary["requests"]["ok"] == 0:
         print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
+    if outcome.error_rate_stop:
+        stop = outcome.error_rate_stop
+        print(
+            f"llmbench run: stopped early: {stop['observed']:.0%} of the last {stop['window']} "
+            f"requests failed (--max-error-rate {stop['threshold']:.0%})",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR_RATE
     if summary["slo"] is not None and not summary["slo"]["passed"]:
         return EXIT_SLO_FAILED
-    return 0
+    return 0 if written else EXIT_OUTPUT_NOT_WRITTEN
 
 
 def _run_loop(coro: Coroutine[Any, Any, RunOutcome]) -> RunOutcome:

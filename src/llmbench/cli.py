@@ -27,7 +27,10 @@ EXIT_CODES = """exit codes:
   0    ran, and every --slo passed (compare: no regression beyond tolerance)
   1    an --slo failed (compare: a metric regressed beyond tolerance)
   2    usage or configuration error: one line on stderr, nothing was sent
-  3    nothing measured: the target was unreachable or every request failed
+  3    nothing measured: the pre-flight request failed (one line says why; no outputs),
+       the target was unreachable, or every request failed
+  4    measured, but summary.json or the JUnit file could not be written (named on stderr)
+  5    stopped early: the error rate passed --max-error-rate (summary.json run.error_rate_stop)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; every output is still written"""
 
 

@@ -12,6 +12,11 @@ Latency rows also have an absolute noise floor (``--min-delta``, default 1 ms): 
 sub-millisecond figure such as TTFB on localhost moves by 30% between identical runs
 from scheduler jitter alone, and a gate that fails on 0.25 ms is a gate people disable.
 A throughput that falls to 0 is a -100% change, not an undefined one.
+
+Figures are comparable only under the same load and workload: a closed-loop c=16 run
+against an open-loop 40 req/s run differs for reasons no tolerance describes. The
+summaries' ``config`` blocks are compared on what defines both (`config_differences`),
+each difference is a warning line, and ``--strict`` refuses the comparison (exit 2).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ __all__ = [
     "Tolerances",
     "add_arguments",
     "compare_summaries",
+    "config_differences",
     "junit_cases",
     "load_summary",
     "parse_tolerances",
@@ -200,6 +206,58 @@ def compare_summaries(
     return rows
 
 
+# What defines a run's load, then its workload, in summary.json's config. Keys missing
+# from either summary (an older llmbench) are not compared.
+_LOAD_KEYS = ("concurrency", "rps", "arrival", "burstiness", "burst", "ramp_up_s")
+_OPEN_LOOP_KEYS = ("arrival", "burstiness", "burst")  # meaningless in a closed loop
+_WORKLOAD_KEYS = (
+    "provider", "model", "max_tokens", "ignore_eos", "stream", "token_mode",
+    "prompt", "prompts_file", "order", "input_tokens", "output_tokens",
+)  # fmt: skip
+_SHOWN_CHARS = 40
+
+
+def _config(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The run's config, or None when it is unknown (a recovered or hand-made summary)."""
+    config, run = summary.get("config"), summary.get("run")
+    if isinstance(run, dict) and run.get("recovered"):
+        return None
+    return config if isinstance(config, dict) and config else None
+
+
+def _shown(value: Any) -> str:
+    """A config value in a warning: JSON, or its length when it is long (a prompt)."""
+    if value is None:
+        return "none"
+    text = json.dumps(value, ensure_ascii=False)
+    if len(text) <= _SHOWN_CHARS:
+        return text
+    return f"a {len(value if isinstance(value, str) else text):,}-character value"
+
+
+def config_differences(base: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """One line per way the two runs' load or workload differ; a run whose config is
+    unknown gets one line saying it cannot be checked."""
+    a, b = _config(base), _config(new)
+    unknown = [side for side, c in (("the baseline", a), ("the new run", b)) if c is None]
+    if a is None or b is None:
+        return [
+            f"{side}'s config is unknown (a run recovered from results.jsonl, or a "
+            "hand-made summary): load and workload cannot be checked"
+            for side in unknown
+        ]
+    loops = ["open loop" if c.get("rps") is not None else "closed loop" for c in (a, b)]
+    lines = [] if loops[0] == loops[1] else [f"load differs: baseline {loops[0]}, new {loops[1]}"]
+    both_open = loops == ["open loop", "open loop"]
+    for key in (*_LOAD_KEYS, *_WORKLOAD_KEYS):
+        if key not in a or key not in b or a[key] == b[key]:
+            continue
+        if key in _OPEN_LOOP_KEYS and not both_open:
+            continue
+        lines.append(f"{key} differs: baseline {_shown(a[key])}, new {_shown(b[key])}")
+    return lines
+
+
 def load_summary(path: str | Path) -> dict[str, Any]:
     """A run directory's summary.json, or a summary.json path; CompareError otherwise."""
     p = Path(path)
@@ -273,7 +331,9 @@ def _verdict_line(rows: Sequence[Row]) -> str:
     return f"no regression beyond tolerance ({tail})"
 
 
-def _text(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+def _text(
+    rows: Sequence[Row], base_label: str, new_label: str, warnings: Sequence[str] = ()
+) -> str:
     table = [_HEADER, *(_cells(r) for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(5)]
     lines = [f"baseline: {base_label}", f"new:      {new_label}", ""]
@@ -288,12 +348,16 @@ def _md(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`")
 
 
-def _markdown(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+def _markdown(
+    rows: Sequence[Row], base_label: str, new_label: str, warnings: Sequence[str] = ()
+) -> str:
     lines = [
         "### llmbench compare",
         "",
         f"**{_md(_verdict_line(rows))}**",
         "",
+        *(f"> **warning:** {_md(w)}  " for w in warnings),
+        *([""] if warnings else []),
         f"baseline: {_md(base_label)}  ",
         f"new: {_md(new_label)}",
         "",
@@ -308,12 +372,15 @@ def _markdown(rows: Sequence[Row], base_label: str, new_label: str) -> str:
     return "\n".join(lines)
 
 
-def _json(rows: Sequence[Row], base_label: str, new_label: str) -> str:
+def _json(
+    rows: Sequence[Row], base_label: str, new_label: str, warnings: Sequence[str] = ()
+) -> str:
     doc = {
         "baseline": base_label,
         "new": new_label,
         "passed": not any(r.verdict == "REGRESSION" for r in rows),
         "regressions": [r.metric for r in rows if r.verdict == "REGRESSION"],
+        "warnings": list(warnings),
         "rows": [asdict(r) for r in rows],
     }
     return json.dumps(doc, indent=2)
@@ -322,9 +389,12 @@ def _json(rows: Sequence[Row], base_label: str, new_label: str) -> str:
 _RENDERERS = {"text": _text, "markdown": _markdown, "json": _json}
 
 
-def render(rows: Sequence[Row], fmt: str, base_label: str, new_label: str) -> str:
-    """The comparison as ``text`` (console), ``markdown`` (PR comment) or ``json``."""
-    return _RENDERERS[fmt](rows, base_label, new_label)
+def render(
+    rows: Sequence[Row], fmt: str, base_label: str, new_label: str, warnings: Sequence[str] = ()
+) -> str:
+    """The comparison as ``text`` (console), ``markdown`` (PR comment) or ``json``;
+    markdown and json carry the ``warnings`` (text leaves them to stderr)."""
+    return _RENDERERS[fmt](rows, base_label, new_label, warnings)
 
 
 def junit_cases(rows: Sequence[Row]) -> list[JUnitCase]:
@@ -372,10 +442,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--junit", metavar="FILE", help="also write JUnit XML: one testcase per metric"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse (exit 2) two runs whose load or workload differ (loop, concurrency, "
+        "rps, arrival, ramp-up, model, prompts, max_tokens, ...); without it each "
+        "difference is a warning on stderr",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 no regression, 1 a regression beyond tolerance, 2 bad input (one line on stderr)."""
+    """0 no regression, 1 a regression beyond tolerance, 2 bad input or, with
+    ``--strict``, runs of different load or workload (one line on stderr)."""
     try:
         tolerances = parse_tolerances(args.tolerance or [], args.min_delta)
         base = load_summary(args.baseline)
@@ -383,8 +461,18 @@ def run(args: argparse.Namespace) -> int:
     except CompareError as exc:
         print(f"llmbench compare: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    warnings = config_differences(base, new)
+    if args.strict and warnings and all(_config(s) is not None for s in (base, new)):
+        print(
+            "llmbench compare: error: the runs' load or workload differ (--strict): "
+            + "; ".join(warnings),
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    for warning in warnings:
+        print(f"llmbench compare: warning: {warning}", file=sys.stderr)
     rows = compare_summaries(base, new, tolerances)
-    print(render(rows, args.format, str(args.baseline), str(args.new)))
+    print(render(rows, args.format, str(args.baseline), str(args.new), warnings))
     if args.junit:
         try:
             write_junit(args.junit, "llmbench compare", junit_cases(rows))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +32,35 @@ from llmbench.tokens import TOKEN_MODES
 __all__ = [
     "ARRIVALS",
     "EXIT_USAGE",
+    "JSON_INT_MAX",
+    "JSON_INT_MIN",
+    "MAX_BURST",
+    "MAX_BURSTINESS",
+    "MAX_CONCURRENCY",
+    "MAX_DURATION_S",
+    "MAX_INPUT_TOKENS",
+    "MAX_JSON_DEPTH",
+    "MAX_LINE_BYTES",
+    "MAX_REQUESTS",
+    "MAX_RETRIES",
+    "MAX_RPS",
+    "MAX_SEED",
+    "MAX_TOKENS",
+    "MIN_BURSTINESS",
+    "MIN_LINE_BYTES",
+    "MIN_RPS",
     "PRIVATE_OPTION",
     "TRANSPORTS",
     "Arrival",
     "ConfigError",
     "RunConfig",
     "Transport",
+    "check_count",
+    "check_header",
+    "check_json",
     "parse_json_object",
     "public_options",
+    "unprintable",
 ]
 
 Transport = Literal["fast", "httpx"]
@@ -48,6 +70,35 @@ ARRIVALS: tuple[Arrival, ...] = get_args(Arrival)
 
 # The exit code of bad input (a ConfigError, an argparse usage error): nothing was sent.
 EXIT_USAGE = 2
+
+# Bounds on every number a flag takes: far beyond any real run, and low enough that
+# no accepted value can overflow a timer (asyncio's call_at with 1e300 s raises
+# OverflowError), exhaust memory building prompts, or fail to serialize (orjson writes
+# only 64-bit integers). Each message and each flag's --help states its bound.
+MAX_DURATION_S = 31_536_000.0  # one year: every time flag (timeouts, --duration, --grace, ...)
+# One request per 11.6 days: slower than this, the first arrival lies past any
+# horizon a run could have (--rps 1e-300 waited "forever" in a timer that overflowed).
+MIN_RPS = 1e-6
+MAX_RPS = 1e6  # one process cannot send more; a higher rate is a typo
+MAX_CONCURRENCY = 100_000  # each in-flight request holds a socket (a file descriptor)
+MAX_REQUESTS = 1_000_000_000  # --requests, --warmup: a billion result lines (~500 GB)
+MAX_BURST = MAX_REQUESTS  # --burst: the token bucket's capacity, a count of requests
+MAX_RETRIES = 100
+MAX_SEED = 2**64 - 1  # any 64-bit seed; summary.json records it as a JSON integer
+MIN_BURSTINESS = 1e-3  # gamma shapes beyond these make gaps so skewed that an
+MAX_BURSTINESS = 1e3  # arrival time overflows the nanosecond clock
+MAX_TOKENS = 10_000_000  # --max-tokens, --output-tokens: beyond any context window
+# --input-tokens: each synthetic prompt is built in memory (about 6 bytes a token), so
+# a million tokens is ~6 MB per request; 10**9 was 2.6 GB and a MemoryError.
+MAX_INPUT_TOKENS = 1_000_000
+MIN_LINE_BYTES = 1024
+MAX_LINE_BYTES = 256 * 1024 * 1024  # --max-line-bytes: a buffer per in-flight request
+# JSON given on the command line or in files (--extra-body, --inputs, prompt files):
+# integers must fit orjson's 64-bit range (signed or unsigned), and nesting stays far
+# below orjson's limit of 255 levels (the body wraps it) and Python's recursion limit.
+JSON_INT_MIN = -(2**63)
+JSON_INT_MAX = 2**64 - 1
+MAX_JSON_DEPTH = 64
 
 # Field metadata for a provider option that stays out of summary.json: a parsed file,
 # a secret read from the environment (``field(default=..., metadata=PRIVATE_OPTION)``).
@@ -63,6 +114,142 @@ def _require(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+def check_count(value: int | None, flag: str, low: int, high: int) -> None:
+    """An integer flag within ``low..high`` (None: not given); the message names the
+    bound that was crossed: ``--concurrency must be >= 1, got 0``."""
+    if value is None:
+        return
+    _require(type(value) is int, f"{flag} must be an integer, got {value!r}")
+    _require(value >= low, f"{flag} must be >= {low}, got {value}")
+    _require(value <= high, f"{flag} must be <= {high}, got {value}")
+
+
+def _check_seconds(value: float | None, flag: str, *, zero_ok: bool) -> None:
+    """A time flag: > 0 (or >= 0) and at most :data:`MAX_DURATION_S`; NaN fails both."""
+    if value is None:
+        return
+    low_ok = value >= 0 if zero_ok else value > 0
+    _require(low_ok, f"{flag} must be {'>=' if zero_ok else '>'} 0 seconds, got {value}")
+    _require(
+        value <= MAX_DURATION_S,
+        f"{flag} must be <= {MAX_DURATION_S:.0f} seconds (one year), got {value}",
+    )
+
+
+def _check_rps(rps: float | None) -> None:
+    if rps is None:
+        return
+    _require(rps > 0, f"--rps must be > 0, got {rps}")
+    _require(rps >= MIN_RPS, f"--rps must be >= {MIN_RPS:g} (one request per 11.6 days), got {rps}")
+    _require(rps <= MAX_RPS, f"--rps must be <= {MAX_RPS:.0f}, got {rps}")
+
+
+# Names for the control characters people meet; the rest are written as hex.
+_CONTROL_NAMES = {0x00: "NUL", 0x09: "TAB", 0x0A: "LF", 0x0D: "CR", 0x1B: "ESC", 0x7F: "DEL"}
+
+
+def unprintable(text: str) -> str | None:
+    """What keeps ``text`` from being an HTTP header value (or an API key): "a control
+    character (CR)" or "a non-ASCII character"; None when it is all printable ASCII
+    (0x20-0x7e). Never the text itself: it is often a credential."""
+    if text.isascii() and text.isprintable():
+        return None
+    for ch in text:
+        code = ord(ch)
+        if code < 0x20 or code == 0x7F:
+            return f"a control character ({_CONTROL_NAMES.get(code, f'0x{code:02x}')})"
+        if code > 0x7E:
+            return "a non-ASCII character"
+    return None  # pragma: no cover - isprintable() is False only for the above
+
+
+# RFC 9110 §5.1: a field name is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_RULE = "letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 token)"
+
+
+def check_header(name: str, value: str, where: str) -> None:
+    """One header as it will go on the wire: a token name and a printable-ASCII value.
+    A CR or LF would split the request (header injection), another control character
+    is refused by h11, a non-ASCII one makes httpx raise UnicodeEncodeError. The
+    message names ``where`` and the rule, never the value."""
+    _require(
+        isinstance(name, str) and isinstance(value, str),
+        f"{where}: a header name and value must be text",
+    )
+    if not _TOKEN.fullmatch(name):
+        bad = next((ch for ch in name if not _TOKEN.fullmatch(ch)), None)
+        what = "is empty" if bad is None else f"contains {unprintable(bad) or repr(bad)}"
+        raise ConfigError(f"{where}: a header name {what}; names are {_TOKEN_RULE}")
+    problem = unprintable(value)
+    _require(
+        problem is None,
+        f"{where} {name!r}: the value contains {problem}; header values must be printable ASCII",
+    )
+
+
+def _check_no_control(text: str, flag: str) -> None:
+    """A URL or a path: a CR or LF in it would split the request line."""
+    control = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
+    if control is not None:
+        raise ConfigError(f"{flag} contains {unprintable(control)}; percent-encode it")
+
+
+def _check_url(url: str) -> None:
+    """--url parses, has a host and a port in 1..65535; never echoed when it does not
+    parse (it may carry user:password)."""
+    _check_no_control(url, "--url")
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "Invalid IPv6 URL": an unclosed [
+        raise ConfigError("--url is not a valid URL: an IPv6 address needs its ']'") from None
+    _require(
+        parts.scheme in ("http", "https"),
+        f"--url must start with http:// or https://, got {redact_url(url)!r}",
+    )
+    _require(bool(parts.hostname), f"--url has no host: {redact_url(url)!r}")
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or above 65535
+        port = 0
+    _require(
+        port is None or 1 <= port <= 65535, "--url has a port that is not a number in 1..65535"
+    )
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_json(value: Any, where: str, depth: int = 0) -> None:
+    """JSON from a flag or a file that every writer can write back: integers within
+    64 bits, numbers finite, nesting at most :data:`MAX_JSON_DEPTH` deep."""
+    if isinstance(value, Mapping):
+        _require(depth < MAX_JSON_DEPTH, f"{where} nests deeper than {MAX_JSON_DEPTH} levels")
+        for key, item in value.items():
+            check_json(key, where, depth + 1)
+            check_json(item, where, depth + 1)
+    elif isinstance(value, list | tuple):
+        _require(depth < MAX_JSON_DEPTH, f"{where} nests deeper than {MAX_JSON_DEPTH} levels")
+        for item in value:
+            check_json(item, where, depth + 1)
+    elif isinstance(value, str):
+        _require(_utf8(value), f"{where} has a string with a lone surrogate (\\ud800-\\udfff)")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        _require(
+            JSON_INT_MIN <= value <= JSON_INT_MAX,
+            f"{where} has an integer outside {JSON_INT_MIN}..{JSON_INT_MAX} (64 bits)",
+        )
+    elif isinstance(value, float):
+        _require(math.isfinite(value), f"{where} has a number that is NaN or infinite")
+
+
 @dataclass(frozen=True, slots=True)
 class RunConfig:
     """Everything a run needs to know. Secrets (API keys) live elsewhere, never here."""
@@ -74,6 +261,12 @@ class RunConfig:
     endpoint: str | None = None
     model: str | None = None
     prompt: str = ""
+    # Where prompts come from besides ``prompt`` (kept for summary.json, so a run can be
+    # repeated): --prompts-file and its --order, or --input-tokens/--output-tokens.
+    prompts_file: Path | None = None
+    order: str = "sequential"
+    input_tokens: str | None = None
+    output_tokens: int | None = None
     max_tokens: int | None = None
     stream: bool = True
     ignore_eos: bool = False
@@ -107,64 +300,46 @@ class RunConfig:
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     out_dir: Path | None = None
     quiet: bool = False
+    # --save-detailed: results.jsonl keeps each request's prompt id, ITL list and text.
+    save_detailed: bool = False
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        _require(
-            parts.scheme in ("http", "https"),
-            f"--url must start with http:// or https://, got {redact_url(self.url)!r}",
-        )
-        _require(bool(parts.hostname), f"--url has no host: {redact_url(self.url)!r}")
-        _require(self.concurrency >= 1, f"--concurrency must be >= 1, got {self.concurrency}")
-        _require(
-            self.requests is None or self.requests >= 1,
-            f"--requests must be >= 1, got {self.requests}",
-        )
-        _require(
-            self.duration_s is None or (self.duration_s > 0 and math.isfinite(self.duration_s)),
-            f"--duration must be > 0 seconds, got {self.duration_s}",
-        )
-        _require(
-            self.rps is None or (self.rps > 0 and math.isfinite(self.rps)),
-            f"--rps must be > 0, got {self.rps}",
-        )
+        _check_url(self.url)
+        if self.endpoint is not None:
+            _check_no_control(self.endpoint, "--endpoint")
+        check_count(self.concurrency, "--concurrency", 1, MAX_CONCURRENCY)
+        check_count(self.requests, "--requests", 1, MAX_REQUESTS)
+        check_count(self.warmup_requests, "--warmup", 0, MAX_REQUESTS)
+        check_count(self.burst, "--burst", 1, MAX_BURST)
+        check_count(self.seed, "--seed", 0, MAX_SEED)
+        check_count(self.retries, "--retries", 0, MAX_RETRIES)
+        check_count(self.max_tokens, "--max-tokens", 1, MAX_TOKENS)
+        check_count(self.max_line_bytes, "--max-line-bytes", MIN_LINE_BYTES, MAX_LINE_BYTES)
+        _check_rps(self.rps)
         _require(
             self.arrival in ARRIVALS,
             f"--arrival must be {', '.join(ARRIVALS[:-1])} or {ARRIVALS[-1]}, got {self.arrival!r}",
         )
-        _require(0 < self.burstiness < math.inf, f"--burstiness must be > 0, got {self.burstiness}")
-        _require(self.burst >= 1, f"--burst must be >= 1, got {self.burst}")
+        shape = self.burstiness
+        _require(shape > 0, f"--burstiness must be > 0, got {shape}")
         _require(
-            0 <= self.ramp_up_s < math.inf, f"--ramp-up must be >= 0 seconds, got {self.ramp_up_s}"
+            MIN_BURSTINESS <= shape <= MAX_BURSTINESS,
+            f"--burstiness must be in {MIN_BURSTINESS:g}..{MAX_BURSTINESS:g}, got {shape}",
         )
-        _require(self.warmup_requests >= 0, f"--warmup must be >= 0, got {self.warmup_requests}")
-        _require(
-            0 <= self.warmup_s < math.inf, f"--warmup-s must be >= 0 seconds, got {self.warmup_s}"
-        )
-        _require(0 <= self.grace_s < math.inf, f"--grace must be >= 0 seconds, got {self.grace_s}")
-        _require(
-            0 < self.timeout_s < math.inf, f"--timeout must be > 0 seconds, got {self.timeout_s}"
-        )
-        _require(
-            0 < self.connect_timeout_s < math.inf,
-            f"--connect-timeout must be > 0 seconds, got {self.connect_timeout_s}",
-        )
-        for flag, value in (
-            ("--ttft-timeout", self.ttft_timeout_s),
-            ("--stall-timeout", self.stall_timeout_s),
+        for flag, value, zero_ok in (
+            ("--duration", self.duration_s, False),
+            ("--ramp-up", self.ramp_up_s, True),
+            ("--warmup-s", self.warmup_s, True),
+            ("--grace", self.grace_s, True),
+            ("--timeout", self.timeout_s, False),
+            ("--connect-timeout", self.connect_timeout_s, False),
+            ("--ttft-timeout", self.ttft_timeout_s, False),
+            ("--stall-timeout", self.stall_timeout_s, False),
         ):
-            _require(
-                value is None or 0 < value < math.inf, f"{flag} must be > 0 seconds, got {value}"
-            )
-        _require(0 <= self.retries <= 100, f"--retries must be in 0..100, got {self.retries}")
-        _require(
-            self.max_tokens is None or self.max_tokens >= 1,
-            f"--max-tokens must be >= 1, got {self.max_tokens}",
-        )
-        _require(
-            self.max_line_bytes >= 1024,
-            f"--max-line-bytes must be >= 1024, got {self.max_line_bytes}",
-        )
+            _check_seconds(value, flag, zero_ok=zero_ok)
+        for name, text in self.headers:
+            check_header(name, text, "-H/--header")
+        check_json(dict(self.extra_body), "--extra-body")
         _require(self.transport in TRANSPORTS, f"unknown --transport {self.transport!r}")
         _require(
             not (self.http2 and self.transport == "fast"),
@@ -214,6 +389,8 @@ class RunConfig:
         ]
         out["extra_body"] = dict(self.extra_body)
         out["provider_options"] = public_options(self.provider_options)
+        if self.prompts_file is not None or self.input_tokens is not None:
+            out["prompt"] = None  # not sent: another source gave the prompts
         return out
 
 
@@ -251,9 +428,17 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise ConfigError(f"{flag} nests deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as exc:
         raise ConfigError(f"{flag} is not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{flag} must be a JSON object, got {type(obj).__name__}")
+    check_json(obj, flag)
     return obj
+
+
+def _no_constant(name: str) -> Any:
+    """json.loads takes NaN and Infinity, which are not JSON (orjson writes them as null)."""
+    raise ValueError(f"{name} is not a JSON number")

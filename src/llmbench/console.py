@@ -7,7 +7,7 @@ from typing import Any
 from llmbench.metric_defs import console_rows
 from llmbench.metrics import Recorder
 
-__all__ = ["live_line", "progress_bar", "summary_table"]
+__all__ = ["NOTHING_SUCCEEDED", "live_line", "progress_bar", "summary_table", "token_unit_warning"]
 
 _BAR_WIDTH = 24
 
@@ -28,18 +28,22 @@ def _fmt_ms(value: float | None) -> str:
 def live_line(
     elapsed_s: float, rec: Recorder, in_flight: int, cap: int, unit: str = "tokens"
 ) -> str:
-    """One line per second: the whole run so far, plus TTFT/TPOT of the last second."""
-    stats = rec.statistics()
+    """One line per second: counts of the whole run so far; rates, TTFT and TPOT of the
+    last full second, with the since-start rates labelled ``avg``."""
+    stats = rec.statistics(elapsed_s)
     done = stats.finished
     ok_rate = 100.0 * stats.ok / done if done else 100.0
-    rps = stats.ok / elapsed_s if elapsed_s > 0 else 0.0
-    tps = stats.output_tokens / elapsed_s if elapsed_s > 0 else 0.0
+    avg_rps = stats.ok / elapsed_s if elapsed_s > 0 else 0.0
+    avg_tps = stats.output_tokens / elapsed_s if elapsed_s > 0 else 0.0
+    last_ok, last_tokens = stats.last_second_ok, stats.last_second_output_tokens
+    rps = "-" if last_ok is None else f"{last_ok:,.1f}"
+    tps = "-" if last_tokens is None else f"{last_tokens:,.0f}"
     ttft, tpot = stats.last_ttft_p50_ms, stats.last_tpot_p50_ms
     per_s = "chars/s" if unit == "chars" else "tok/s"
     return (
         f"[{elapsed_s:6.1f}s] in-flight {in_flight}/{cap} | done {done:,} | ok {ok_rate:.1f}% | "
-        f"{rps:,.1f} req/s | {tps:,.0f} {per_s} | TTFT p50 {_fmt_ms(ttft)} | "
-        f"TPOT {_fmt_ms(tpot)} | errors {stats.failed:,}"
+        f"{rps} req/s (avg {avg_rps:,.1f}) | {tps} {per_s} (avg {avg_tps:,.0f}) | "
+        f"TTFT p50 {_fmt_ms(ttft)} | TPOT {_fmt_ms(tpot)} | errors {stats.failed:,}"
     )
 
 
@@ -75,7 +79,54 @@ def _unit(run: dict[str, Any]) -> str:
 
 
 def _per_s(run: dict[str, Any]) -> str:
-    return "chars/s" if _unit(run) == "chars" else "tok/s"
+    unit = _unit(run)
+    return {"tokens": "tok/s", "chars": "chars/s"}.get(unit, f"{unit}/s")
+
+
+def _row_label(label: str, key: str, unit: str) -> str:
+    """TPOT is per token: per char (or per mixed unit) when that is what was counted."""
+    if key == "tpot_ms" and unit != "tokens":
+        return f"{label} per {unit.removesuffix('s')} (ms)"
+    return f"{label} (ms)"
+
+
+def token_unit_warning(summary: dict[str, Any]) -> str | None:
+    """One loud line when the token figures are not all tokens (issue 13)."""
+    tok, unit = summary["tokens"], _unit(summary["run"])
+    if unit == "tokens" or tok.get("mode") == "chars":
+        return None  # --token-mode chars asked for chars: every label says so
+    counts = ", ".join(f"{s} {n:,}" for s, n in tok.get("sources", {}).items())
+    what = "mixed units" if tok.get("mixed") else unit
+    return (
+        f"WARNING: output counts are {what}, not tokens (counted from: {counts}); "
+        "TPOT and the output rates are in that unit: give --tokenizer or let the server send usage"
+    )
+
+
+_TABLE_STATS = ("p50", "p90", "p95", "p99", "max")
+NOTHING_SUCCEEDED = "no request succeeded: no latency figures"
+
+
+def _percentile_table(summary: dict[str, Any]) -> list[str]:
+    """A row per latency metric the run has; the label column is as wide as its
+    longest label, so every number stays under its heading."""
+    unit = _unit(summary["run"])
+    rows = [(_row_label(label, k, unit), summary[k]) for label, k in _ROWS if summary.get(k)]
+    lines = [NOTHING_SUCCEEDED] if not summary["requests"]["ok"] else []
+    if not rows:  # e.g. a refused connection: no figure at all, so no empty table
+        return lines
+    width = max(len("metric"), *(len(label) for label, _ in rows)) + 2
+    head = "".join(f"{p:>11}" for p in _TABLE_STATS)
+    lines.append(f"{'metric':<{width}}{head}")
+    for label, stats in rows:
+        cells = "".join(f"{stats[p]:>11,.2f}" for p in _TABLE_STATS)
+        lines.append(f"{label:<{width}}{cells}")
+    return lines
+
+
+def _criteria(criteria: dict[str, Any]) -> str:
+    """``{"ttft_ms": 500.0, "tpot_ms": 50.0}`` as ``ttft ≤ 500 ms, tpot ≤ 50 ms``."""
+    return ", ".join(f"{key.removesuffix('_ms')} ≤ {ms:g} ms" for key, ms in criteria.items())
 
 
 def summary_table(summary: dict[str, Any]) -> str:
@@ -92,22 +143,17 @@ def summary_table(summary: dict[str, Any]) -> str:
         f"{thr['total_tokens_per_s']:,.1f} total {_per_s(run)}",
         f"{_unit(run).capitalize()}: {tok['input']:,} input, {tok['output']:,} output "
         f"(source: {', '.join(tok['sources']) or '-'})",
+        *([w] if (w := token_unit_warning(summary)) else []),
         "",
-        f"{'metric':<24}{'p50':>11}{'p90':>11}{'p95':>11}{'p99':>11}{'max':>11}",
+        *_percentile_table(summary),
     ]
-    for label, key in _ROWS:
-        stats = summary.get(key)
-        if not stats:
-            continue
-        cells = "".join(f"{stats[p]:>11,.2f}" for p in ("p50", "p90", "p95", "p99", "max"))
-        lines.append(f"{label + ' (ms)':<24}{cells}")
     lines.extend(_open_loop_notes(summary))
     goodput = summary.get("goodput")
     if goodput:
         ratio = "-" if goodput["ratio"] is None else f"{100 * goodput['ratio']:.1f}%"
         lines.append(
             f"Goodput: {goodput['requests_per_s']:,.2f} req/s, {ratio} of requests "
-            f"({goodput['good']:,}/{goodput['total']:,}) met {goodput['criteria']}"
+            f"({goodput['good']:,}/{goodput['total']:,}) met {_criteria(goodput['criteria'])}"
         )
     for err in summary["errors"]:
         code = f" {err['http_status']}" if err["http_status"] else ""

@@ -28,6 +28,10 @@ _EXPECTED_TYPE: dict[str, tuple[str, Callable[[str], bool]]] = {
 _MAX_TYPE_BYTES = 200
 
 
+def _identity(text: str) -> str:
+    return text
+
+
 def media_type(content_type: str) -> str:
     """The media type of a Content-Type value, lower-cased, without parameters."""
     return content_type.split(";", 1)[0].strip().lower()
@@ -38,10 +42,16 @@ def is_json(content_type: str) -> bool:
     return "json" in media_type(content_type)
 
 
-def mismatch(framing: str, content_type: str | None) -> str | None:
-    """Why a 200 labelled ``content_type`` is not ``framing``'s body, or None if it may be."""
+def mismatch(
+    framing: str, content_type: str | None, redact: Callable[[str], str] = _identity
+) -> str | None:
+    """Why a 200 labelled ``content_type`` is not ``framing``'s body, or None if it may
+    be. The message shows the type as sent (lower-casing could hide a credential from
+    ``redact``), redacted before it is cut."""
     if not content_type:
         return None  # unlabelled: the body decides
-    media = media_type(content_type)
     want, ok = _EXPECTED_TYPE[framing]
-    return None if ok(media) else f"expected {want}, got {bounded(media, _MAX_TYPE_BYTES)}"
+    if ok(media_type(content_type)):
+        return None
+    shown = redact(content_type.split(";", 1)[0].strip())
+    return f"expected {want}, got {bounded(shown, _MAX_TYPE_BYTES)}"

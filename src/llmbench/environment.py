@@ -18,8 +18,15 @@ from urllib.parse import urlsplit
 
 from llmbench.config import ConfigError, RunConfig
 from llmbench.providers.base import OptionSources
+from llmbench.workload import check_key, strip_line_ending
 
-__all__ = ["check_environment", "env_api_keys", "local_sources", "proxy_for"]
+__all__ = [
+    "check_environment",
+    "env_api_keys",
+    "local_sources",
+    "make_output_parents",
+    "proxy_for",
+]
 
 # Where a key comes from when no --api-key/--api-key-file is given, first set wins.
 _KEY_VARIABLES = ("LLMBENCH_API_KEY", "OPENAI_API_KEY")
@@ -39,11 +46,16 @@ def local_sources(environ: Mapping[str, str] | None = None) -> OptionSources:
     return OptionSources(environ=os.environ if environ is None else environ, read_file=_read_text)
 
 
-def env_api_keys() -> list[str]:
-    """LLMBENCH_API_KEY, then OPENAI_API_KEY: the first one set."""
+def env_api_keys(environ: Mapping[str, str] | None = None) -> list[str]:
+    """LLMBENCH_API_KEY, then OPENAI_API_KEY: the first one set, without one trailing
+    line ending (a variable sourced from a CRLF ``.env`` file ends in CR); ConfigError
+    naming the variable if the key is not printable ASCII."""
+    env = os.environ if environ is None else environ
     for name in _KEY_VARIABLES:
-        if os.environ.get(name):
-            return [os.environ[name]]
+        key = strip_line_ending(env.get(name, ""))
+        if key:
+            check_key(key, name)
+            return [key]
     return []
 
 
@@ -69,8 +81,27 @@ def _check_out_dir(out: Path) -> None:
 
 
 def _check_junit(junit: Path) -> None:
+    """A file we can create: not a directory, not under a regular file. A missing
+    directory is fine (``--junit "$RUN_DIR/junit.xml"`` before the run made it): the run
+    creates it when it starts (:func:`make_output_parents`)."""
     _require(not junit.is_dir(), f"--junit {junit}: is a directory; give a file path")
-    _require(junit.resolve().parent.is_dir(), f"--junit {junit}: its directory does not exist")
+    parent = next((p for p in junit.resolve().parents if p.exists()), None)
+    _require(
+        parent is None or parent.is_dir(), f"--junit {junit}: {parent} is a file, not a directory"
+    )
+
+
+def make_output_parents(paths: Mapping[str, str | None]) -> None:
+    """Create the directories of the output files (flag -> path, None when not asked
+    for) as the run starts, so a path that cannot be made fails before any request."""
+    for flag, text in paths.items():
+        if not text:
+            continue
+        parent = Path(text).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{flag} {text}: cannot create {parent}: {exc.strerror}") from None
 
 
 def check_environment(cfg: RunConfig, junit: Path | None = None) -> None:

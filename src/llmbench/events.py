@@ -29,9 +29,16 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class End:
-    """The provider's end signal (``[DONE]``, ``finish_reason``, ``message_end`` ...)."""
+    """The provider's end signal (``[DONE]``, ``finish_reason``, ``message_end`` ...).
+
+    The first End stops the clock (latency) and closes the content: nothing after it
+    is timed or counted. ``final`` says whether the stream is over too: OpenAI's
+    ``finish_reason`` chunk is an End with ``final=False``, because a usage chunk may
+    follow it before ``[DONE]`` (the final End); the transport stops reading at a
+    final End."""
 
     reason: str = ""
+    final: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmbench.slo import SloResult
+from llmbench.slo import SloResult, show_figure
 
 __all__ = ["JUnitCase", "build_junit", "slo_cases", "write_junit"]
 
@@ -91,7 +91,7 @@ def slo_cases(results: Sequence[SloResult]) -> list[JUnitCase]:
     cases = []
     for r in results:
         c = r.check
-        measured = "no value" if r.measured is None else f"{r.measured:g}"
-        message = f"{c.metric}: measured {measured}, required {c.op} {c.threshold:g} {c.unit}"
+        measured, required = show_figure(r.measured, c.unit), show_figure(c.threshold, c.unit)
+        message = f"{c.metric}: measured {measured}, required {c.op} {required}"
         cases.append(JUnitCase(c.expr, "llmbench.slo", r.passed, message))
     return cases

@@ -133,7 +133,8 @@ HISTOGRAM_METRICS: tuple[MetricDef, ...] = (
     ),
     MetricDef(
         "tpot", "TPOT", "ms", "ms",
-        "(latency - TTFT) / (output tokens - 1), requests with >= 2 output tokens",
+        "(latency - TTFT) / (output tokens - 1), requests with >= 2 output tokens "
+        "in more than one content event (one event has no decode time to divide)",
         "request", value=_tpot, report_histogram=True, compare="always", goodput=True,
         results_column=5, console_row=3,
     ),

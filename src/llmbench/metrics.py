@@ -41,6 +41,10 @@ HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS)
 # An open-loop request sent more than this after its intended time is a late start.
 LATE_START_MS = 10
 _LATE_START_NS = LATE_START_MS * 1_000_000
+# The live view ticks on whole seconds from the origin; an event loop may wake a timer up
+# to its clock resolution early, so an elapsed time this close below a whole second
+# counts as that second (the live view would otherwise show the second before).
+_EARLY_WAKE_S = 0.005
 # Request metrics of successful requests, and those recorded for failures too.
 _OK_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and not m.failures_too)
 _ALL_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and m.failures_too)
@@ -103,11 +107,13 @@ class _Tallies:
 
 
 def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
-    """count, then min/mean/percentiles/max in milliseconds; None for an empty histogram.
+    """count, then min/mean/stddev/percentiles/max in milliseconds; None for an empty
+    histogram.
 
     One pass over the non-empty buckets: hdrh's per-percentile queries each walk
     every bucket through Python iterators, which costs ~100x more at the end of a run.
-    Percentiles are the bucket's highest equivalent value, as HdrHistogram reports them.
+    Percentiles are the bucket's highest equivalent value, as HdrHistogram reports them;
+    the standard deviation (population) is over bucket midpoints, as its get_stddev.
     """
     total = hist.get_total_count()
     if total == 0:
@@ -117,12 +123,16 @@ def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
     found: dict[float, int] = {}
     seen = 0
     weighted = 0
+    twice_sum = twice_squares = 0  # of 2 x midpoint: exact integers, no cancellation
     for index, count in enumerate(hist.counts):
         if not count:
             continue
         seen += count
         low = hist.get_value_from_index(index)
-        weighted += count * (low + hist.get_highest_equivalent_value(low) + 1) // 2
+        twice_mid = low + hist.get_highest_equivalent_value(low) + 1
+        weighted += count * twice_mid // 2
+        twice_sum += count * twice_mid
+        twice_squares += count * twice_mid * twice_mid
         while len(found) < len(targets) and seen >= targets[len(found)][1]:
             found[targets[len(found)][0]] = hist.get_highest_equivalent_value(
                 hist.get_value_from_index(index)
@@ -130,6 +140,8 @@ def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
     out: dict[str, float] = {"count": total}
     out["min"] = hist.get_min_value() / 1000
     out["mean"] = round(weighted / total / 1000, 3)
+    variance_x4 = (twice_squares * total - twice_sum * twice_sum) / (total * total)
+    out["stddev"] = round(math.sqrt(max(variance_x4, 0.0)) / 2 / 1000, 3)
     for p, stat in zip(PERCENTILES, STATS[2:-1], strict=True):
         out[stat] = found[p] / 1000
     out["max"] = hist.get_max_value() / 1000
@@ -196,6 +208,10 @@ class LiveStats:
     input_tokens: int
     last_ttft_p50_ms: float | None = None  # of the last full second
     last_tpot_p50_ms: float | None = None
+    # Completions in the last full second (a rate per second as they stand); None until
+    # a second has passed, or when statistics() was not told the elapsed time.
+    last_second_ok: int | None = None
+    last_second_output_tokens: int | None = None
 
 
 class Recorder:
@@ -320,12 +336,24 @@ class Recorder:
         else:
             entry[0] += 1
 
-    def statistics(self) -> LiveStats:
+    def statistics(self, elapsed_s: float | None = None) -> LiveStats:
+        """A snapshot. ``elapsed_s`` (seconds since the origin) picks the last full second
+        exactly; without it, the row before the newest one stands in for it."""
         seconds = self.seconds
-        last = seconds[-2] if len(seconds) >= 2 else (seconds[-1] if seconds else None)
+        last: Second | None
+        full: Second | None = None
+        if elapsed_s is not None:
+            index = int(elapsed_s + _EARLY_WAKE_S) - 1
+            if index >= 0:
+                full = seconds[index] if index < len(seconds) else Second()
+            last = full
+        else:
+            last = seconds[-2] if len(seconds) >= 2 else (seconds[-1] if seconds else None)
         return LiveStats(
             last_ttft_p50_ms=None if last is None else last.ttft_p50_ms,
             last_tpot_p50_ms=None if last is None else last.tpot_p50_ms,
+            last_second_ok=None if full is None else full.ok,
+            last_second_output_tokens=None if full is None else full.output_tokens,
             started=self.started,
             finished=self.finished,
             ok=self.ok,

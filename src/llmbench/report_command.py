@@ -1,9 +1,12 @@
-"""`llmbench report RUN_DIR [--html-report PATH] [--csv FILE]`, and the same outputs
+"""`llmbench report RUN_DIR [--html-report PATH] [--csv [FILE]]`, and the same outputs
 written at the end of every `llmbench run`.
 
 The report is a pure function of summary.json and results.jsonl, so it can be rebuilt
-at any time: after a crash, with a newer llmbench, or to add a CSV. A path that is not
-a run directory is bad input: one line on stderr and exit 2, never a traceback.
+at any time: with a newer llmbench, or to add a CSV. A run that died without writing
+summary.json (SIGKILL, OOM) still has its results.jsonl: `llmbench report` rebuilds the
+summary from it first (:mod:`llmbench.output.recover`), marked as recovered. A path
+that is not a run directory is bad input: one line on stderr and exit 2, never a
+traceback.
 """
 
 from __future__ import annotations
@@ -16,18 +19,26 @@ from pathlib import Path
 
 from llmbench.config import EXIT_USAGE, ConfigError
 from llmbench.output.csv_export import write_csv
+from llmbench.output.jsonl import iter_results
+from llmbench.output.recover import recover_summary
 from llmbench.output.report import ReportError, build_report
+from llmbench.output.summary import write_json_atomic
 
 __all__ = [
+    "CSV_IN_RUN_DIR",
     "add_arguments",
     "add_output_flags",
     "check_output_paths",
+    "recover_if_crashed",
     "run",
     "write_after_run",
 ]
 
 # What a run leaves that an output path must never overwrite.
 _RUN_FILES = ("results.jsonl", "summary.json")
+# A bare `--csv`: the CSV goes into the run directory (the run's is not known when the
+# flags are parsed, so this stands for it until the outputs are written).
+CSV_IN_RUN_DIR = "RUN_DIR/results.csv"
 
 
 def add_output_flags(group: argparse._ActionsContainer) -> None:
@@ -38,14 +49,22 @@ def add_output_flags(group: argparse._ActionsContainer) -> None:
         help="where to write the report (default RUN_DIR/report.html)",
     )
     group.add_argument(
-        "--csv", metavar="FILE", help="also write results.jsonl as CSV, one row per request"
+        "--csv",
+        metavar="FILE",
+        nargs="?",
+        const=CSV_IN_RUN_DIR,
+        help="also write results.jsonl as CSV, one row per request "
+        f"(FILE defaults to {CSV_IN_RUN_DIR})",
     )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `report` subcommand's arguments."""
     parser.add_argument(
-        "run_dir", metavar="RUN_DIR", help="a run directory (summary.json, results.jsonl)"
+        "run_dir",
+        metavar="RUN_DIR",
+        help="a run directory (summary.json, results.jsonl; a run killed before it wrote "
+        "summary.json gets one rebuilt from results.jsonl). A bare --csv goes after RUN_DIR",
     )
     add_output_flags(parser)
 
@@ -54,7 +73,7 @@ def check_output_paths(html: str | None, csv: str | None) -> None:
     """Each path must be a file we can create: not a directory, not under a regular
     file. Checked before a run starts, so a typo costs nothing (ConfigError, exit 2)."""
     for flag, text in (("--html-report", html), ("--csv", csv)):
-        if not text:
+        if not text or text == CSV_IN_RUN_DIR:  # the run directory is made by the run
             continue
         path = Path(text)
         if path.is_dir():
@@ -69,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
     check_output_paths(args.html_report, args.csv)
     run_dir = Path(args.run_dir)
     try:
+        recovered = recover_if_crashed(run_dir)
+        if recovered:
+            print(recovered)
         print(_write_html(run_dir, args.html_report))
         if args.csv:
             print(_write_csv(run_dir, args.csv))
@@ -99,6 +121,25 @@ def write_after_run(run_dir: Path, html: str | None, csv: str | None) -> list[st
     return lines
 
 
+def recover_if_crashed(run_dir: Path) -> str | None:
+    """Rebuild summary.json from results.jsonl when the run left none (it was killed);
+    the console line saying so, or None when there was nothing to recover."""
+    summary_path, results = run_dir / "summary.json", run_dir / "results.jsonl"
+    if not run_dir.is_dir() or summary_path.exists() or not results.is_file():
+        return None
+    try:
+        summary = recover_summary(iter_results(results), iter_results(results))
+        write_json_atomic(summary_path, summary)
+    except OSError as exc:
+        raise ReportError(
+            f"cannot recover {summary_path}: {exc.filename}: {exc.strerror}"
+        ) from None
+    return (
+        f"summary: {summary_path} (recovered from results.jsonl: "
+        f"{summary['requests']['total']:,} measured requests; the run's config is unknown)"
+    )
+
+
 def _write_html(run_dir: Path, html: str | None) -> str:
     out = Path(html) if html else run_dir / "report.html"
     _refuse_run_file(run_dir, out, "--html-report")
@@ -106,7 +147,7 @@ def _write_html(run_dir: Path, html: str | None) -> str:
 
 
 def _write_csv(run_dir: Path, csv: str) -> str:
-    out = Path(csv)
+    out = run_dir / "results.csv" if csv == CSV_IN_RUN_DIR else Path(csv)
     _refuse_run_file(run_dir, out, "--csv")
     _make_parent(out)
     try:

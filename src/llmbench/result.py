@@ -20,6 +20,7 @@ Status = Literal[
     "stream_error",
     "parse_error",
     "incomplete",
+    "empty",
     "canceled",
 ]
 STATUSES: tuple[Status, ...] = get_args(Status)
@@ -59,6 +60,10 @@ class RequestResult:
     first_frame: str | None = None
     last_frame: str | None = None
     meta_events: int = 0  # pings, workflow/node events: counted, never timed
+    # --save-detailed only (None otherwise): the generated text, redacted, and the
+    # prompt's index in its source; with them results.jsonl gets the ITL list too.
+    text: str | None = None
+    prompt_id: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,10 +71,12 @@ class RequestResult:
 
     @property
     def tpot_ns(self) -> float | None:
-        """(latency - TTFT) / (output tokens - 1), for requests with >= 2 output tokens."""
-        if self.latency_ns is None or self.ttft_ns is None or not self.output_tokens:
+        """(latency - TTFT) / (output tokens - 1), for requests with >= 2 output tokens
+        that came in more than one content event: a reply in one event has no decode
+        interval to time (its first token and its end are one instant): n/a, not 0."""
+        if self.latency_ns is None or self.ttft_ns is None or self.chunks == 1:
             return None
-        if self.output_tokens < 2:
+        if not self.output_tokens or self.output_tokens < 2:
             return None
         return (self.latency_ns - self.ttft_ns) / (self.output_tokens - 1)
 
@@ -115,4 +122,10 @@ class RequestResult:
             attempts=self.attempts,
             retry_errors=list(self.retry_errors),
         )
+        if self.text is not None:  # --save-detailed: written only when asked (size)
+            out["prompt_id"] = self.prompt_id
+            out["itl_ms"] = [
+                round(gap / 1e6, 3) for gap, count in self.itl_ns for _ in range(count)
+            ]
+            out["text"] = self.text
         return out

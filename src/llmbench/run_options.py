@@ -17,9 +17,25 @@ from pathlib import Path
 
 from llmbench.config import (
     ARRIVALS,
+    MAX_BURST,
+    MAX_BURSTINESS,
+    MAX_CONCURRENCY,
+    MAX_DURATION_S,
+    MAX_INPUT_TOKENS,
+    MAX_LINE_BYTES,
+    MAX_REQUESTS,
+    MAX_RETRIES,
+    MAX_RPS,
+    MAX_SEED,
+    MAX_TOKENS,
+    MIN_BURSTINESS,
+    MIN_LINE_BYTES,
+    MIN_RPS,
     TRANSPORTS,
     ConfigError,
     RunConfig,
+    check_count,
+    check_header,
     parse_json_object,
 )
 from llmbench.environment import local_sources
@@ -32,6 +48,7 @@ from llmbench.providers import (
 )
 from llmbench.providers.base import FlagGroup, OptionSources
 from llmbench.report_command import add_output_flags
+from llmbench.retry import DEFAULT_MAX_ERROR_RATE, ERROR_RATE_MIN_REQUESTS, ERROR_RATE_WINDOW
 from llmbench.sse import DEFAULT_MAX_LINE_BYTES
 from llmbench.tokens import TOKEN_MODES
 from llmbench.workload import DEFAULT_PROMPT
@@ -48,6 +65,10 @@ __all__ = [
 DEFAULT_REQUESTS = 100
 
 
+# Every time flag's bound, as --help states it.
+_SECONDS = f"at most {MAX_DURATION_S:.0f} s, one year"
+
+
 def _number(text: str) -> float:
     try:
         return float(text)
@@ -55,11 +76,31 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _integer(text: str) -> int:
+    """An integer flag's value; the range is RunConfig's to check (and to name)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _share(text: str) -> float:
+    """``--max-error-rate``: '50%' or 0.5, a share from 0 to 1."""
+    percent = text.strip().endswith("%")
+    try:
+        value = float(text.strip().removesuffix("%")) / (100 if percent else 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a share: {text!r} (say 50% or 0.5)") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 100%, got {text!r}")
+    return value
+
+
 def _target_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target")
     g.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
     g.add_argument("--host", help="server host; with --port forms --url http://HOST:PORT")
-    g.add_argument("--port", type=int, help="server port (with --host)")
+    g.add_argument("--port", type=_integer, help="server port (with --host), 1..65535")
     g.add_argument("--provider", default="openai-chat", help="API family (default openai-chat)")
     g.add_argument("--endpoint", help="request path, replacing the provider's standard one")
     g.add_argument("--model", "--model-name", dest="model", help="model name sent in each request")
@@ -100,9 +141,18 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
         default="sequential",
         help="order of --prompts-file prompts (shuffle uses --seed)",
     )
-    g.add_argument("--input-tokens", help="synthetic prompts of N tokens, or MEAN:STDDEV")
-    g.add_argument("--output-tokens", type=int, help="max_tokens for synthetic prompts")
-    g.add_argument("--max-tokens", type=int, help="max_tokens sent with every request")
+    g.add_argument(
+        "--input-tokens",
+        help=f"synthetic prompts of N tokens, or MEAN:STDDEV (N at most {MAX_INPUT_TOKENS})",
+    )
+    g.add_argument(
+        "--output-tokens",
+        type=_integer,
+        help=f"max_tokens for synthetic prompts (1..{MAX_TOKENS})",
+    )
+    g.add_argument(
+        "--max-tokens", type=_integer, help=f"max_tokens sent with every request (1..{MAX_TOKENS})"
+    )
     g.add_argument(
         "--ignore-eos",
         action="store_true",
@@ -114,7 +164,11 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
         choices=TOKEN_MODES,
         help="how tokens are counted (default auto: server usage, else characters)",
     )
-    g.add_argument("--tokenizer", help="local tokenizer.json for --token-mode tokenizer")
+    g.add_argument(
+        "--tokenizer",
+        help="--token-mode tokenizer: a tokenizer.json, a directory holding one, or a model "
+        "id in the local Hugging Face cache (never downloaded)",
+    )
 
 
 def _load_flags(p: argparse.ArgumentParser) -> None:
@@ -123,11 +177,15 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         "--threads",
         dest="concurrency",
-        type=int,
-        help="cap on requests in flight; closed loop: the number of workers "
-        "(default 1); with --rps: due requests wait for a free slot (default 1000)",
+        type=_integer,
+        help=f"cap on requests in flight (1..{MAX_CONCURRENCY}); closed loop: the number of "
+        "workers (default 1); with --rps: due requests wait for a free slot (default 1000)",
     )
-    g.add_argument("--rps", type=_number, help="open loop: target requests per second")
+    g.add_argument(
+        "--rps",
+        type=_number,
+        help=f"open loop: target requests per second ({MIN_RPS:g}..{MAX_RPS:.0f})",
+    )
     g.add_argument(
         "--arrival",
         choices=ARRIVALS,
@@ -138,52 +196,92 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
         "--burstiness",
         type=_number,
         default=1.0,
-        help="gamma arrivals' shape: 1 is Poisson, smaller is burstier (default 1)",
+        help="gamma arrivals' shape: 1 is Poisson, smaller is burstier "
+        f"({MIN_BURSTINESS:g}..{MAX_BURSTINESS:g}, default 1)",
     )
     g.add_argument(
-        "--burst", type=int, default=1, help="constant arrivals: token-bucket capacity (default 1)"
+        "--burst",
+        type=_integer,
+        default=1,
+        help=f"constant arrivals: token-bucket capacity (1..{MAX_BURST}, default 1)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed for arrivals and shuffles (default 0)")
+    g.add_argument(
+        "--seed",
+        type=_integer,
+        default=0,
+        help=f"seed for arrivals and shuffles (0..{MAX_SEED}, default 0)",
+    )
     g.add_argument(
         "--ramp-up",
         type=_number,
         default=0.0,
-        help="seconds over which concurrency (closed) or rate (open loop) rises",
+        help=f"seconds over which concurrency (closed) or rate (open loop) rises ({_SECONDS})",
     )
-    g.add_argument("--requests", type=int, help="stop after this many measured requests")
+    g.add_argument(
+        "--requests",
+        type=_integer,
+        help=f"stop after this many measured requests (1..{MAX_REQUESTS})",
+    )
     g.add_argument(
         "--duration",
         "--execution-time",
         dest="duration",
         type=_number,
-        help="stop sending after S seconds",
+        help=f"stop sending after S seconds ({_SECONDS})",
     )
-    g.add_argument("--warmup", type=int, default=0, help="warm-up requests, not measured")
-    g.add_argument("--warmup-s", type=_number, default=0.0, help="seconds of warm-up")
+    g.add_argument(
+        "--warmup",
+        type=_integer,
+        default=0,
+        help=f"warm-up requests, not measured (0..{MAX_REQUESTS})",
+    )
+    g.add_argument("--warmup-s", type=_number, default=0.0, help=f"seconds of warm-up ({_SECONDS})")
+    g.add_argument(
+        "--max-error-rate",
+        type=_share,
+        default=DEFAULT_MAX_ERROR_RATE,
+        metavar="P",
+        help="stop the run (exit 5) when more than P of the last "
+        f"{ERROR_RATE_WINDOW} finished requests failed, judged from "
+        f"{ERROR_RATE_MIN_REQUESTS} on ('50%%' or 0.5; default 50%%; 100%% turns it off)",
+    )
+    g.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="skip the one request sent before the clock starts (default: a failed "
+        "pre-flight stops the run with exit 3, nothing measured)",
+    )
     g.add_argument(
         "--grace",
         type=_number,
         default=5.0,
-        help="seconds in-flight requests get to finish after a stop (default 5)",
+        help=f"seconds in-flight requests get to finish after a stop (default 5; {_SECONDS})",
     )
 
 
 def _http_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("http")
-    g.add_argument("--timeout", type=_number, default=600.0, help="seconds per request")
-    g.add_argument("--connect-timeout", type=_number, default=10.0, help="seconds to connect")
-    g.add_argument("--ttft-timeout", type=_number, help="seconds to wait for the first token")
+    g.add_argument(
+        "--timeout", type=_number, default=600.0, help=f"seconds per request ({_SECONDS})"
+    )
+    g.add_argument(
+        "--connect-timeout", type=_number, default=10.0, help=f"seconds to connect ({_SECONDS})"
+    )
+    g.add_argument(
+        "--ttft-timeout", type=_number, help=f"seconds to wait for the first token ({_SECONDS})"
+    )
     g.add_argument(
         "--stall-timeout",
         type=_number,
-        help="seconds without any bytes mid-stream before giving up",
+        help=f"seconds without any bytes mid-stream before giving up ({_SECONDS})",
     )
     g.add_argument(
         "--retries",
-        type=int,
+        type=_integer,
         default=0,
-        help="retry connection errors and 429/503 up to N times (default 0: a "
-        "benchmark counts failures, it does not hide them)",
+        help=f"retry connection errors and 429/503 up to N times (0..{MAX_RETRIES}, default 0: "
+        "a benchmark counts failures, it does not hide them)",
     )
     g.add_argument(
         "--transport",
@@ -198,9 +296,10 @@ def _http_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--client-key", help="client private key (PEM), if not in --client-cert")
     g.add_argument(
         "--max-line-bytes",
-        type=int,
+        type=_integer,
         default=DEFAULT_MAX_LINE_BYTES,
-        help=f"longest stream line accepted (default {DEFAULT_MAX_LINE_BYTES})",
+        help=f"longest stream line accepted ({MIN_LINE_BYTES}..{MAX_LINE_BYTES}, "
+        f"default {DEFAULT_MAX_LINE_BYTES})",
     )
 
 
@@ -209,6 +308,12 @@ def _output_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--out", help="run directory (default runs/<UTC timestamp>-<model>/)")
     g.add_argument("--quiet", action="store_true", help="print only the final summary")
     g.add_argument("--junit", help="write the SLO checks as JUnit XML to FILE")
+    g.add_argument(
+        "--save-detailed",
+        action="store_true",
+        help="results.jsonl also keeps each request's prompt id, ITL list and generated "
+        "text (off by default: size)",
+    )
     add_output_flags(g)
 
 
@@ -222,6 +327,12 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--goodput", help="per-request SLOs for goodput, e.g. 'ttft:500ms,tpot:50ms,latency:10s'"
+    )
+    g.add_argument(
+        "--allow-char-slo",
+        action="store_true",
+        help="accept --slo/--goodput on per-token figures (tpot, itl, output/total tokens "
+        "per second) when the run counts characters or estimates, not tokens",
     )
 
 
@@ -259,18 +370,35 @@ def add_plugin_arguments(p: argparse.ArgumentParser, argv: Sequence[str]) -> Non
     add_plugin_flags(name, p.add_argument_group(f"--provider {name} (plugin)"))
 
 
+# RFC 9110 §5.6.3: optional whitespace around a field value is spaces and tabs only.
+_OWS = " \t"
+
+
 def parse_header(text: str) -> tuple[str, str]:
+    """``'Name: value'`` to a checked (name, value): a token name and a printable-ASCII
+    value (a CR or LF would inject headers). No message shows the text: a header
+    without its colon, or a bad value, is often a credential."""
     name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        # never the text itself: a header without its colon is often a credential
+    if not sep or not name.strip(_OWS):
         raise ConfigError("-H/--header must be 'Name: value', got one without a name or ':'")
-    return name.strip(), value.strip()
+    name, value = name.strip(_OWS), value.strip(_OWS)
+    check_header(name, value, "-H/--header")
+    if name.lower() in _FRAMING_HEADERS:
+        # Both transports frame the body themselves (Content-Length); a second framing
+        # header would make the request ambiguous to the server (RFC 9112 §6.3).
+        raise ConfigError(f"-H/--header {name}: llmbench sets the message framing itself")
+    return name, value
+
+
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
 
 
 def _url(args: argparse.Namespace) -> str:
     if args.url:
         return str(args.url)
     if args.host:
+        if args.port is not None:
+            check_count(args.port, "--port", 1, 65535)
         host = f"[{args.host}]" if ":" in args.host else args.host
         return f"http://{host}:{args.port}" if args.port else f"http://{host}"
     raise ConfigError("--url (or --host and --port) is required")
@@ -286,14 +414,34 @@ def _stop_rules(args: argparse.Namespace) -> tuple[int | None, float | None]:
     return args.requests, args.duration
 
 
+def _check_text_flags(args: argparse.Namespace) -> None:
+    """Every text flag must be text a request can carry: bytes that are not UTF-8 reach
+    Python as lone surrogates (PEP 383), which no JSON or HTTP writer can send."""
+    for name, value in vars(args).items():
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and not _is_utf8(text):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag}: not valid UTF-8 text (a byte the locale cannot read)")
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def build_config(args: argparse.Namespace, sources: OptionSources | None = None) -> RunConfig:
     """Flags to a validated RunConfig, with the chosen provider's options built from
     its flags (read through ``sources``: this process's environment and files by
     default). Raises ConfigError with a one-line message."""
+    _check_text_flags(args)
     given = [x for x in ("prompt", "prompts_file", "input_tokens") if getattr(args, x)]
     if len(given) > 1:
         flags = " and ".join("--" + s.replace("_", "-") for s in given)
         raise ConfigError(f"{flags} are alternatives: give one")
+    check_count(args.output_tokens, "--output-tokens", 1, MAX_TOKENS)
     requests, duration = _stop_rules(args)
     concurrency = args.concurrency
     if concurrency is None:
@@ -304,6 +452,10 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         endpoint=args.endpoint,
         model=args.model,
         prompt=args.prompt if args.prompt is not None else DEFAULT_PROMPT,
+        prompts_file=_path(args.prompts_file),
+        order=args.order,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
         max_tokens=args.max_tokens if args.max_tokens is not None else args.output_tokens,
         stream=args.stream,
         ignore_eos=args.ignore_eos,
@@ -337,6 +489,7 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         max_line_bytes=args.max_line_bytes,
         out_dir=_path(args.out),
         quiet=args.quiet,
+        save_detailed=args.save_detailed,
     )
     options = options_for(cfg.provider, args, sources or local_sources())
     return dataclasses.replace(cfg, provider_options=options)

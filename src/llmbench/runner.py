@@ -28,7 +28,13 @@ from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers.base import Provider
 from llmbench.redaction import redact_result
 from llmbench.result import Phase, RequestResult
-from llmbench.retry import attempt_error, backoff_s, retryable
+from llmbench.retry import (
+    ErrorRateWindow,
+    attempt_error,
+    backoff_s,
+    connect_backoff_s,
+    retryable,
+)
 from llmbench.schedule import arrival_offsets, closed_loop_starts
 from llmbench.tokens import TokenPolicy
 from llmbench.workload import KeyRing, WorkloadItem
@@ -47,13 +53,16 @@ class RunOutcome:
     ``signal`` is set even when a stop rule had already fired. ``client`` is the
     summary's ``client`` block (the self-check of the measured phase, with its
     saturation verdict); ``due_unsent`` counts the open loop's requests that were due
-    before the stop but never sent, because the concurrency cap was full."""
+    before the stop but never sent, because the concurrency cap was full;
+    ``error_rate_stop`` is set when ``--max-error-rate`` stopped the run (its
+    threshold, the observed rate and the window it was seen over)."""
 
     interrupted: bool
     stop_reason: str
     signal: str | None = None
     client: Mapping[str, Any] = field(default_factory=dict)
     due_unsent: int = 0
+    error_rate_stop: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +78,9 @@ class Runner:
     :class:`Progress` once a second while measuring.
 
     ``clock``, ``sleep`` and ``cpu`` (CPU seconds used so far) are injected so tests
-    can drive time; the self-check's monitor uses the same ones."""
+    can drive time; the self-check's monitor uses the same ones. ``max_error_rate``
+    (a fraction; None: no limit) stops the run with ``stop_reason`` "error rate" when
+    the recent error rate passes it (``retry.ErrorRateWindow``)."""
 
     def __init__(
         self,
@@ -86,6 +97,7 @@ class Runner:
         clock: Clock = time.perf_counter_ns,
         sleep: Sleep = asyncio.sleep,
         cpu: Callable[[], float] = process_cpu_s,
+        max_error_rate: float | None = None,
     ) -> None:
         self._cfg = cfg
         self._provider = provider
@@ -112,6 +124,8 @@ class Runner:
         # retry back-offs): stop() cancels them so a stop never waits out a sleep.
         self._waiters: set[asyncio.Task[None]] = set()
         self._due_unsent = 0
+        self._errors = None if max_error_rate is None else ErrorRateWindow(max_error_rate)
+        self._error_rate_stop: dict[str, Any] | None = None
 
     # -- control ---------------------------------------------------------------
 
@@ -143,7 +157,9 @@ class Runner:
         try:
             if cfg.warmup_requests or cfg.warmup_s:
                 await self._phase("warmup", cfg.warmup_requests or None, cfg.warmup_s or None)
-                if not self._interrupted:  # the warm-up's own stop rule ends only the warm-up
+                # the warm-up's own stop rule ends only the warm-up; a signal or the
+                # error rate ends the run
+                if not self._interrupted and self._error_rate_stop is None:
                     self._stopping, self._stop_reason = False, ""
             if not self._stopping:
                 await self._phase("measure", cfg.requests, cfg.duration_s)
@@ -156,6 +172,7 @@ class Runner:
             self._signal,
             client=self.monitor.summary(),
             due_unsent=self._due_unsent,
+            error_rate_stop=self._error_rate_stop,
         )
 
     async def _phase(self, phase: Phase, count: int | None, duration_s: float | None) -> None:
@@ -210,11 +227,17 @@ class Runner:
         delay = begin_ns - self._clock()
         if delay > 0 and not await self._sleep_unless_stopped(delay / _NS):
             return
+        refused = 0  # connect errors in a row: each one waits longer (retry.connect_backoff_s)
         while (index := self._take()) is not None:
-            await self._one(index, phase, None)
+            result = await self._one(index, phase, None)
+            refused = refused + 1 if result.status == "connect_error" else 0
+            if refused and not await self._sleep_unless_stopped(connect_backoff_s(refused)):
+                return
 
     async def _sleep_unless_stopped(self, seconds: float) -> bool:
         """Sleep as a waiter (stop() cancels it); False when the run stopped meanwhile."""
+        if self._stopping:  # stop() has cancelled the waiters it knew of: do not become one
+            return False
         task = asyncio.current_task()
         assert task is not None
         self._waiters.add(task)
@@ -255,8 +278,8 @@ class Runner:
             on_dispatch=self.monitor.dispatched if measuring else None,
         )
 
-        def send(index: int, intended_ns: int) -> Coroutine[Any, Any, None]:
-            return self._one(index, phase, intended_ns)
+        async def send(index: int, intended_ns: int) -> None:
+            await self._one(index, phase, intended_ns)
 
         def spawn(request: Coroutine[Any, Any, None]) -> None:
             self._track(tg.create_task(request))
@@ -274,16 +297,25 @@ class Runner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, index: int, phase: Phase, intended_ns: int | None) -> None:
+    async def _one(self, index: int, phase: Phase, intended_ns: int | None) -> RequestResult:
         item = next(self._items)
         key_index, key = self._keys.next()
-        request = self._provider.build_request(item, key)
+        try:
+            request = self._provider.build_request(item, key)
+        except Exception as exc:  # one item a provider cannot write is a result, not a crash
+            request, unbuilt = None, f"{type(exc).__name__}: {exc}"
         if phase == "measure":
             self.recorder.on_start(self._clock())
         self._in_flight += 1
         retry_errors: list[str] = []
+        if request is None:
+            message = f"request not sent: the provider could not build it: {unbuilt}"
+            exchange = self._exchange(index, phase, intended_ns, key_index, item)
+            result = exchange.lost("connect_error", message, self._clock())
+            self._finish(result, retry_errors)
+            return result
         while True:
-            exchange = self._exchange(index, phase, intended_ns, key_index, item.prompt)
+            exchange = self._exchange(index, phase, intended_ns, key_index, item)
             try:
                 result = await self._transport.send(request, exchange)
                 if (
@@ -302,9 +334,15 @@ class Runner:
                 self._finish(result, retry_errors)
                 raise
         self._finish(result, retry_errors)
+        return result
 
     def _exchange(
-        self, index: int, phase: Phase, intended_ns: int | None, key_index: int | None, prompt: str
+        self,
+        index: int,
+        phase: Phase,
+        intended_ns: int | None,
+        key_index: int | None,
+        item: WorkloadItem,
     ) -> Exchange:
         return Exchange(
             self._provider,
@@ -315,7 +353,10 @@ class Runner:
             key_index=key_index,
             max_line_bytes=self._cfg.max_line_bytes,
             tokens=self._tokens,
-            prompt=prompt,
+            prompt=item.prompt,
+            redact=self._keys.redact,  # before any cut: a cut key would escape it
+            keep_text=self._cfg.save_detailed,
+            prompt_id=item.prompt_id,
         )
 
     def _finish(self, result: RequestResult, retry_errors: list[str]) -> None:
@@ -328,6 +369,9 @@ class Runner:
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)
+        if self._errors is not None and self._errors.add(result) and not self._stopping:
+            self._error_rate_stop = self._errors.statistics()
+            self.stop("error rate")
 
     # -- housekeeping ----------------------------------------------------------
 

@@ -23,6 +23,7 @@ from llmbench.result import RequestResult
 
 __all__ = [
     "METRICS",
+    "PER_TOKEN_FIGURES",
     "GoodputSpec",
     "Metric",
     "SloCheck",
@@ -35,7 +36,10 @@ __all__ = [
     "parse_goodput",
     "parse_slo",
     "parse_slos",
+    "refuse_per_token_criteria",
     "require_goodput",
+    "require_open_loop",
+    "show_figure",
     "slo_block",
 ]
 
@@ -91,6 +95,11 @@ def _build_metrics() -> dict[str, Metric]:
 
 
 METRICS: Mapping[str, Metric] = _build_metrics()
+# The SLO names of figures measured from the intended send time (open loop only).
+_OPEN_LOOP_ONLY = frozenset(
+    [f"{m.name}_{stat}" for m in HISTOGRAM_METRICS if m.open_loop_only for stat in STATS]
+    + [m.name for m in RUN_METRICS if m.open_loop_only]
+)
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
@@ -190,6 +199,20 @@ def require_goodput(checks: Sequence[SloCheck], spec: GoodputSpec | None) -> Non
                 )
 
 
+def require_open_loop(checks: Sequence[SloCheck], open_loop: bool) -> None:
+    """A metric measured from the intended send time (``queue_*``,
+    ``ttft_from_intended_*``, ...) exists only in open loop (--rps): in a closed-loop run
+    an SLO on it could only fail at the end, so it is a usage error, caught early."""
+    if open_loop:
+        return
+    for check in checks:
+        if check.metric in _OPEN_LOOP_ONLY:
+            raise SloError(
+                f"{check.expr!r}: {check.metric} is measured only in open loop (--rps); "
+                "this run is closed loop (--concurrency)"
+            )
+
+
 def evaluate(checks: Sequence[SloCheck], summary: Mapping[str, Any]) -> list[SloResult]:
     """Each check against the summary; a metric with no value fails."""
     results = []
@@ -227,7 +250,8 @@ def slo_block(results: Sequence[SloResult]) -> dict[str, Any]:
     }
 
 
-def _show(value: float | None, unit: str) -> str:
+def show_figure(value: float | None, unit: str) -> str:
+    """A figure as the SLO table (and JUnit) prints it: fractions as percentages."""
     if value is None:
         return "no value"
     if unit == "fraction":
@@ -241,9 +265,8 @@ def format_table(results: Sequence[SloResult]) -> str:
     for r in results:
         c = r.check
         verdict = "PASS" if r.passed else "FAIL"
-        rows.append(
-            (c.expr, _show(r.measured, c.unit), f"{c.op} {_show(c.threshold, c.unit)}", verdict)
-        )
+        measured, threshold = show_figure(r.measured, c.unit), show_figure(c.threshold, c.unit)
+        rows.append((c.expr, measured, f"{c.op} {threshold}", verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
         f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:>{widths[2]}}  {row[3]}"
@@ -281,8 +304,11 @@ class GoodputSpec:
 def _met(r: RequestResult, key: str, bound_ns: float) -> bool:
     if key == "tpot":
         tpot = r.tpot_ns
-        # No TPOT is fine only when there was no second token to time.
-        return (r.output_tokens or 0) < 2 if tpot is None else tpot <= bound_ns
+        # No TPOT is fine only when there was nothing to time: fewer than two tokens,
+        # or all of them in one content event (the same rule as RequestResult.tpot_ns).
+        if tpot is None:
+            return (r.output_tokens or 0) < 2 or r.chunks == 1
+        return tpot <= bound_ns
     if key == "itl":  # per-token gaps: a chunk's gap is shared by its tokens
         return max((gap for gap, _ in r.itl_ns), default=0.0) <= bound_ns
     of = metric(key).value
@@ -318,3 +344,30 @@ def goodput_block(spec: GoodputSpec, good: int, total: int, wall_s: float) -> di
         "total": total,
         "criteria": spec.criteria(),
     }
+
+
+# The figures whose value depends on what a "token" is: per token, or tokens a second.
+PER_TOKEN_FIGURES = ("tpot", "itl", "output_tokens_per_s", "total_tokens_per_s")
+
+
+def _per_token(name: str) -> bool:
+    return any(name == f or name.startswith(f + "_") for f in PER_TOKEN_FIGURES)
+
+
+def refuse_per_token_criteria(
+    checks: Iterable[SloCheck], goodput: GoodputSpec | None, unit: str
+) -> None:
+    """SloError when an --slo or --goodput criterion is on a per-token figure and the
+    run cannot count real tokens (``unit`` is not "tokens"): a TPOT of characters
+    passes a token SLO it should fail (issue 13). ``--allow-char-slo`` opts in."""
+    if unit == "tokens":
+        return
+    named = [c.expr for c in checks if _per_token(c.metric)]
+    bounds = goodput.bounds_ms if goodput else ()
+    named += [f"--goodput {key}" for key, _ in bounds if _per_token(key)]
+    if named:
+        raise SloError(
+            f"{', '.join(named)}: this run counts {unit}, not tokens, so per-token figures "
+            "are not comparable to a token target; give --tokenizer, let the server send "
+            "usage, or pass --allow-char-slo to judge them in that unit"
+        )

@@ -40,7 +40,7 @@ def test_a_proxy_from_the_environment_is_used(
     mock_server: MockServer, tmp_path: Path, var: str
 ) -> None:
     url = mock_server("--ttft-ms", "1", "--itl-ms", "1", "--tokens", "4")
-    proc = run_cli(url, tmp_path / "run", {var: DEAD_PROXY}, "--requests", "2")
+    proc = run_cli(url, tmp_path / "run", {var: DEAD_PROXY}, "--requests", "2", "--no-preflight")
     assert "note: a proxy is set: using --transport httpx" in proc.stdout
     assert proc.returncode == 3, proc.stderr  # the proxy is down: nothing got through
     assert {r["status"] for r in lines(tmp_path / "run")} == {"connect_error"}

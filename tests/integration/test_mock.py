@@ -15,14 +15,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from llmbench.config import ConfigError
+from llmbench.discovery import discover_model
 from llmbench.mock import http11
 from llmbench.mock.formats import WORDS
 from llmbench.mock.scheduler import Scheduler
@@ -493,3 +497,148 @@ def test_port_in_use_is_one_line_exit_1(url: str) -> None:
     assert proc.stderr.strip().splitlines() == [
         f"llmbench mock: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
+
+
+# --model: the names the mock serves, vLLM's 404 for others, and llmbench's discovery
+# of the model (GET /v1/models) when a run has no --model.
+
+SERVED = "Org/Served-1"
+
+
+@pytest.fixture(scope="module")
+def served(mock_server_module: Start) -> str:
+    return mock_server_module("--model", SERVED, "--ttft-ms", "1", "--itl-ms", "1", "--tokens", "2")
+
+
+def test_without_model_the_default_is_listed_and_any_name_served(url: str) -> None:
+    with httpx.Client(base_url=url) as client:
+        listing = client.get("/v1/models").json()
+        reply = client.post("/v1/chat/completions", json=chat(max_tokens=1)).json()
+        unnamed = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1}).json()
+    assert [(m["id"], m["owned_by"]) for m in listing["data"]] == [
+        ("llmbench-mock", "llmbench-mock")
+    ]
+    assert reply["model"] == "m-1"
+    assert unnamed["model"] == "llmbench-mock"
+
+
+def test_model_flag_refuses_other_names_as_vllm_does(served: str) -> None:
+    with httpx.Client(base_url=served) as client:
+        assert [m["id"] for m in client.get("/v1/models").json()["data"]] == [SERVED]
+        for path, body in (
+            ("/v1/chat/completions", chat()),
+            ("/v1/chat/completions", chat(stream=True)),
+            ("/v1/completions", completion()),
+        ):
+            resp = client.post(path, json=body)
+            assert resp.status_code == 404, path
+            assert resp.headers["content-type"] == "application/json"
+            # vLLM's OpenAIServing._check_model / create_error_response, byte for byte.
+            assert resp.json() == {
+                "error": {
+                    "message": f"The model `{body['model']}` does not exist.",
+                    "type": "NotFoundError",
+                    "param": "model",
+                    "code": 404,
+                }
+            }
+        named = client.post("/v1/chat/completions", json={**chat(), "model": SERVED})
+        unnamed = client.post("/v1/completions", json={"prompt": "x", "max_tokens": 1})
+        other_family = client.post(
+            "/v1/messages", json={**chat(), "model": "claude-x", "max_tokens": 1}
+        )
+    assert (named.status_code, named.json()["model"]) == (200, SERVED)
+    assert (unnamed.status_code, unnamed.json()["model"]) == (200, SERVED)
+    assert (other_family.status_code, other_family.json()["model"]) == (200, "claude-x")
+
+
+def test_discovery_takes_the_only_model(url: str, served: str) -> None:
+    assert discover_model(url) == "llmbench-mock"
+    assert discover_model(served + "/v1/", timeout_s=5) == SERVED  # --url ending in /v1
+
+
+def test_discovery_lists_several_models(mock_server: Start) -> None:
+    several = mock_server("--model", "a", "--model", "b", "--model", "c")
+    with pytest.raises(ConfigError) as info:
+        discover_model(several)
+    assert str(info.value) == "--model is required: the server lists 3 models: a, b, c"
+
+
+def test_discovery_failures_are_one_line(url: str) -> None:
+    base = url + "/nope"
+    with pytest.raises(ConfigError) as info:
+        discover_model(base)
+    assert str(info.value) == (
+        f"--model is required: GET {base}/v1/models failed: HTTP 404: no route for /nope/v1/models"
+    )
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ConfigError) as refused:
+        discover_model(f"http://user:pw-secret@127.0.0.1:{port}")
+    assert str(refused.value).startswith(
+        f"--model is required: GET http://127.0.0.1:{port}/v1/models failed: cannot connect ("
+    )
+    with socket.socket() as silent:  # accepts in the kernel, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        where = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ConfigError, match=r"failed: no answer within 0\.2 s$"):
+            discover_model(where, timeout_s=0.2)
+
+
+@contextlib.contextmanager
+def echo_server(seen: list[str]) -> Iterator[str]:
+    """A server that answers 401 and quotes the credentials it was sent, as careless
+    gateways do; `seen` gets each request's Authorization header."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            auth = self.headers.get("authorization", "")
+            seen.append(auth)
+            key = self.headers.get("x-api-key")
+            body = json.dumps({"error": {"message": f"bad key {auth} / {key}"}})
+            self.send_response(401)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_discovery_sends_the_key_and_never_shows_it() -> None:
+    seen: list[str] = []
+    with echo_server(seen) as base, pytest.raises(ConfigError) as info:
+        discover_model(base, [("X-Api-Key", "xk-456")], api_key="sk-live-123")
+    assert seen == ["Bearer sk-live-123"]
+    message = str(info.value)
+    assert message.endswith("failed: HTTP 401: bad key <redacted> / <redacted>")
+    assert "sk-live-123" not in message
+    assert "xk-456" not in message
+
+
+def test_discovery_uses_environment_proxies_only_when_told(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead_proxy = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", dead_proxy)
+    monkeypatch.setenv("ALL_PROXY", dead_proxy)
+    assert discover_model(url, trust_env=False) == "llmbench-mock"
+    with pytest.raises(ConfigError, match="failed: cannot connect"):
+        discover_model(url, trust_env=True)

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from llmbench.metrics import Recorder
+from llmbench.output import report
 from llmbench.output.report import build_report
 from llmbench.output.summary import build_summary
 from llmbench.result import RequestResult
@@ -254,3 +255,96 @@ def test_a_run_where_nothing_succeeded_renders_cleanly(
     assert_clean(seen, html)
     assert len(seen.page.evaluate(PAINTED_JS)) == 1  # the outcome pie only
     assert "No request succeeded" in seen.page.locator("#header").inner_text()
+
+
+# Reads a chart's option from ECharts itself: what the page drew, not what it was given.
+OPTION_JS = """(sel) => Array.from(document.querySelectorAll(sel + " div[_echarts_instance_]"))
+  .map((div) => {
+    const o = echarts.getInstanceByDom(div).getOption(), title = (o.title || [])[0] || {};
+    return { title: title.text, xAxis: o.xAxis, series: o.series.map((s) => s.data) };
+  })"""
+
+
+def gappy(index: int, start_ns: int) -> RequestResult:
+    """A success whose 15 gaps are 5 same-read ones (0) and 10 of 4-13 ms."""
+    gaps = (0,) * 5 + tuple((4 + i) * 1_000_000 for i in range(10))
+    return RequestResult(index, "measure", "ok", start_ns, start_ns + 200_000_000,
+                         ttft_ns=40_000_000, latency_ns=200_000_000, output_tokens=16,
+                         chunks=16, token_source="usage", icl_ns=gaps)  # fmt: skip
+
+
+def failing_run(run_dir: Path) -> None:
+    """3 successes in 2,000 requests; one failure kind is 1 in 2,000 (0.05 %)."""
+    run_dir.mkdir()
+    results = [gappy(i, i * 1_000_000) for i in range(3)]
+    results += [
+        RequestResult(3 + i, "measure", "http_error" if i else "timeout", (3 + i) * 1_000_000,
+                      (4 + i) * 1_000_000, http_status=503 if i else None, error="busy")
+        for i in range(1997)
+    ]  # fmt: skip
+    rec = Recorder()
+    rec.set_origin(0)
+    for r in results:
+        rec.on_start(r.t0_ns)
+    with (run_dir / "results.jsonl").open("wb") as fh:
+        for r in results:
+            rec.record(r)
+            fh.write(orjson.dumps(r.to_json(0)) + b"\n")
+    config = {"url": "http://h", "provider": "openai-chat", "concurrency": 4,
+              "prompts_file": "chat.jsonl", "order": "shuffle", "max_tokens": 128}  # fmt: skip
+    summary = build_summary(rec, run={"token_unit": "tokens"}, config=config, open_loop=False)
+    (run_dir / "summary.json").write_bytes(orjson.dumps(summary))
+
+
+def test_a_failing_run_reads_right(
+    browser_context: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    failing_run(run_dir)
+    monkeypatch.setattr(report, "SCATTER_CAP", 100)  # the failures are sampled
+    html = build_report(run_dir)
+    seen = visit(browser_context, html)
+    assert_clean(seen, html)
+    page = seen.page
+    head = page.locator("#header").inner_text()
+    assert "Failures dominate: 99.85 % of 2,000 measured requests failed" in head
+    assert "Tokens counted from the server's usage (3 requests)" in head
+    assert "prompts from chat.jsonl (shuffle); max_tokens 128" in head
+    timeout_row = page.locator("#errors tr", has_text="timeout").inner_text().split("\t")
+    assert timeout_row[3] == "<0.1 %"  # 1 of 2,000, not "0.0 %"
+    caption = page.locator("#scatter .caption").inner_text()
+    assert "100 of 1,997 failures shown (sampled); failures with no duration" in caption
+    assert ".;" not in caption
+    itl = next(c for c in page.evaluate(OPTION_JS, "#histograms") if c["title"] == "ITL")
+    assert itl["xAxis"][0]["min"] >= 3.9  # the real gaps, not 0.001 ms
+
+
+def test_one_origin_the_whole_in_flight_series_and_a_recovered_run(
+    mock_server: MockServer, browser_context: Any, tmp_path: Path
+) -> None:
+    url = mock_server("--ttft-ms", "10", "--itl-ms", "5", "--tokens", "20")
+    run_dir = tmp_path / "run"
+    proc = run_cli(
+        "run", "--url", url, "--concurrency", "4", "--warmup-s", "1.5", "--duration", "2",
+        "--out", str(run_dir), "--quiet",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    html = rebuild_report(run_dir)
+    seen = visit(browser_context, html)
+    assert_clean(seen, html)
+    over_time = seen.page.evaluate(OPTION_JS, "#timeseries")[0]
+    scatter = seen.page.evaluate(OPTION_JS, "#scatter")[0]
+    starts = [point[0] for point in scatter["series"][0]]
+    assert 0 <= min(starts) < 0.2  # measured from the measured start, not the run's (1.5 s)
+    assert scatter["xAxis"][0]["min"] == over_time["xAxis"][0]["min"] == 0
+    assert scatter["xAxis"][0]["max"] == over_time["xAxis"][0]["max"]
+    in_flight = over_time["series"][0]
+    assert in_flight[-1][0] == over_time["series"][1][-1][0]  # as far as requests/s
+    assert in_flight[-1][1] is not None
+    # The same run as a crash leaves it: results.jsonl only.
+    (run_dir / "summary.json").unlink()
+    html = rebuild_report(run_dir)
+    seen = visit(browser_context, html)
+    assert_clean(seen, html)
+    assert "Recovered from results.jsonl" in seen.page.locator("#header").inner_text()
+    assert len(seen.page.evaluate(PAINTED_JS)) == 6  # 3 histograms (no ITL), time, scatter, pie

@@ -145,6 +145,7 @@ def test_unreachable_target_exits_3(tmp_path: Path) -> None:
         "run",
         "--url",
         "http://127.0.0.1:9",
+        "--no-preflight",
         "--requests",
         "2",
         "--out",

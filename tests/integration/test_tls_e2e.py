@@ -77,7 +77,7 @@ def test_ca_cert_verifies_the_server(
 def test_an_unknown_certificate_fails_every_request_cleanly(
     url: str, tmp_path: Path, transport: str
 ) -> None:
-    proc = run(url, tmp_path, "--transport", transport)
+    proc = run(url, tmp_path, "--transport", transport, "--no-preflight")
     assert proc.returncode == 3, proc.stderr  # nothing measured
     assert "Traceback" not in proc.stderr
     found = statuses(tmp_path)

@@ -15,15 +15,18 @@ besides OpenAI: Dify, DashScope, Anthropic, Ollama and TGI, each at its own path
   `stream_options.include_usage`; `data: [DONE]`), else one JSON body. A reply has
   `min(--tokens, max_tokens)` tokens; `finish_reason` is "length" when the request's
   `max_tokens`/`max_completion_tokens` ended it, else "stop". `prompt_tokens` is an
-  estimate: whitespace-separated words of the messages/prompt. Any `model` is accepted
-  and echoed back (vLLM would answer 404 for a model it does not serve).
+  estimate: whitespace-separated words of the messages/prompt. Without `--model` any
+  `model` is accepted and echoed back; `--model NAME` (repeatable) serves only those
+  names and answers another with vLLM's 404 body (see `models.py`); a request naming
+  none is answered as the first.
 - `--text STRING`: the tokens are that text's words instead of the built-in word list.
-- `GET /health`, `GET /v1/models`, `GET /stats` (the mock's own first-token lateness and
-  counters, see `stats.py`).
+- `GET /health`, `GET /v1/models` (the `--model` names, else `llmbench-mock`), `GET /stats`
+  (the mock's own first-token lateness and counters, see `stats.py`).
 
 Module map: `http11` (sans-IO request parsing, response bytes), `formats*` (what bytes a
-reply is made of, per API family), `streams` (when each piece is written),
-`scheduler` (the timer wheel), `server` (connections and routes), `main` (process).
+reply is made of, per API family), `models` (the served names, vLLM's 404), `streams`
+(when each piece is written), `scheduler` (the timer wheel), `server` (connections and
+routes), `main` (process).
 """
 
 from llmbench.mock.main import run

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 import orjson
 
 from llmbench.mock.formats_base import (
-    DEFAULT_MODEL,
     JSON_TYPE,
     SSE_TYPE,
     Body,
@@ -40,8 +39,9 @@ _DONE = b"data: [DONE]\n\n"
 
 
 def _openai_request(data: Mapping[str, object], prompt: object) -> GenRequest:
+    # vLLM's `model` is optional: "" here, and the server answers as its served model.
     return GenRequest(
-        model=get_str(data, "model", DEFAULT_MODEL),
+        model=get_str(data, "model", ""),
         max_tokens=max_tokens(data, "max_completion_tokens", "max_tokens"),
         stream=get_bool(data, "stream", False),
         include_usage=get_object(data, "stream_options").get("include_usage") is True,

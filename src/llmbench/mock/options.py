@@ -38,6 +38,7 @@ class MockOptions:
     tls_key: str | None = None
     faults: tuple[Fault, ...] = ()
     fault_rate: float = 1.0
+    models: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "--host must not be empty")
@@ -59,6 +60,8 @@ class MockOptions:
             "--text must contain at least one non-space character",
         )
         _check(self.tls_key is None or self.tls_cert is not None, "--tls-key needs --tls-cert")
+        for name in self.models:
+            _check(bool(name.strip()), f"--model must name a model, got {name!r}")
 
 
 def _check(ok: bool, message: str) -> None:
@@ -143,6 +146,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="share of generation requests that get one of the --fault modes, drawn "
         "with --seed (default %(default)s: every request)",
     )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve this model name (repeatable), as vLLM's --served-model-name: "
+        "GET /v1/models lists it and an OpenAI request naming another model gets vLLM's "
+        "404 (default: list llmbench-mock, accept any name)",
+    )
 
 
 def options_from_args(args: argparse.Namespace) -> MockOptions:
@@ -162,6 +174,7 @@ def options_from_args(args: argparse.Namespace) -> MockOptions:
         tls_key=args.tls_key,
         faults=_faults(args.fault),
         fault_rate=args.fault_rate,
+        models=tuple(args.model),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import socket
 import ssl
@@ -23,14 +24,14 @@ import orjson
 from llmbench.mock import faults, http11
 from llmbench.mock.faults import Fault, FaultPlan, TrickleJob
 from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
+from llmbench.mock.models import ServedModels, not_found_message
 from llmbench.mock.options import MockOptions
 from llmbench.mock.scheduler import Scheduler
 from llmbench.mock.stats import MockStats
 from llmbench.mock.streams import BodyJob, StreamJob, StreamPlan, Timing
 
-__all__ = ["MODEL_ID", "MockServer"]
+__all__ = ["MockServer"]
 
-MODEL_ID = "llmbench-mock"
 # A benchmark opens hundreds of connections at once; asyncio's default backlog of 100
 # would drop SYNs and add a one-second retransmit to some first requests.
 _BACKLOG = 4096
@@ -69,6 +70,7 @@ class _App:
         self.connections: set[_Connection] = set()
         self._date = (0, b"")
         self.faults = FaultPlan.seeded(options.faults, options.fault_rate, options.seed)
+        self.models = ServedModels(options.models)
 
     def date_lines(self) -> bytes:
         """`date` and `server` header lines, re-rendered once a second."""
@@ -87,7 +89,7 @@ class _App:
         elif req.method == "GET" and req.path == "/health":
             conn.respond(self.head(200, b"text/plain; charset=utf-8", 0, req.keep_alive))
         elif req.method == "GET" and req.path == "/v1/models":
-            conn.respond(self.json(200, _models(), req.keep_alive))
+            conn.respond(self.json(200, self.models.listing(int(time.time())), req.keep_alive))
         elif req.method == "GET" and req.path == "/stats":
             conn.respond(self.json(200, self.stats.statistics().to_json(), req.keep_alive))
         elif endpoint is not None or req.path in ("/health", "/v1/models", "/stats"):
@@ -121,6 +123,12 @@ class _App:
         except FormatError as exc:
             conn.respond(self.error(400, exc.message, req.keep_alive, exc.param))
             return
+        # Checked before anything else, as vLLM's _check_model is (see models.py).
+        if not self.models.accepts(endpoint.family, gen.model):
+            conn.respond(self.error(404, not_found_message(gen.model), req.keep_alive, "model"))
+            return
+        if not gen.model:
+            gen = dataclasses.replace(gen, model=self.models.default)
         fault = self._draw_fault(gen.stream)
         if fault is not None and fault.kind in ("status", "html"):
             conn.respond(faults.response(fault, self.date_lines(), req.keep_alive))
@@ -186,19 +194,6 @@ class _App:
 
 def _frame(events: tuple[bytes, ...]) -> bytes:
     return b"".join(http11.chunk(e) for e in events)
-
-
-def _models() -> dict[str, object]:
-    model = {
-        "id": MODEL_ID,
-        "object": "model",
-        "created": int(time.time()),
-        "owned_by": "llmbench",
-        "root": MODEL_ID,
-        "parent": None,
-        "max_model_len": 131072,
-    }
-    return {"object": "list", "data": [model]}
 
 
 class _Connection(asyncio.Protocol):

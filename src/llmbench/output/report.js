@@ -41,9 +41,12 @@
     const d = digits || 0;
     return Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
   }
-  function pct(f) {
+  function pct(f) {  // a share: never "0.0 %" for something that happened, nor "100 %" short of it
     if (!has(f)) return "–";
-    return f === 1 ? "100 %" : (100 * f).toFixed(f > 0.999 ? 3 : f > 0.99 ? 2 : 1) + " %";
+    if (f === 0 || f === 1) return 100 * f + " %";
+    if (f < 0.001) return "<0.1 %";
+    if (f > 0.99999) return ">99.999 %";
+    return (100 * f).toFixed(f > 0.999 ? 3 : f > 0.99 ? 2 : 1) + " %";
   }
   function fix(v) {  // a millisecond figure in a table: 3 significant digits or more
     if (!has(v)) return "–";
@@ -111,10 +114,16 @@
     if (run.stop_reason) s += (s ? "; " : "") + "stopped: " + run.stop_reason;
     return s;
   }
+  // Where a request's token count came from (tokens.sources), in words.
+  const SOURCES = { usage: "the server's usage", tokenizer: "a local tokenizer",
+    estimate: "an estimate from the text's length", chars: "the text's characters", none: "nothing (no count)" };
   function tokenText() {
-    const run = D.run || {}, tok = D.tokens || {};
-    const sources = Object.entries(tok.sources || {}).map(([k, v]) => k + " " + num(v)).join(", ");
-    return (run.token_unit || tok.mode || "tokens") + (sources ? " (counted from: " + sources + ")" : "");
+    const run = D.run || {}, tok = D.tokens || {}, unit = run.token_unit || "tokens";
+    const sources = Object.entries(tok.sources || {}).filter(([, v]) => v > 0).map(([k, v]) =>
+      (Object.prototype.hasOwnProperty.call(SOURCES, k) ? SOURCES[k] : k) + " (" + num(v) + (v === 1 ? " request)" : " requests)"));
+    const what = unit === "chars" ? "Characters (not tokens)" : unit.charAt(0).toUpperCase() + unit.slice(1);
+    if (!sources.length) return what;
+    return what + " counted from " + (sources.length > 1 ? sources.slice(0, -1).join(", ") + " and " + sources[sources.length - 1] : sources[0]);
   }
   function duration(s) {
     if (!has(s)) return null;
@@ -136,7 +145,7 @@
     [
       ["Load", loadText(cfg)], ["Stop rule", stopText(cfg, run)],
       ["Started", run.started_at], ["Measured duration", duration(run.wall_time_s)],
-      ["Token unit", tokenText()], ["Endpoint", cfg.endpoint],
+      ["Workload", D.workload], ["Token count", tokenText()], ["Endpoint", cfg.endpoint],
       ["Client", [cpu, lag].filter(Boolean).join(", ")],
       ["llmbench", (run.llmbench_version || "?") + (cfg.transport ? " (" + cfg.transport + " transport)" : "")],
     ].forEach(([k, v]) => {
@@ -145,8 +154,21 @@
       add(d, el("dt", null, k));
       add(d, el("dd", null, v));
     });
-    if (run.interrupted) {
+    if (run.recovered) {
+      banner(h, "bad", "Recovered from results.jsonl: the run ended without writing summary.json (killed or crashed). " +
+        "The figures cover the requests it recorded; its config is unknown and there is no ITL (see run.recovery in summary.json).");
+    } else if (run.interrupted) {
       banner(h, "bad", "Interrupted (" + (run.stop_reason || "signal") + "): the figures cover only the requests that finished before the stop.");
+    }
+    if (run.error_rate_stop) {
+      const e = run.error_rate_stop;
+      banner(h, "bad", "Stopped early: " + pct(e.observed) + " of the last " + num(e.window) +
+        " requests failed, over --max-error-rate " + pct(e.threshold) + ". The server was failing; the figures cover only the requests before the stop.");
+    }
+    const tokens = D.tokens || {};
+    if (tokens.unit && tokens.unit !== "tokens" && tokens.mode !== "chars") {
+      banner(h, "warn", "Output counts are " + (tokens.mixed ? "of mixed units" : tokens.unit) +
+        ", not tokens: TPOT and the tok/s figures are in that unit. Give --tokenizer, or let the server send usage.");
     }
     if (client.saturated) {
       const why = (client.saturation_reasons || []).join("; ");
@@ -156,6 +178,10 @@
       banner(h, "warn", "Non-streaming requests (--no-stream): the whole response arrives at once, so TTFT is the whole response (about the latency), and TPOT and ITL say nothing about generation speed.");
     }
     if (!req.ok) banner(h, "bad", "No request succeeded: nothing was measured.");
+    else if (req.total && req.failed / req.total > 0.5) {
+      banner(h, "bad", "Failures dominate: " + pct(req.failed / req.total) + " of " + num(req.total) +
+        " measured requests failed (see Outcomes); the latency figures describe only the " + num(req.ok) + " that succeeded.");
+    }
     if (D.slo && D.slo.checks) {
       const failed = D.slo.checks.filter((c) => !c.passed).map((c) => c.expr);
       if (failed.length) banner(h, "bad", "SLO failed: " + failed.join(", "));
@@ -201,6 +227,9 @@
   }
 
   // ---- distributions ---------------------------------------------------------------
+  function sameReadNote(h) {  // gaps of 0: tokens that arrived in one read, counted apart
+    return num(h.same_read) + " same-read gaps (" + pct(h.same_read / h.total) + ", 0 ms: tokens that arrived in one read) not drawn";
+  }
   function histOption(name, h) {
     const lo = h.edges[0], hi = h.edges[h.edges.length - 1];
     const log = h.log;
@@ -212,15 +241,17 @@
       const v = h.marks[p];
       if (!has(v)) return;
       subtitle.push(p.toUpperCase() + " " + ms(v));
+      if (v < lo) return;  // among the same-read gaps, left of the axis: named above only
       marks.push({
         xAxis: Math.min(Math.max(v, lo), edge), lineStyle: { color: color, type: "dashed", width: 1.5 },
         label: { formatter: p.toUpperCase(), color: color, position: "end", distance: [0, 2 + 13 * i] },
       });
     });
+    const sub = subtitle.join("   ") + (h.same_read ? "\n" + sameReadNote(h) : "");
     return {
-      title: { text: LABELS[name] || name, subtext: subtitle.join("   "), left: 8, top: 2,
-        textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11, color: C.muted } },
-      grid: { left: 56, right: 22, top: 86, bottom: 30 },
+      title: { text: LABELS[name] || name, subtext: sub, left: 8, top: 2,
+        textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11, lineHeight: 14, color: C.muted } },
+      grid: { left: 56, right: 22, top: h.same_read ? 100 : 86, bottom: 30 },  // room for the note
       tooltip: { trigger: "item", formatter: (p) => ms(p.value[0]) + " – " + ms(p.value[1]) + "<br>" +
         num(p.value[2]) + " (" + pct(p.value[2] / h.total) + ")" },
       xAxis: { type: log ? "log" : "value", logBase: hi / lo > 1000 ? 10 : 2, min: lo, max: hi,
@@ -245,7 +276,11 @@
     // Every panel first: a chart takes its container's width when it is created, and a
     // lone first panel would span the whole row until its neighbours arrive.
     const divs = names.map(() => add(add(box, el("div", "panel")), el("div", "chart")));
-    names.forEach((n, i) => chart(divs[i], histOption(n, H[n])));
+    names.forEach((n, i) => {
+      if (H[n].counts.length) { chart(divs[i], histOption(n, H[n])); return; }
+      divs[i].className = "empty";  // every gap was a same-read gap: nothing to draw
+      divs[i].textContent = (LABELS[n] || n) + ": all " + sameReadNote(H[n]);
+    });
   }
 
   // ---- over time -------------------------------------------------------------------
@@ -303,13 +338,17 @@
       itemStyle: { color: kindColor(kind) },
       data: S.failed.filter((p) => p[2] === k).map((p) => (has(p[1]) && p[1] > 0 ? [p[0], p[1], 1] : [p[0], lo, 0])),
     }));
+    // One origin for the page: seconds from the measured start, as the over-time charts.
+    const ts = D.timeseries, xEnd = S.ok.concat(S.failed).reduce((m, p) => Math.max(m, p[0]), 0);
+    const xMax = ts && ts.t.length ? Math.max(ts.t[ts.t.length - 1] + ts.width_s, xEnd) : null;
     const div = add(box, el("div", "chart mid"));
     chart(div, {
       legend: { top: 4, right: 24 },
       grid: { left: 64, right: 24, top: 40, bottom: 46 },
       tooltip: { trigger: "item", formatter: (p) => esc(p.seriesName) + " · started at " + num(p.value[0], 3) + " s<br>" +
         (p.seriesName === "ok" || p.value[2] ? "latency " + ms(p.value[1]) : "no duration recorded") },
-      xAxis: { type: "value", name: "request start (s)", nameLocation: "middle", nameGap: 26, splitLine: { show: false } },
+      xAxis: { type: "value", name: "request start (s from the measured start)", nameLocation: "middle", nameGap: 26,
+        min: 0, max: xMax, axisLabel: { formatter: (v) => v + " s" }, splitLine: { show: false } },
       yAxis: { type: log ? "log" : "value", name: "latency", scale: true,
         axisLabel: { formatter: (v) => ms(v) }, splitLine: { lineStyle: { color: C.grid } } },
       dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "none" }],
@@ -319,9 +358,12 @@
       ? "Successful requests: " + num(S.ok.length) + " of " + num(S.ok_total) + " shown (a uniform sample plus the slowest). "
       : "All " + num(S.ok_total) + " successful requests shown. ";
     const failed = S.failed_total === 0 ? "No failures."
-      : (S.failed.length < S.failed_total ? num(S.failed.length) + " of " + num(S.failed_total) + " failures shown (sampled)."
+      : (S.failed.length < S.failed_total ? num(S.failed.length) + " of " + num(S.failed_total) + " failures shown (sampled)"
         : "All " + num(S.failed_total) + " failures shown") + "; failures with no duration sit on the bottom edge.";
-    add(box, el("p", "caption", shown + failed + " Scroll to zoom."));
+    const origin = S.origin_from === "first request"
+      ? " Time 0 is the first measured request's start (this summary does not record the measured start)."
+      : "";
+    add(box, el("p", "caption", shown + failed + origin + " Scroll to zoom."));
   }
 
   // ---- outcomes, SLOs, percentiles, samples, definitions -------------------------

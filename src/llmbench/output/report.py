@@ -52,6 +52,11 @@ _HIST_BINS = 50
 _HIST_FLOOR_PERCENTILE = 1.0
 _EXAMPLE_CAP = 2_000
 
+# A gap of 0 (tokens that arrived in one read share its timestamp) is recorded as the
+# histograms' lowest value, 1 µs; no gap between two reads is that short. Such gaps are
+# counted apart, so the axis starts where the real distribution does.
+_SAME_READ_US = 1
+_GAPS = frozenset(m.key for m in HISTOGRAM_METRICS if m.source == "gaps")
 _HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS if m.report_histogram)
 # Every metric's label, by its summary key: the page names figures as the console does.
 _LABELS = {m.key: m.label for m in METRICS}
@@ -132,14 +137,49 @@ def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
     data["definitions"] = _dict(summary.get("definitions"))
     data["labels"] = _LABELS
     data["histograms"] = _histograms(_dict(summary.get("hdr_us")), data["stats"])
-    wall_s = _dict(summary.get("run")).get("wall_time_s")
-    data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), wall_s)
+    data["workload"] = _workload(config, summary)
+    run = _dict(summary.get("run"))
+    data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), run.get("wall_time_s"))
     scatter = _Scatter(SCATTER_CAP, SLOWEST_KEPT)
     for row in iter_results(results):
         if row.get("phase", "measure") == "measure":
             scatter.add(row)
-    data["scatter"] = scatter.result()
+    data["scatter"] = scatter.result(_number(run.get("measured_start_s")))
     return data
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _workload(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
+    """What was sent, from the config keys this summary has (older ones have fewer),
+    then the mean lengths measured; no prompt text."""
+    parts = []
+    if isinstance(config.get("prompts_file"), str):
+        order = config.get("order")
+        parts.append(f"prompts from {config['prompts_file']}" + (f" ({order})" if order else ""))
+    elif config.get("input_tokens"):
+        parts.append(f"synthetic prompts of {_length(config['input_tokens'])} tokens")
+    elif isinstance(config.get("prompt"), str):
+        parts.append(f"one prompt of {len(config['prompt']):,} characters")
+    out_max = config.get("output_tokens") or config.get("max_tokens")
+    if out_max:
+        eos = ", ignore_eos" if config.get("ignore_eos") else ""
+        parts.append(f"max_tokens {_length(out_max)}{eos}")
+    ok, tokens = _dict(summary.get("requests")).get("ok"), _dict(summary.get("tokens"))
+    unit = _dict(summary.get("run")).get("token_unit") or "tokens"
+    if isinstance(ok, int) and ok > 0 and {"input", "output"} <= tokens.keys():
+        mean_in, mean_out = (_int(tokens[k]) / ok for k in ("input", "output"))
+        parts.append(f"measured per request: {mean_in:,.0f} input, {mean_out:,.0f} output {unit}")
+    return "; ".join(parts) or None
+
+
+def _length(value: Any) -> str:
+    """``512`` or ``"512:64"`` (mean:stddev) as ``512`` / ``512 ± 64``."""
+    text = str(value)
+    mean, _, stddev = text.partition(":")
+    return f"{mean} ± {stddev}" if stddev else text
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -206,11 +246,13 @@ class _Scatter:
         self._slowest_n = min(slowest, cap)
         self._slowest: list[tuple[float, int, float]] = []  # min-heap (latency, line, start)
         self._kinds: dict[str, int] = {}
+        self._first: float | None = None  # the earliest start seen
 
     def add(self, row: dict[str, Any]) -> None:
         x = row.get("start_s")
         if not isinstance(x, int | float):
             return
+        self._first = x if self._first is None else min(self._first, x)
         if row.get("status") != "ok":
             kind = self._kinds.setdefault(str(row.get("status")), len(self._kinds))
             y = next((row[k] for k in _FAILED_Y if isinstance(row.get(k), int | float)), None)
@@ -227,7 +269,12 @@ class _Scatter:
         elif slowest and y > slowest[0][0]:
             heapq.heapreplace(slowest, (y, line, x))
 
-    def result(self) -> dict[str, Any]:
+    def result(self, origin: float | None = None) -> dict[str, Any]:
+        """The points, their start times in seconds from ``origin`` (the measured start,
+        where the over-time charts start, in results.jsonl's time), or, when the summary
+        does not say where that is, from the first measured request's start."""
+        derived = origin is None
+        origin = (self._first or 0.0) if origin is None else origin
         ok = self._ok.items
         if self._ok.seen > self._ok.cap:  # make room for the slowest, keep the cap
             slow = {line: (x, y, line) for y, line, x in self._slowest}
@@ -236,15 +283,21 @@ class _Scatter:
             ok = [*slow.values(), *rest]
         failed = sorted(self._failed.items, key=lambda p: p[0])
         return {
-            "ok": sorted([round(x, 3), round(y, 2)] for x, y, _ in ok),
-            "failed": [[round(x, 3), None if y is None else round(y, 2), k] for x, y, k in failed],
+            "ok": sorted([round(x - origin, 3), round(y, 2)] for x, y, _ in ok),
+            "failed": [
+                [round(x - origin, 3), None if y is None else round(y, 2), k] for x, y, k in failed
+            ],
             "kinds": list(self._kinds),
             "ok_total": self._ok.seen,
             "failed_total": self._failed.seen,
+            "origin_s": round(origin, 6),
+            "origin_from": "first request" if derived else "summary",
         }
 
 
 def _histograms(hdr: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
+    """Per drawn metric: bins, the total, the p50/p95/p99 marks and, for gap metrics,
+    ``same_read``: the gaps of 0 (tokens in one read), counted apart from the bins."""
     out: dict[str, Any] = {}
     for name in _HISTOGRAMS:
         encoded = hdr.get(name)
@@ -254,37 +307,59 @@ def _histograms(hdr: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
             hist = HdrHistogram.decode(encoded)
         except Exception:  # hdrh raises bare Exceptions on a corrupt payload
             continue
+        buckets = [
+            (low, hist.get_highest_equivalent_value(low), count) for low, count in _nonempty(hist)
+        ]
+        same_read = 0
+        if name in _GAPS:
+            same_read = sum(count for low, _, count in buckets if low <= _SAME_READ_US)
+            buckets = [b for b in buckets if b[0] > _SAME_READ_US]
+        total = hist.get_total_count()
+        if total == 0:
+            continue
         # Rice's rule (2 * n ** (1/3) bins): 500 samples in 50 bins would draw noise.
-        n_bins = min(_HIST_BINS, max(8, math.ceil(2 * hist.get_total_count() ** (1 / 3))))
-        bins = _bins(hist, n_bins)
-        if bins is not None:
-            marks = stats.get(name) or {}
-            out[name] = {**bins, "marks": {p: marks.get(p) for p in ("p50", "p95", "p99")}}
+        n_bins = min(_HIST_BINS, max(8, math.ceil(2 * (total - same_read) ** (1 / 3))))
+        bins = _bins(buckets, n_bins) or {"edges": [], "counts": [], "log": False}
+        marks = stats.get(name) or {}
+        out[name] = {
+            **bins,
+            "total": total,
+            "same_read": same_read,
+            "marks": {p: marks.get(p) for p in ("p50", "p95", "p99")},
+        }
     return out
 
 
-def _bins(hist: HdrHistogram, n_bins: int) -> dict[str, Any] | None:
-    """Counts in ``n_bins`` bins with ms edges, log-spaced when the values span more than
-    20x. Bins start at the minimum, or at p1 when the minimum is a far outlier (the
-    near-zero gaps of chunks that arrive together): the first bin then holds those."""
-    total = hist.get_total_count()
-    if total == 0:
+def _nonempty(hist: HdrHistogram) -> list[tuple[int, int]]:
+    """(lowest value, count) of every non-empty bucket, in value order."""
+    return [(hist.get_value_from_index(i), c) for i, c in enumerate(hist.counts) if c]
+
+
+def _bins(buckets: list[tuple[int, int, int]], n_bins: int) -> dict[str, Any] | None:
+    """(low, high, count) buckets (µs) in ``n_bins`` bins with ms edges, log-spaced when
+    the values span more than 20x. Bins start at the minimum, or at p1 when the minimum
+    is a far outlier: the first bin then holds those."""
+    n = sum(count for _, _, count in buckets)
+    if n == 0:
         return None
-    floor = hist.get_value_at_percentile(_HIST_FLOOR_PERCENTILE)
-    low = max(1, hist.get_min_value() if hist.get_min_value() * 4 >= floor else floor)
-    high = max(hist.get_max_value() + 1, low + 1)
+    target, seen, floor = max(1, math.ceil(n * _HIST_FLOOR_PERCENTILE / 100)), 0, buckets[0][1]
+    for _, high, count in buckets:
+        seen += count
+        if seen >= target:
+            floor = high
+            break
+    low = max(1, buckets[0][0] if buckets[0][0] * 4 >= floor else floor)
+    high = max(buckets[-1][1] + 1, low + 1)
     log = high / low > 20
     scale: Callable[[float], float] = math.log if log else float
     step = (scale(high) - scale(low)) / n_bins
     counts = [0] * n_bins
-    for index, count in enumerate(hist.counts):
-        if count:
-            value = hist.get_value_from_index(index)
-            mid = (value + hist.get_highest_equivalent_value(value)) / 2
-            counts[min(int((scale(max(mid, low)) - scale(low)) / step), n_bins - 1)] += count
+    for value, top, count in buckets:
+        mid = (value + top) / 2
+        counts[min(int((scale(max(mid, low)) - scale(low)) / step), n_bins - 1)] += count
     edges = [math.exp(math.log(low) + step * i) if log else low + step * i for i in range(n_bins)]
     ms = [round(edge / 1000, 4) for edge in [*edges, high]]
-    return {"edges": ms, "counts": counts, "total": total, "log": log}
+    return {"edges": ms, "counts": counts, "log": log}
 
 
 def _timeseries(rows: list[dict[str, Any]], wall_s: Any) -> dict[str, Any] | None:
@@ -293,20 +368,34 @@ def _timeseries(rows: list[dict[str, Any]], wall_s: Any) -> dict[str, Any] | Non
         return None
     width = max(1, math.ceil(len(rows) / _TIMESERIES_CAP))
     out: dict[str, Any] = {"width_s": width, **{key: [] for key in _SERIES}}
+    # Requests in flight as a bucket opens: started minus finished before it, when the
+    # rows count both (a second with no start, such as the run's last, then has one).
+    level: int | None = 0 if all("started" in r and "finished" in r for r in rows) else None
     for start in range(0, len(rows), width):
         chunk = rows[start : start + width]
         t = _int(chunk[0].get("t", start))
         seconds = _bucket_seconds(t, len(chunk), wall_s)
         out["t"].append(t)
-        # Sampled when a request starts: a bucket with no start has no figure (not 0).
-        started = any(_int(r.get("started", 1)) for r in chunk)
-        out["in_flight"].append(max(_int(r.get("in_flight")) for r in chunk) if started else None)
+        out["in_flight"].append(_in_flight(chunk, level))
+        if level is not None:
+            level += sum(_int(r["started"]) - _int(r["finished"]) for r in chunk)
         for key, field in (("rps", "ok"), ("errors_per_s", "failed")):
             out[key].append(round(sum(_int(r.get(field)) for r in chunk) / seconds, 3))
         tokens = sum(_int(r.get("output_tokens")) for r in chunk)
         out["tokens_per_s"].append(round(tokens / seconds, 1))
         out["ttft_p50_ms"].append(_weighted_ttft(chunk))
     return out
+
+
+def _in_flight(chunk: list[dict[str, Any]], level: int | None) -> int | None:
+    """The bucket's most requests in flight. The Recorder samples it as each request
+    starts, and the count only rises at a start: so it is the larger of the level as
+    the bucket opens and those samples. Without the level, a bucket with no start has
+    no figure (not 0)."""
+    samples = [_int(r.get("in_flight")) for r in chunk if _int(r.get("started", 1))]
+    if level is None:
+        return max(samples) if samples else None
+    return max(0, level, *samples)
 
 
 def _bucket_seconds(t: int, n: int, wall_s: Any) -> float:

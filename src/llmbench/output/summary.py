@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import orjson
 from llmbench.metric_defs import HISTOGRAM_METRICS, definitions
 from llmbench.metrics import LATE_START_MS, Recorder, Second, histogram_stats
 from llmbench.slo import GoodputSpec, goodput_block
+from llmbench.tokens import run_token_unit
 
 __all__ = ["SAMPLE_CAP", "SCHEMA_VERSION", "build_summary", "write_json_atomic"]
 
@@ -98,12 +99,18 @@ def build_summary(
         "input": rec.input_tokens,
         "output": rec.output_tokens,
         "sources": dict(sorted(rec.token_sources.items())),
+        # the unit actually counted: "tokens" only when every count came from usage or
+        # a tokenizer; "mixed" (and mixed: true) when some requests fell back
+        "unit": run_token_unit(rec.token_sources, token_mode)[0],
+        "mixed": run_token_unit(rec.token_sources, token_mode)[1],
     }
     out["errors"] = redact(_errors(rec))
     out["slo"] = None
-    out["samples"] = redact(
-        {"first_frame": _cap(rec.sample_first_frame), "last_frame": _cap(rec.sample_last_frame)}
-    )
+    # Redact, then cut: a key straddling the cap would otherwise survive minus its tail.
+    out["samples"] = {
+        "first_frame": _cap(redact(rec.sample_first_frame)),
+        "last_frame": _cap(redact(rec.sample_last_frame)),
+    }
     out["timeseries"] = [_second_json(t, sec) for t, sec in enumerate(rec.seconds)]
     # The full distributions, HdrHistogram's compressed base64 encoding (microseconds):
     # the report draws its histograms from these, and runs can be merged later.
@@ -123,13 +130,56 @@ def _cap(text: str | None) -> str | None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write via a temp file and rename, so a reader never sees half a summary."""
-    data = orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    """Write via a temp file and rename, so a reader never sees half a summary. The
+    file gets the mode of the run's other files (0666 less the umask, as ``open``
+    gives), not mkstemp's private 0600."""
+    data = _dumps(obj)
+    mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
+    os.umask(mask)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o666 & ~mask)
             fh.write(data + b"\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# orjson's own limit is 255 levels; deeper than this, a value is written as a marker.
+_MAX_DEPTH = 128
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what orjson writes as a JSON integer
+_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+
+
+def _dumps(obj: Any) -> bytes:
+    """The JSON of a summary, never failing on a value: what orjson cannot write (an
+    integer beyond 64 bits, a string with a lone surrogate, nesting past its limit,
+    a type it does not know) is written as text, so a figure a server sent can never
+    cost the run its summary.json."""
+    try:
+        return orjson.dumps(obj, default=str, option=_OPTIONS)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_json_safe(obj, 0), default=str, option=_OPTIONS)
+
+
+def _json_safe(value: Any, depth: int) -> Any:
+    if depth > _MAX_DEPTH:
+        return "<nested too deep>"
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else str(value)
+    if isinstance(value, Mapping):
+        return {_safe_key(k): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in value]
+    return value  # orjson's own types (dataclasses, ...) or default=str
+
+
+def _safe_key(key: Any) -> Any:
+    safe = _json_safe(key, 0)
+    return safe if isinstance(safe, str | int | float | bool) or safe is None else str(safe)

@@ -30,6 +30,7 @@ from llmbench.providers.base import (
     OptionSources,
     ProviderSpec,
     accept_header,
+    end_reason,
     error_text,
     join_url,
     max_tokens_of,
@@ -82,7 +83,7 @@ def _message(obj: dict[str, Any]) -> list[StreamEvent]:
     """A whole (non-streaming) message: every text and thinking block, usage, stop."""
     text = [b.get("text") or "" for b in obj["content"] if b.get("type") == "text"]
     thinking = [b.get("thinking") or "" for b in obj["content"] if b.get("type") == "thinking"]
-    end = End(obj.get("stop_reason") or "message")
+    end = End(end_reason(obj.get("stop_reason") or "message"))
     return [Content("".join(text), "".join(thinking)), *_usage(obj.get("usage")), end]
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Generic, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from llmbench.caps import bounded
+import orjson
+
 from llmbench.config import RunConfig
 from llmbench.events import StreamEvent
 from llmbench.http.request import HttpRequest
@@ -38,6 +39,7 @@ __all__ = [
     "ProviderSpec",
     "accept_header",
     "bearer",
+    "end_reason",
     "error_text",
     "join_url",
     "max_tokens_of",
@@ -194,10 +196,20 @@ def max_tokens_of(item: WorkloadItem, cfg: RunConfig) -> int | None:
 
 def error_text(error: Any, *fields: str) -> str:
     """One line from an error payload: ``code: message`` from a dict's ``fields``
-    (default ``message``), the value itself otherwise; capped at ``caps.MAX_ERROR_BYTES``."""
+    (default ``message``), the value itself otherwise. Not cut here: the exchange
+    redacts credentials first and then caps it (a cut key would escape redaction)."""
     if isinstance(error, dict):
         found = [str(error[f]) for f in fields or ("message",) if error.get(f) not in (None, "")]
-        text = ": ".join(found) if found else str(error)
-    else:
-        text = str(error)
-    return bounded(text)
+        return ": ".join(found) if found else str(error)
+    return str(error)
+
+
+def end_reason(value: Any) -> str:
+    """An end reason as text: a string as it is, anything else a server put there (an
+    object, a number) as compact JSON, so ``end_reason`` is always a string."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return str(value)

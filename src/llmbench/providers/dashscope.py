@@ -37,6 +37,7 @@ from llmbench.providers.base import (
     ProviderSpec,
     accept_header,
     bearer,
+    end_reason,
     error_text,
     join_url,
     max_tokens_of,
@@ -113,7 +114,7 @@ class DashScope:
         if usage:
             out.append(Usage(usage.get("input_tokens"), usage.get("output_tokens")))
         if finish not in _NOT_FINISHED:
-            out.append(End(finish))
+            out.append(End(end_reason(finish)))
         return out
 
 

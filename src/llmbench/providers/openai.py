@@ -31,6 +31,7 @@ from llmbench.providers.base import (
     ProviderSpec,
     accept_header,
     bearer,
+    end_reason,
     error_text,
     join_url,
     max_tokens_of,
@@ -131,7 +132,7 @@ class _OpenAIBase:
             return [End(_DONE)]
         obj = orjson.loads(data)
         error = obj.get("error")
-        if error is not None:  # some servers send "error": null in every chunk
+        if error:  # some servers send "error": null (or false) in every chunk
             return [StreamError(error_text(error))]
         choices = obj.get("choices")
         if not choices:
@@ -140,8 +141,9 @@ class _OpenAIBase:
         out: list[StreamEvent] = [self._content(choice)]
         if obj.get("usage"):  # before End: the runner counts this chunk's tokens from it
             out.extend(_usage(obj))
-        if choice.get("finish_reason"):
-            out.append(End(choice["finish_reason"]))
+        reason = choice.get("finish_reason")
+        if reason:  # usage may follow before [DONE]; without streaming the body is all
+            out.append(End(end_reason(reason), final=self.framing == "json"))
         return out
 
     def _content(self, choice: dict[str, Any]) -> Content:

@@ -31,6 +31,7 @@ from llmbench.providers.base import (
     OptionSources,
     ProviderSpec,
     accept_header,
+    end_reason,
     error_text,
     join_url,
     max_tokens_of,
@@ -117,8 +118,15 @@ def _as_text(value: Any) -> str:
 
 
 def _count(value: Any) -> int | None:
-    """A token count as the gateway wrote it (a number, maybe a numeric string)."""
-    return None if value is None else int(value)
+    """A token count as the gateway wrote it (a number, maybe a numeric string). The
+    error does not quote the value: Python cuts a quoted value at 200 characters, and
+    a credential cut there would escape redaction."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"a token count is not a number ({type(value).__name__})") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +201,7 @@ class Template:
             return [End(data)]
         obj = orjson.loads(data)
         error = self._error(obj)
-        if error is not None and error is not False:
+        if error:  # null, false, 0, "" and {} say "no error"
             return [StreamError(error_text(error))]
         if event == "error":
             return [StreamError(error_text(data))]
@@ -207,7 +215,9 @@ class Template:
         end = self._end(obj)
         if end is not None and self._ended(end):
             reason = self._end_reason(obj) if self.spec.end_reason is not None else end
-            out.append(End(reason if isinstance(reason, str) else "end"))
+            reason = "end" if reason is None or isinstance(reason, bool) else end_reason(reason)
+            # With a done sentinel the stream goes on to it (usage may come first).
+            out.append(End(reason, final=self._done is None))
         return out or [Meta(event)]
 
     def _content(self, text: Any, reasoning: Any) -> Content:

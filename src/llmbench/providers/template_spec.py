@@ -15,12 +15,12 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmbench.config import ConfigError
+from llmbench.config import ConfigError, check_header, check_json
 from llmbench.providers.base import FRAMINGS, Framing, Header, OptionSources
 
 __all__ = [
@@ -170,6 +170,7 @@ def _body(raw: Any, env: Mapping[str, str], source: str) -> Any:
             raise _fail(source, "body", f"not a JSON template ({exc})") from None
     if not isinstance(raw, dict | list):
         raise _fail(source, "body", "must be a table or a JSON string template")
+    check_json(raw, f"--provider-config {source}: body")  # 64-bit integers, finite numbers
     return _compile_value(raw, env, source, "body")
 
 
@@ -182,8 +183,28 @@ def _headers(raw: Any, env: Mapping[str, str], source: str) -> tuple[Header, ...
     for name, value in raw.items():
         if not isinstance(value, str):
             raise _fail(source, f"headers.{name}", f"must be a string, got {value!r}")
-        out.append((name, _expand_env(value, env, source, f"headers.{name}")))
+        value = _expand_env(value, _HeaderEnv(env), source, f"headers.{name}")
+        # as -H: a token name, a printable-ASCII value (a CR/LF would inject headers)
+        check_header(name, value, f"--provider-config {source}: headers")
+        out.append((name, value))
     return tuple(out)
+
+
+class _HeaderEnv(Mapping[str, str]):
+    """The environment as a header value reads it: each variable without one trailing
+    line ending (\\n, \\r\\n or the CR a sourced CRLF .env file leaves), like API keys."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def __getitem__(self, name: str) -> str:
+        return self._env[name].removesuffix("\n").removesuffix("\r")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
 
 
 def _response(raw: Any, source: str) -> dict[str, Any]:
