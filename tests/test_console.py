@@ -42,6 +42,20 @@ def test_open_loop_table_says_which_rows_include_queueing_and_counts_late_starts
     assert "Late starts: 2 of 4 requests sent more than 10 ms after their scheduled time." in out
 
 
+def test_open_loop_throughput_line_shows_the_offered_rate_and_arrival_process() -> None:
+    rec = recorder(queue_ms=(0, 3, 25, 40))
+    summary = build_summary(
+        rec, run={}, config={"arrival": "constant"}, open_loop=True, offered_rps=40.0
+    )
+    line = summary_table(summary).splitlines()[1]
+    assert line.startswith("Throughput: ")
+    assert line.endswith(" (offered 40.0 req/s, constant arrivals)")
+
+
+def test_closed_loop_throughput_line_offers_nothing() -> None:
+    assert "offered" not in table(recorder(), open_loop=False)
+
+
 def test_closed_loop_table_has_no_open_loop_notes() -> None:
     out = table(recorder(), open_loop=False)
     assert "Late starts" not in out

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from llmbench.metric_defs import PERCENTILES
 from llmbench.metrics import LiveStats, Recorder, _bucket_floor, histogram_stats
 from llmbench.output.summary import SCHEMA_VERSION, build_summary
-from llmbench.result import RequestResult
+from llmbench.result import RampFigures, RequestResult
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -447,6 +447,27 @@ def test_throughput_rounding() -> None:
         "output_tokens_per_s": 3.333,
         "total_tokens_per_s": 3.333,
     }
+
+
+def test_open_loop_throughput_shows_the_offered_rate_next_to_the_achieved_one() -> None:
+    rec = feed(Recorder(), [ok(0, 2 * S), ok(S, 2 * S)])
+    s = build_summary(rec, run={}, config={}, open_loop=True, offered_rps=40.0)
+    assert s["throughput"]["offered_rps"] == 40.0
+    assert s["throughput"]["requests_per_s"] == 1.0
+    assert "offered_rps" not in summary(rec)["throughput"]  # closed loop: nothing offered
+
+
+def test_the_ramp_block_is_kept_apart_from_the_headline_figures() -> None:
+    rec = feed(Recorder(), [ok(0, S)])
+    ramp = RampFigures(3.0, requests=60, ok=59)
+    s = build_summary(rec, run={}, config={}, open_loop=True, offered_rps=40.0, ramp=ramp)
+    assert s["ramp"] == {"duration_s": 3.0, "requests": 60, "ok": 59, "requests_per_s": 19.667}
+    assert s["requests"]["total"] == 1  # the ramp's requests are not the run's
+    assert "ramp" not in summary(rec)  # no ramp ran: no block
+
+
+def test_a_ramp_cut_short_at_once_has_no_rate() -> None:
+    assert RampFigures(0.0, requests=0, ok=0).to_json()["requests_per_s"] == 0.0
 
 
 # -- open loop ------------------------------------------------------------------------

@@ -634,3 +634,19 @@ def test_every_package_under_src_is_listed_for_the_wheel() -> None:
     assert found <= set(config["packages"])
     assert config["package-dir"]["llmbench._vendor.echarts"] == "vendor/echarts"
     assert (ROOT / "vendor/echarts/echarts.min.js").is_file()
+
+
+def test_the_ramp_and_the_offered_rate_reach_the_page(tmp_path: Path) -> None:
+    # Issue 13 item 2: offered vs achieved rate, and the ramp kept apart, in the report.
+    results = [ok_result(i, i * 0.05) for i in range(10)]
+    summary = make_run(
+        tmp_path / "run", results, ramp={"duration_s": 3.0, "requests": 60, "ok": 60}
+    )
+    summary["throughput"]["offered_rps"] = 40.0
+    (tmp_path / "run" / "summary.json").write_bytes(orjson.dumps(summary))
+    data = page_data(build_report(tmp_path / "run").read_text(encoding="utf-8"))
+    assert data["throughput"]["offered_rps"] == 40.0
+    assert data["ramp"] == {"duration_s": 3.0, "requests": 60, "ok": 60}
+    js = (Path(report.__file__).parent / "report.js").read_text(encoding="utf-8")
+    assert "offered_rps" in js
+    assert "D.ramp" in js

@@ -29,7 +29,7 @@ from llmbench.http.request import HttpRequest
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers import make_provider
-from llmbench.result import RequestResult
+from llmbench.result import RampFigures, RequestResult
 from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.workload import KeyRing, WorkloadItem
 
@@ -179,9 +179,58 @@ def test_a_signal_during_ramp_up_does_not_wait_for_later_workers(bench: Bench) -
     outcome = bench.drive(runner, (0.3, "SIGTERM"))
     assert outcome.signal == "SIGTERM"
     assert transport.sent == [i * 10 * MS for i in range(30)]
-    assert runner.recorder.started == len(transport.sent)
-    assert len(bench.lines()) == len(transport.sent)
+    # the ramp is its own unmeasured phase: written, counted apart, not recorded
+    assert runner.recorder.started == 0
+    assert [line["phase"] for line in bench.lines()] == ["ramp"] * len(transport.sent)
+    assert outcome.ramp == RampFigures(0.3, requests=30, ok=30)
     assert bench.clock.now_ns() == 300 * MS
+
+
+def test_a_closed_loop_ramp_comes_before_the_measured_phase(bench: Bench) -> None:
+    # 4 workers ramping over 3 s (started at 0, 1, 2 s; the fourth is due at the ramp's
+    # end), each request 100 ms: the ramp is its own phase, then every measured request
+    # starts after it and the measured phase starts with all 4 workers at once.
+    transport = bench.transport(delay_s=0.1)
+    runner = bench.runner(transport, concurrency=4, ramp_up_s=3.0, duration_s=1.0)
+    outcome = bench.drive(runner)
+    phases = [line["phase"] for line in bench.lines()]
+    ramped = phases.count("ramp")
+    assert ramped == 30 + 20 + 10  # worker 1 from 0 s, 2 from 1 s, 3 from 2 s
+    assert phases == ["ramp"] * ramped + ["measure"] * (len(phases) - ramped)
+    measured = transport.sent[ramped:]
+    assert min(measured) >= 3 * S
+    assert measured[:4] == [measured[0]] * 4  # full concurrency from the first instant
+    assert len(measured) == 4 * 10  # 1 s at 4 workers, no ramp inside it
+    assert runner.recorder.started == len(measured)
+    assert outcome.ramp == RampFigures(3.0, requests=ramped, ok=ramped)
+
+
+def test_an_open_loop_ramp_comes_before_the_measured_phase(bench: Bench) -> None:
+    # --rps 40 --ramp-up 3 without a warm-up: the ramp's 60 arrivals (40 * 3 / 2) are
+    # unmeasured; the measured phase sends at the full 40 req/s from its first arrival.
+    transport = bench.transport(delay_s=0.01)
+    runner = bench.runner(transport, rps=40.0, ramp_up_s=3.0, duration_s=2.0)
+    outcome = bench.drive(runner)
+    phases = [line["phase"] for line in bench.lines()]
+    assert phases == ["ramp"] * 60 + ["measure"] * 80
+    measured = transport.sent[60:]
+    assert measured[0] >= 3 * S
+    assert {b - a for a, b in itertools.pairwise(measured)} == {25 * MS}
+    assert outcome.ramp == RampFigures(3.0, requests=60, ok=60)
+
+
+def test_with_a_warm_up_the_ramp_is_its_first_part(bench: Bench) -> None:
+    # --warmup 5 s with --ramp-up 2: the warm-up ramps the rate from 0 to 10 req/s over
+    # 2 s (10 arrivals), then goes on at 10 req/s (30 more); the ramp's figures count
+    # the warm-up requests started in its first 2 s, and no "ramp" phase is written.
+    transport = bench.transport(delay_s=0.01)
+    runner = bench.runner(transport, rps=10.0, ramp_up_s=2.0, warmup_s=5.0, requests=10)
+    outcome = bench.drive(runner)
+    phases = [line["phase"] for line in bench.lines()]
+    assert phases == ["warmup"] * 40 + ["measure"] * 10
+    measured = transport.sent[40:]
+    assert {b - a for a, b in itertools.pairwise(measured)} == {100 * MS}
+    assert outcome.ramp == RampFigures(2.0, requests=10, ok=10)
 
 
 def test_sigterm_in_the_grace_period_is_still_reported(bench: Bench) -> None:

@@ -352,6 +352,8 @@ def _summarize(
         # due when the run stopped, but the cap never let them go
         never_sent=outcome.due_unsent if cfg.open_loop else None,
         goodput=prep.goodput,
+        offered_rps=cfg.rps if cfg.open_loop else None,
+        ramp=outcome.ramp,  # the ramp ran before the measured phase; its own figures
         redact=prep.keys.redact_tree,  # what a server or a flag may echo
     )
     return slo.judge(summary, prep.checks)
@@ -379,9 +381,12 @@ def _announce(prep: Prepared, run_dir: Path) -> None:
     if cfg.quiet:
         return
     url = prep.keys.redact(cfg.public()["url"])
+    load = f"concurrency {cfg.concurrency}"
+    if cfg.rps is not None:  # the offered rate, beside which the summary puts the achieved
+        load = f"offered {cfg.rps:g} req/s ({cfg.arrival} arrivals), cap {cfg.concurrency}"
+    ramp = f", ramp-up {cfg.ramp_up_s:g} s (not measured)" if cfg.ramp_up_s else ""
     print(
-        f"llmbench {__version__}: {cfg.provider} at {url}, "
-        f"concurrency {cfg.concurrency}; writing {run_dir}/",
+        f"llmbench {__version__}: {cfg.provider} at {url}, {load}{ramp}; writing {run_dir}/",
         flush=True,
     )
     if prep.note:

@@ -129,6 +129,17 @@ def _criteria(criteria: dict[str, Any]) -> str:
     return ", ".join(f"{key.removesuffix('_ms')} ≤ {ms:g} ms" for key, ms in criteria.items())
 
 
+def _offered(summary: dict[str, Any]) -> str:
+    """`` (offered 40.0 req/s, constant arrivals)`` in open loop: the target rate next
+    to the achieved one, which falls short when the server (or the cap) cannot keep up."""
+    offered = summary["throughput"].get("offered_rps")
+    if offered is None:
+        return ""
+    arrival = summary.get("config", {}).get("arrival")
+    process = f", {arrival} arrivals" if isinstance(arrival, str) else ""
+    return f" (offered {offered:,.1f} req/s{process})"
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     """The final table: counts, throughput, then a percentile row per latency metric."""
     req = summary["requests"]
@@ -140,7 +151,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         f"   wall time {run['wall_time_s']:.2f} s",
         f"Throughput: {thr['requests_per_s']:,.2f} req/s, "
         f"{thr['output_tokens_per_s']:,.1f} output {_per_s(run)}, "
-        f"{thr['total_tokens_per_s']:,.1f} total {_per_s(run)}",
+        f"{thr['total_tokens_per_s']:,.1f} total {_per_s(run)}{_offered(summary)}",
         f"{_unit(run).capitalize()}: {tok['input']:,} input, {tok['output']:,} output "
         f"(source: {', '.join(tok['sources']) or '-'})",
         *([w] if (w := token_unit_warning(summary)) else []),

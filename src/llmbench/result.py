@@ -7,9 +7,20 @@ from typing import Any, Literal, get_args
 
 from llmbench.metric_defs import results_fields
 
-__all__ = ["FAILED_STATUSES", "STATUSES", "Phase", "RequestResult", "Status"]
+__all__ = [
+    "FAILED_STATUSES",
+    "PHASES",
+    "STATUSES",
+    "Phase",
+    "RampFigures",
+    "RequestResult",
+    "Status",
+]
 
-Phase = Literal["warmup", "measure"]
+# "ramp": the unmeasured phase of --ramp-up S when no warm-up is given (with a warm-up,
+# the ramp is the warm-up's first part); only "measure" counts in the headline figures.
+Phase = Literal["ramp", "warmup", "measure"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
 
 # The status taxonomy of DESIGN.md "Errors are data": a closed set.
 Status = Literal[
@@ -27,6 +38,25 @@ STATUSES: tuple[Status, ...] = get_args(Status)
 FAILED_STATUSES: frozenset[Status] = frozenset(STATUSES[1:])
 # The per-request figures results.jsonl holds, in milliseconds (the metric table's).
 _RESULT_FIELDS = tuple((m.key, m.value) for m in results_fields() if m.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RampFigures:
+    """The ramp's own figures (``--ramp-up``): the requests started while the load rose
+    to its level, kept out of the headline figures; summary.json's ``ramp`` block."""
+
+    duration_s: float
+    requests: int
+    ok: int
+
+    def to_json(self) -> dict[str, Any]:
+        per_s = round(self.ok / self.duration_s, 3) if self.duration_s > 0 else 0.0
+        return {
+            "duration_s": round(self.duration_s, 6),
+            "requests": self.requests,
+            "ok": self.ok,
+            "requests_per_s": per_s,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,7 +215,8 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
         "--ramp-up",
         type=_number,
         default=0.0,
-        help=f"seconds over which concurrency (closed) or rate (open loop) rises ({_SECONDS})",
+        help="seconds over which concurrency (closed) or rate (open loop) rises, before the "
+        f"measured phase and not measured ({_SECONDS})",
     )
     g.add_argument(
         "--requests",

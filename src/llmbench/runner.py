@@ -27,7 +27,7 @@ from llmbench.monitor import ClientMonitor, process_cpu_s
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers.base import Provider
 from llmbench.redaction import redact_result
-from llmbench.result import Phase, RequestResult
+from llmbench.result import Phase, RampFigures, RequestResult
 from llmbench.retry import (
     ErrorRateWindow,
     attempt_error,
@@ -55,7 +55,8 @@ class RunOutcome:
     saturation verdict); ``due_unsent`` counts the open loop's requests that were due
     before the stop but never sent, because the concurrency cap was full;
     ``error_rate_stop`` is set when ``--max-error-rate`` stopped the run (its
-    threshold, the observed rate and the window it was seen over)."""
+    threshold, the observed rate and the window it was seen over); ``ramp`` holds the
+    ramp's own figures when ``--ramp-up`` ran one (kept out of the headline figures)."""
 
     interrupted: bool
     stop_reason: str
@@ -63,6 +64,7 @@ class RunOutcome:
     client: Mapping[str, Any] = field(default_factory=dict)
     due_unsent: int = 0
     error_rate_stop: Mapping[str, Any] | None = None
+    ramp: RampFigures | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,11 @@ class Runner:
         self._due_unsent = 0
         self._errors = None if max_error_rate is None else ErrorRateWindow(max_error_rate)
         self._error_rate_stop: dict[str, Any] | None = None
+        self._phase_ramp_s = 0.0  # the current phase's ramp (0: full load from its start)
+        # the ramp's own figures: requests started before _ramp_end_ns, and ok among them
+        self._ramp_end_ns: int | None = None
+        self._ramp_counts = [0, 0]
+        self._ramp: RampFigures | None = None
 
     # -- control ---------------------------------------------------------------
 
@@ -152,15 +159,18 @@ class Runner:
     # -- phases ----------------------------------------------------------------
 
     async def run(self) -> RunOutcome:
-        """Warm-up (if any), then the measured phase; how the run ended."""
+        """The ramp and the warm-up (if any), then the measured phase at full load; how
+        the run ended. The ramp is how the load gets to its level, not part of it: it
+        is the warm-up's first part, or its own unmeasured phase without a warm-up."""
         cfg = self._cfg
         try:
             if cfg.warmup_requests or cfg.warmup_s:
-                await self._phase("warmup", cfg.warmup_requests or None, cfg.warmup_s or None)
-                # the warm-up's own stop rule ends only the warm-up; a signal or the
-                # error rate ends the run
-                if not self._interrupted and self._error_rate_stop is None:
-                    self._stopping, self._stop_reason = False, ""
+                warmup = (cfg.warmup_requests or None, cfg.warmup_s or None)
+                await self._phase("warmup", *warmup, ramp_s=cfg.ramp_up_s)
+                self._resume()
+            elif cfg.ramp_up_s > 0:
+                await self._phase("ramp", None, cfg.ramp_up_s, ramp_s=cfg.ramp_up_s)
+                self._resume()
             if not self._stopping:
                 await self._phase("measure", cfg.requests, cfg.duration_s)
         finally:
@@ -173,11 +183,23 @@ class Runner:
             client=self.monitor.summary(),
             due_unsent=self._due_unsent,
             error_rate_stop=self._error_rate_stop,
+            ramp=self._ramp,
         )
 
-    async def _phase(self, phase: Phase, count: int | None, duration_s: float | None) -> None:
+    def _resume(self) -> None:
+        """An unmeasured phase's own stop rule ends only that phase; a signal or the
+        error rate ends the run."""
+        if not self._interrupted and self._error_rate_stop is None:
+            self._stopping, self._stop_reason = False, ""
+
+    async def _phase(
+        self, phase: Phase, count: int | None, duration_s: float | None, *, ramp_s: float = 0.0
+    ) -> None:
         self._issued = 0
         start = self._clock()
+        self._phase_ramp_s = ramp_s
+        if ramp_s > 0:
+            self._ramp_end_ns = start + int(ramp_s * _NS)
         if phase == "measure":
             self.recorder.set_origin(start)
             self.monitor.start()  # the self-check judges the measured phase only
@@ -193,10 +215,17 @@ class Runner:
                 await self._feed(tg, phase, start)
             else:
                 await self._start_workers(tg, phase, start)
+            if phase == "ramp" and self._deadline_ns is not None:
+                # its S seconds in full, even when the feeder sent its last arrival
+                # early: the measured phase's first arrival is the ramp's next one
+                await self._sleep_unless_stopped(max(self._deadline_ns - self._clock(), 0) / _NS)
             while self._tasks:
                 await asyncio.wait(list(self._tasks))
             for task in helpers:
                 task.cancel()
+        if ramp_s > 0:  # cut short when the phase ended first (a count, a signal)
+            elapsed_s = min(ramp_s, (self._clock() - start) / _NS)
+            self._ramp = RampFigures(elapsed_s, *self._ramp_counts)
 
     def _take(self) -> int | None:
         """The next request index, or None when a stop rule says no more."""
@@ -216,8 +245,7 @@ class Runner:
         """Start the workers one loop turn apart. Started in one turn, N workers would
         each stamp t0 and open a connection before the loop could look at any reply:
         the first worker's TTFT would include the start-up of the other N-1."""
-        ramp = self._cfg.ramp_up_s if phase == "measure" else 0.0
-        for offset in closed_loop_starts(self._cfg.concurrency, ramp):
+        for offset in closed_loop_starts(self._cfg.concurrency, self._phase_ramp_s):
             if self._stopping:  # stop() has cancelled the sleepers it knew of: add none
                 return
             self._track(tg.create_task(self._worker(phase, start + offset)))
@@ -264,7 +292,7 @@ class Runner:
             cfg.arrival,
             burst=cfg.burst,
             burstiness=cfg.burstiness,
-            ramp_s=cfg.ramp_up_s if measuring else 0.0,
+            ramp_s=self._phase_ramp_s,
             seed=cfg.seed,
         )
         feeder = OpenLoopFeeder(
@@ -369,6 +397,9 @@ class Runner:
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)
+        elif self._ramp_end_ns is not None and result.t0_ns < self._ramp_end_ns:
+            self._ramp_counts[0] += 1
+            self._ramp_counts[1] += result.status == "ok"
         if self._errors is not None and self._errors.add(result) and not self._stopping:
             self._error_rate_stop = self._errors.statistics()
             self.stop("error rate")

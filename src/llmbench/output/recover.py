@@ -29,7 +29,7 @@ from typing import Any, cast
 from llmbench import __version__
 from llmbench.metrics import Recorder
 from llmbench.output.summary import build_summary
-from llmbench.result import RequestResult, Status
+from llmbench.result import PHASES, RequestResult, Status
 
 __all__ = ["STOP_REASON", "recover_summary", "result_from_line"]
 
@@ -84,7 +84,7 @@ def result_from_line(line: dict[str, Any], not_before_ns: int = 0) -> RequestRes
     retry_errors = line.get("retry_errors")
     return RequestResult(
         index=_int(line.get("index")) or 0,
-        phase="warmup" if line.get("phase") == "warmup" else "measure",
+        phase=phase if (phase := line.get("phase")) in PHASES else "measure",
         status=cast(Status, str(line.get("status") or "ok")),
         t0_ns=t0,
         end_ns=max(t0 + longest, not_before_ns),

@@ -214,7 +214,10 @@
     const rate = r.total ? r.ok / r.total : null;
     const cls = rate === null ? null : rate === 1 ? "good" : rate >= 0.99 ? "warn" : "bad";
     card(box, "Success rate", pct(rate), null, "of measured requests", cls);
-    card(box, "Throughput", num(t.requests_per_s, 2), "req/s", "successful requests per second");
+    const offered = t.offered_rps === undefined || t.offered_rps === null ? ""
+      : " · offered " + num(t.offered_rps, 2) + " req/s";
+    const ramp = D.ramp ? " · ramp " + num(D.ramp.duration_s, 1) + " s not measured" : "";
+    card(box, "Throughput", num(t.requests_per_s, 2), "req/s", "successful requests per second" + offered + ramp);
     card(box, "Output", num(t.output_tokens_per_s, 0), unit + "/s",
       "input + output: " + num(t.total_tokens_per_s, 0) + " /s");
     if (D.goodput) {

@@ -69,7 +69,7 @@ _CONFIG_KEYS = tuple(
 # Where a failure sits on the scatter: the longest duration it has.
 _FAILED_Y = ("latency_ms", "ttft_ms", "ttfb_ms")
 _SERIES = ("t", "in_flight", "rps", "errors_per_s", "tokens_per_s", "ttft_p50_ms")
-_SUMMARY_BLOCKS = ("run", "requests", "throughput", "tokens", "goodput", "slo", "client")
+_SUMMARY_BLOCKS = ("run", "requests", "throughput", "tokens", "goodput", "slo", "client", "ramp")
 # JSON escapes that leave no way to end the script element or a JS string literal.
 _ESCAPES = [(c.encode(), f"\\u{ord(c):04x}".encode()) for c in "<>&\u2028\u2029"]
 _SLOT = re.compile(r"@@(CSP|DATA|ECHARTS|REPORT_JS)@@")

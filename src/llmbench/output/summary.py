@@ -12,6 +12,7 @@ import orjson
 
 from llmbench.metric_defs import HISTOGRAM_METRICS, definitions
 from llmbench.metrics import LATE_START_MS, Recorder, Second, histogram_stats
+from llmbench.result import RampFigures
 from llmbench.slo import GoodputSpec, goodput_block
 from llmbench.tokens import run_token_unit
 
@@ -58,11 +59,15 @@ def build_summary(
     client: dict[str, Any] | None = None,
     never_sent: int | None = None,
     goodput: GoodputSpec | None = None,
+    offered_rps: float | None = None,
+    ramp: RampFigures | None = None,
     redact: Callable[[Any], Any] = _same,
 ) -> dict[str, Any]:
     """Every figure of the run, in one pass. ``run`` and ``config`` come from the caller
     (the config already free of credentials); ``client`` is the self-check block,
-    ``never_sent`` the open loop's due-but-unsent count; ``redact`` scrubs what a server
+    ``never_sent`` the open loop's due-but-unsent count; ``offered_rps`` the open
+    loop's target rate (``--rps``), shown next to the achieved one; ``ramp`` the ramp's
+    own figures, kept apart from the measured ones; ``redact`` scrubs what a server
     or a flag may echo (config, error examples, sample frames). ``slo`` is left None:
     :func:`llmbench.slo.judge` fills it."""
     wall_s = rec.wall_ns / 1e9
@@ -91,6 +96,7 @@ def build_summary(
         out["late_starts"] = late
     out["throughput"] = {
         "requests_per_s": per_s(rec.ok),
+        **({} if offered_rps is None else {"offered_rps": offered_rps}),
         "output_tokens_per_s": per_s(rec.output_tokens),
         "total_tokens_per_s": per_s(rec.output_tokens + rec.input_tokens),
     }
@@ -117,6 +123,8 @@ def build_summary(
     out["hdr_us"] = {
         name: h.encode().decode("ascii") for name, h in hist.items() if h.get_total_count()
     }
+    if ramp is not None:
+        out["ramp"] = ramp.to_json()
     if client is not None:
         out["client"] = client
     if goodput is not None:
