@@ -280,7 +280,12 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
         key_index=key_index, max_line_bytes=prep.cfg.max_line_bytes, tokens=prep.tokens,
         prompt=item.prompt, redact=prep.keys.redact,
     )  # fmt: skip
-    result = await transport.send(prep.provider.build_request(item, key), exchange)
+    try:
+        request = prep.provider.build_request(item, key)
+    except Exception as exc:  # as in the run: an item the provider cannot write
+        result = exchange.lost("connect_error", f"request not sent: {type(exc).__name__}", 0)
+    else:
+        result = await transport.send(request, exchange)
     if result.status != "ok":
         code = f" {result.http_status}" if result.http_status else ""
         error = " ".join(prep.keys.redact(result.error or "").split())
