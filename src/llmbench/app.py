@@ -91,6 +91,7 @@ class Prepared:
     note: str = ""
     preflight: bool = True  # one request before the clock starts (--no-preflight: none)
     max_error_rate: float | None = None  # --max-error-rate, a share; None: no limit
+    allow_char_slo: bool = False  # --allow-char-slo: per-token SLOs on any unit
 
 
 class PreflightFailed(Exception):
@@ -199,6 +200,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
     return Prepared(
         cfg, provider, items, keys, _tokens(cfg), checks, goodput, tls, note,
         preflight=getattr(args, "preflight", True),
+        allow_char_slo=getattr(args, "allow_char_slo", False),
         max_error_rate=getattr(args, "max_error_rate", None),
     )  # fmt: skip
 
@@ -286,6 +288,14 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
         result = exchange.lost("connect_error", f"request not sent: {type(exc).__name__}", 0)
     else:
         result = await transport.send(request, exchange)
+    if result.status == "ok" and not prep.allow_char_slo:
+        # The server's first reply shows how tokens will be counted: a run asked for
+        # usage that the server does not send would judge a token SLO in characters.
+        unit, _ = run_token_unit({result.token_source: 1}, prep.cfg.token_mode)
+        try:
+            slo.refuse_per_token_criteria(prep.checks, prep.goodput, unit)
+        except slo.SloError as exc:
+            raise ConfigError(f"--slo: the pre-flight reply was counted in {unit}: {exc}") from None
     if result.status != "ok":
         code = f" {result.http_status}" if result.http_status else ""
         error = " ".join(prep.keys.redact(result.error or "").split())

@@ -111,3 +111,51 @@ def test_a_mock_killed_mid_run_stops_the_run_with_exit_5(tmp_path: Path) -> None
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["stop_reason"] == "error rate"
     assert summary["run"]["error_rate_stop"]["observed"] > 0.5
+
+
+def test_a_token_slo_is_refused_when_the_pre_flight_reply_has_no_usage(tmp_path: Path) -> None:
+    """Usage was asked for (auto mode) but the server sends none: the run would count
+    characters and judge a TPOT target in them. The pre-flight reply shows it first."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    events = [
+        b'{"choices":[{"index":0,"delta":{"content":"hi there"}}]}',
+        b'{"choices":[{"index":0,"delta":{"content":" you"}}]}',
+        b'{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+        b"[DONE]",
+    ]
+    body = b"".join(b"data: " + e + b"\n\n" for e in events)
+
+    class NoUsage(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoUsage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        gate = ("--requests", "3", "--slo", "tpot_p50<=50ms")
+        refused = run_cli("--url", url, *gate, "--out", str(tmp_path / "a"))
+        allowed = run_cli("--url", url, *gate, "--allow-char-slo", "--out", str(tmp_path / "b"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert refused.returncode == 2, refused.stderr
+    (line,) = refused.stderr.splitlines()
+    assert "the pre-flight reply was counted in chars" in line
+    assert "--allow-char-slo" in line
+    assert results(tmp_path / "a") == []
+    assert allowed.returncode in (0, 1), allowed.stderr  # judged, in chars, as asked
+    assert len(results(tmp_path / "b")) == 3
