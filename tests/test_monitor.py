@@ -128,3 +128,20 @@ def test_the_histograms_share_the_metrics_range() -> None:
         )
         assert hist.significant_figures == reference.significant_figures
     assert TICK_S == 0.010
+
+
+def test_cpu_over_less_than_a_second_is_not_judged() -> None:
+    # A run that stopped at once (every connection refused) is start-up, not load.
+    clock, cpu = FakeClock(), FakeCpu()
+    monitor = ClientMonitor(clock.now_ns, clock.sleep, cpu)
+    monitor.start()
+    clock.advance(0.2)
+    cpu.seconds = 0.2  # a busy fifth of a second
+    monitor.stop()
+    client = monitor.summary()
+    assert client["cpu_pct"] == 100.0  # still reported
+    assert (client["saturated"], client["saturation_reasons"]) == (False, [])
+    clock.advance(1.0)
+    cpu.seconds = 1.2  # the same rate over a judged window
+    monitor.stop()
+    assert monitor.summary()["saturated"] is True

@@ -18,7 +18,7 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from llmbench.metrics import histogram_stats, new_histogram
-from llmbench.selfcheck import DISPATCH_LIMIT_MS, LOOP_LAG_LIMIT_MS, judge
+from llmbench.selfcheck import DISPATCH_LIMIT_MS, LOOP_LAG_LIMIT_MS, MIN_CPU_WINDOW_S, judge
 
 __all__ = ["TICK_S", "ClientMonitor", "process_cpu_s"]
 
@@ -113,7 +113,7 @@ class ClientMonitor:
         verdict = judge(
             loop_lag_p99_ms=lag["p99"] if lag else None,
             loop_lag_over=self.loop_lag_over,
-            cpu_pct=cpu_pct,
+            cpu_pct=cpu_pct if wall_s >= MIN_CPU_WINDOW_S else None,
             dispatch_lateness_p99_ms=dispatch["p99"] if dispatch else None,
             dispatch_over=self.dispatch_over,
         )

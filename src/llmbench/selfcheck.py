@@ -13,6 +13,7 @@ __all__ = [
     "CPU_LIMIT_PCT",
     "DISPATCH_LIMIT_MS",
     "LOOP_LAG_LIMIT_MS",
+    "MIN_CPU_WINDOW_S",
     "MIN_EVIDENCE",
     "Verdict",
     "judge",
@@ -29,6 +30,10 @@ DISPATCH_LIMIT_MS = 10.0
 # 3 s run one garbage collection or one noisy neighbour is the whole 1%, and that
 # is the machine hiccuping, not a client out of headroom.
 MIN_EVIDENCE = 5
+# CPU over less measured time than this is start-up and shut-down, not load: a run that
+# stops at once (every connection refused) spent its fraction of a second parsing flags
+# and importing, which reads as a busy core.
+MIN_CPU_WINDOW_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
