@@ -97,6 +97,19 @@ def test_under_a_full_cap_a_request_waits_for_a_slot_and_is_not_late() -> None:
     assert h.lateness == [0, 0, 0, 0]  # queueing, not the feeder's own delay
 
 
+def cancel_at(clock: FakeClock, h: Harness, feeder: OpenLoopFeeder, at_s: float) -> None:
+    """Run the feeder on fake time, cancel it at ``at_s`` (a stop), let the sent finish."""
+
+    async def main() -> None:
+        task = asyncio.create_task(feeder.run(h.take, h.send, h.spawn))
+        await clock.sleep(at_s)
+        task.cancel()
+        await asyncio.wait([task])
+        await asyncio.wait(list(h.tasks))
+
+    clock.run(main())
+
+
 def test_a_feeder_cancelled_while_the_cap_is_full_counts_what_never_went() -> None:
     # One slot held 1 s, requests due every 10 ms, cancelled at 95 ms: request 1 holds
     # a place waiting for the slot, requests 2..9 (20..90 ms) are due but unsent.
@@ -104,14 +117,7 @@ def test_a_feeder_cancelled_while_the_cap_is_full_counts_what_never_went() -> No
     h = Harness(clock, hold_s=1.0)
     feeder = h.feeder(every(10), concurrency=1)
 
-    async def main() -> None:
-        task = asyncio.create_task(feeder.run(h.take, h.send, h.spawn))
-        await clock.sleep(0.095)
-        task.cancel()
-        await asyncio.wait([task])
-        await asyncio.wait(list(h.tasks))
-
-    clock.run(main())
+    cancel_at(clock, h, feeder, 0.095)
     assert len(h.sent) == 1
     assert feeder.due_unsent == 1 + 8
 
@@ -121,12 +127,5 @@ def test_what_never_went_is_bounded_by_the_request_limit() -> None:
     h = Harness(clock, hold_s=1.0, limit=5)
     feeder = h.feeder(every(10), concurrency=1)
 
-    async def main() -> None:
-        task = asyncio.create_task(feeder.run(h.take, h.send, h.spawn))
-        await clock.sleep(0.095)
-        task.cancel()
-        await asyncio.wait([task])
-        await asyncio.wait(list(h.tasks))
-
-    clock.run(main())
+    cancel_at(clock, h, feeder, 0.095)
     assert feeder.due_unsent == 4  # 5 allowed, 1 sent

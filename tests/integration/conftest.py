@@ -7,18 +7,38 @@ them, so a test exercises the real sockets, timing and shutdown.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import select
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-__all__ = ["MockServers", "mock_server", "mock_server_module"]
+__all__ = ["MockServers", "http_server", "mock_server", "mock_server_module"]
 
 READY_PREFIX = "llmbench mock listening on "
+
+
+@contextlib.contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A tiny in-process HTTP server on 127.0.0.1 for a test's own misbehaving
+    endpoint; yields its base URL and stops it on the way out."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 5.0
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import MockServers
+from conftest import MockServers, http_server
 
 # The first request of the real workload, sent before the clock starts.
 PREFLIGHT_FAILED = "llmbench run: pre-flight request failed: "
@@ -116,8 +116,7 @@ def test_a_mock_killed_mid_run_stops_the_run_with_exit_5(tmp_path: Path) -> None
 def test_a_token_slo_is_refused_when_the_pre_flight_reply_has_no_usage(tmp_path: Path) -> None:
     """Usage was asked for (auto mode) but the server sends none: the run would count
     characters and judge a TPOT target in them. The pre-flight reply shows it first."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     events = [
         b'{"choices":[{"index":0,"delta":{"content":"hi there"}}]}',
@@ -141,17 +140,10 @@ def test_a_token_slo_is_refused_when_the_pre_flight_reply_has_no_usage(tmp_path:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), NoUsage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+    with http_server(NoUsage) as url:
         gate = ("--requests", "3", "--slo", "tpot_p50<=50ms")
         refused = run_cli("--url", url, *gate, "--out", str(tmp_path / "a"))
         allowed = run_cli("--url", url, *gate, "--allow-char-slo", "--out", str(tmp_path / "b"))
-    finally:
-        server.shutdown()
-        server.server_close()
     assert refused.returncode == 2, refused.stderr
     (line,) = refused.stderr.splitlines()
     assert "the pre-flight reply was counted in chars" in line
