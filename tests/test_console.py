@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from llmbench.console import live_line, summary_table
+from llmbench.console import live_line, summary_table, unmeasured_line
 from llmbench.metrics import Recorder
 from llmbench.output.summary import build_summary
 from llmbench.result import RequestResult
@@ -130,3 +130,10 @@ def test_live_line_rates_are_of_the_last_full_second_and_the_average_is_labelled
     assert "| 50.0 req/s (avg 32.0) | 500 tok/s (avg 320) |" in lines[1]
     assert "| 50.0 req/s (avg 38.0) | 500 tok/s (avg 380) |" in lines[2]
     assert "| - req/s (avg 0.0) | - tok/s (avg 0) |" in live_line(0.5, Recorder(), 0, 4)
+
+
+def test_an_unmeasured_phase_has_a_line_without_figures() -> None:
+    assert unmeasured_line(2.0, "warmup", 1234, 8, 16) == (
+        "[   2.0s] warm-up (not measured) | in-flight 8/16 | sent 1,234"
+    )
+    assert unmeasured_line(0.5, "ramp", 3, 3, 16).startswith("[   0.5s] ramp-up (not measured)")

@@ -8,7 +8,13 @@ import orjson
 import pytest
 
 from llmbench.config import ConfigError
-from llmbench.discovery import MAX_LISTED, model_ids, pick_model
+from llmbench.discovery import (
+    MAX_LISTED,
+    MAX_MODEL_ID_CHARS,
+    ModelListUnavailable,
+    model_ids,
+    pick_model,
+)
 
 WHERE = "http://h:8000/v1/models"
 
@@ -47,11 +53,9 @@ def test_repeated_ids_count_once() -> None:
 
 def test_an_empty_list() -> None:
     assert model_ids(_list()) == []
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ModelListUnavailable) as info:
         pick_model([], WHERE)
-    assert str(info.value) == (
-        "--model is required: GET http://h:8000/v1/models failed: the server lists no models"
-    )
+    assert str(info.value) == "GET http://h:8000/v1/models: the server lists no models"
 
 
 @pytest.mark.parametrize(
@@ -66,6 +70,9 @@ def test_an_empty_list() -> None:
         (b'{"data": [{"name": "a"}]}', 'a model in the list has no "id"'),
         (b'{"data": [{"id": 7}]}', 'a model in the list has no "id"'),
         (b'{"data": [{"id": " "}]}', 'a model in the list has no "id"'),
+        (b'{"data": [{"id": "a\\u001b[2Jb"}]}', "holds control characters"),
+        (b'{"data": [{"id": "a\\nb"}]}', "holds control characters"),
+        (_list("x" * (MAX_MODEL_ID_CHARS + 1)), f"longer than {MAX_MODEL_ID_CHARS} characters"),
     ],
 )
 def test_a_malformed_answer_says_what_is_wrong(body: bytes, why: str) -> None:

@@ -432,8 +432,17 @@ def test_the_live_view_gets_a_progress_snapshot_each_second(bench: Bench) -> Non
     transport = bench.transport(delay_s=1.25)
     runner = bench.runner(transport, concurrency=1, requests=2)
     bench.drive(runner)
-    assert bench.progress == [Progress(1.0, 1), Progress(2.0, 1)]
+    assert bench.progress == [Progress(1.0, 1, "measure", 1), Progress(2.0, 1, "measure", 2)]
     assert bench.clock.now_ns() == 2500 * MS
+
+
+def test_the_live_view_is_not_silent_while_warming_up(bench: Bench) -> None:
+    # A 1.25 s warm-up request, then one measured: a tick in the warm-up says which phase
+    # it is (the view shows no figures for it), and the measured phase counts from 0.
+    transport = bench.transport(delay_s=1.25)
+    runner = bench.runner(transport, concurrency=1, requests=1, warmup_requests=1)
+    bench.drive(runner)
+    assert bench.progress == [Progress(1.0, 1, "warmup", 1), Progress(1.0, 1, "measure", 1)]
 
 
 def test_the_outcome_carries_the_self_check_block(bench: Bench) -> None:

@@ -469,3 +469,32 @@ def test_allow_char_slo_opts_in() -> None:
     args = ["run", "--url", "http://127.0.0.1:9", "--token-mode", "chars", "--allow-char-slo"]
     prep = app.prepare(_build_parser(args).parse_args([*args, "--slo", "tpot_p95<=50ms"]))
     assert [c.metric for c in prep.checks] == ["tpot_p95"]
+
+
+def test_a_per_token_criterion_fails_on_a_run_that_counted_characters() -> None:
+    checks = slo.parse_slos(["tpot_p50<=50ms", "ttft_p50<=500ms", "goodput_ratio>=0.9"])
+    summary: dict[str, Any] = {
+        "run": {"token_unit": "chars"},
+        "tpot_ms": {"p50": 1.26},
+        "ttft_ms": {"p50": 10.0},
+        "goodput": {"ratio": 1.0},
+    }
+    per_token_goodput = slo.parse_goodput("ttft:500ms,tpot:50ms")
+    judged, results = slo.judge(summary, checks, per_token_goodput)
+    reason = "counted in chars, not tokens (--allow-char-slo judges it anyway)"
+    assert [(r.passed, r.reason) for r in results] == [
+        (False, reason),  # 1.26 ms of characters is not a TPOT under 50 ms
+        (True, ""),
+        (False, reason),  # the goodput criteria bound TPOT too
+    ]
+    assert judged["slo"]["passed"] is False
+    assert judged["slo"]["checks"][0]["reason"] == reason
+    assert "reason" not in judged["slo"]["checks"][1]
+    assert "FAIL: counted in chars" in slo.format_table(results)
+    # Goodput on TTFT alone does not depend on the unit.
+    _, ttft_only = slo.judge(summary, checks, slo.parse_goodput("ttft:500ms"))
+    assert [r.passed for r in ttft_only] == [False, True, True]
+    # Opted in, or in real tokens, the measured value decides.
+    _, allowed = slo.judge(summary, checks, per_token_goodput, any_unit=True)
+    _, in_tokens = slo.judge({**summary, "run": {"token_unit": "tokens"}}, checks)
+    assert [r.passed for r in allowed] == [r.passed for r in in_tokens] == [True, True, True]

@@ -23,7 +23,9 @@ from typing import Any
 
 from llmbench import __version__, junit, slo
 from llmbench.config import ConfigError, RunConfig, check_header
-from llmbench.console import live_line, progress_bar, summary_table
+from llmbench.console import live_line, progress_bar, summary_table, unmeasured_line
+from llmbench.discovery import DEFAULT_TIMEOUT_S as DISCOVERY_TIMEOUT_S
+from llmbench.discovery import ModelListUnavailable, discover_model
 from llmbench.environment import (
     check_environment,
     env_api_keys,
@@ -39,7 +41,7 @@ from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import build_summary, write_json_atomic
-from llmbench.providers import Provider, make_provider
+from llmbench.providers import Provider, make_provider, provider_spec
 from llmbench.redaction import secret_values, url_secrets
 from llmbench.report_command import CSV_IN_RUN_DIR, check_output_paths, write_after_run
 from llmbench.run_options import add_run_arguments, build_config
@@ -119,13 +121,12 @@ def _api_keys(args: argparse.Namespace) -> list[str]:
     return env_api_keys()
 
 
-def _keys(args: argparse.Namespace, cfg: RunConfig, provider: Provider) -> KeyRing:
+def _keys(keys: list[str], cfg: RunConfig, provider: Provider) -> KeyRing:
     """The keys, and every credential the run knows of (secret -H values, the URL's
     password, the provider's own secret headers), so outputs can be scrubbed. One
     request is built to check every header it would send: a provider's option that
     lands in a header (``--anthropic-version``, a template's ``${ENV}``) is held to
     the -H rules too."""
-    keys = _api_keys(args)
     sample = provider.build_request(WorkloadItem(prompt=""), keys[0] if keys else None)
     for name, value in sample.headers:
         check_header(name, value, f"--provider {cfg.provider}: header")
@@ -162,6 +163,29 @@ def _proxied(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+def _with_model(
+    cfg: RunConfig, tls: ssl.SSLContext | None, api_keys: list[str]
+) -> tuple[RunConfig, str]:
+    """Without --model, an OpenAI-compatible server is asked which model it serves
+    (the last check before the run, once every local input has passed): its only
+    model is used, several stop the run (ConfigError), and a server with no usable
+    list is sent requests that name no model, with a note saying why."""
+    if cfg.model is not None or not provider_spec(cfg.provider).lists_models:
+        return cfg, ""
+    try:
+        model = discover_model(
+            cfg.url,
+            cfg.headers,
+            min(DISCOVERY_TIMEOUT_S, cfg.timeout_s),
+            tls,
+            api_key=api_keys[0] if api_keys else None,
+            trust_env=cfg.transport == "httpx",  # the run's own proxy and CA settings
+        )
+    except ModelListUnavailable as exc:
+        return cfg, f"no --model, and {exc}: requests name no model"
+    return _replace(cfg, model=model), f"--model {model}: the one model the server lists"
+
+
 def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
     import dataclasses
 
@@ -193,10 +217,12 @@ def prepare(args: argparse.Namespace) -> Prepared:
         raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
     check_environment(cfg, Path(args.junit) if args.junit else None)
     check_output_paths(args.html_report, args.csv)
-    provider = make_provider(cfg)
     items, items_note = _items(args, cfg)
-    note = "; ".join(n for n in (note, items_note) if n)
-    keys = _keys(args, cfg, provider)
+    api_keys = _api_keys(args)
+    cfg, model_note = _with_model(cfg, tls, api_keys)
+    provider = make_provider(cfg)
+    note = "; ".join(n for n in (note, items_note, model_note) if n)
+    keys = _keys(api_keys, cfg, provider)
     return Prepared(
         cfg, provider, items, keys, _tokens(cfg), checks, goodput, tls, note,
         preflight=getattr(args, "preflight", True),
@@ -253,17 +279,18 @@ class _LiveView:
     def tick(self, progress: Progress) -> None:
         if self._cfg.quiet:
             return
-        elapsed = progress.elapsed_s
-        line = live_line(
-            elapsed,
-            self._recorder,
-            progress.in_flight,
-            self._cfg.concurrency,
-            unit_label(self._cfg.token_mode),
-        )
+        cfg, elapsed = self._cfg, progress.elapsed_s
+        bar = ""
+        if progress.phase != "measure":  # the ramp or the warm-up: alive, not measured
+            line = unmeasured_line(
+                elapsed, progress.phase, progress.sent, progress.in_flight, cfg.concurrency
+            )
+        else:
+            unit = unit_label(cfg.token_mode)
+            line = live_line(elapsed, self._recorder, progress.in_flight, cfg.concurrency, unit)
+            bar = _progress(cfg, self._recorder, elapsed) + " "
         if self._tty:
-            bar = _progress(self._cfg, self._recorder, elapsed)
-            print(f"\r{bar} {line}\x1b[K", end="", flush=True)
+            print(f"\r{bar}{line}\x1b[K", end="", flush=True)
         else:
             print(line, flush=True)
 
@@ -371,7 +398,7 @@ def _summarize(
         ramp=outcome.ramp,  # the ramp ran before the measured phase; its own figures
         redact=prep.keys.redact_tree,  # what a server or a flag may echo
     )
-    return slo.judge(summary, prep.checks)
+    return slo.judge(summary, prep.checks, prep.goodput, any_unit=prep.allow_char_slo)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

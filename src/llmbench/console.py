@@ -47,6 +47,15 @@ def live_line(
     )
 
 
+def unmeasured_line(elapsed_s: float, phase: str, sent: int, in_flight: int, cap: int) -> str:
+    """The once-a-second line of a phase that is not measured (the ramp, the warm-up):
+    no figures, only that the run is alive and how far it got."""
+    name = "ramp-up" if phase == "ramp" else "warm-up"
+    return (
+        f"[{elapsed_s:6.1f}s] {name} (not measured) | in-flight {in_flight}/{cap} | sent {sent:,}"
+    )
+
+
 def _open_loop_notes(summary: dict[str, Any]) -> list[str]:
     """Which rows are which in an open-loop run, and how many requests started late."""
     late = summary.get("late_starts")

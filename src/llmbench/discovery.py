@@ -2,12 +2,15 @@
 OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, Ollama's ``/v1``, most
 gateways), once, before the run.
 
-The server's one model is the answer. Anything else stops the run before a request is
-sent, with one :class:`~llmbench.config.ConfigError` line (exit 2): several models are
-listed by name (up to :data:`MAX_LISTED`), and an unreachable server, an error status,
-a body that is not a model list or an empty list say why. No traceback, and no
-credential: the URL is shown without userinfo or secret query values, and the key and
-every secret-named header value are scrubbed from whatever the server said.
+The server's one model is the answer. Several models stop the run before a request is
+sent, with one :class:`~llmbench.config.ConfigError` line (exit 2) listing them by name
+(up to :data:`MAX_LISTED`): guessing would measure the wrong model. A server that gives
+no usable list (unreachable, an error status, a body that is not a model list, an empty
+list) raises :class:`ModelListUnavailable` saying why: many gateways have no
+``/v1/models`` yet serve requests that name no model, so the caller goes on without one
+and says so. No traceback, and no credential: the URL is shown without userinfo or
+secret query values, and the key and every secret-named header value are scrubbed from
+whatever the server said.
 
 :func:`model_ids` and :func:`pick_model` are pure (bytes and names in, a name or a
 message out); :func:`discover_model` is the edge call and the one place where httpx's
@@ -30,7 +33,9 @@ from llmbench.redaction import REDACTED, redact_url, secret_values
 __all__ = [
     "DEFAULT_TIMEOUT_S",
     "MAX_LISTED",
+    "MAX_MODEL_ID_CHARS",
     "MODELS_PATH",
+    "ModelListUnavailable",
     "discover_model",
     "model_ids",
     "pick_model",
@@ -39,6 +44,9 @@ __all__ = [
 MODELS_PATH = "/v1/models"
 # Model names shown when a server lists several: enough to pick from, still one line.
 MAX_LISTED = 10
+# The longest model id taken from a server: Hugging Face ids and local paths are far
+# shorter; anything longer is not a name.
+MAX_MODEL_ID_CHARS = 1024
 # One small GET before the run: a server that cannot list its models in 10 s will not
 # serve a benchmark either, and the user is waiting.
 DEFAULT_TIMEOUT_S = 10.0
@@ -52,6 +60,10 @@ _MAX_SHOWN_BYTES = 300
 # read, so it is scrubbed whole before the cut (as error_body.SECRET_ROOM).
 _SECRET_ROOM = 4096
 _REQUIRED = "--model is required"
+
+
+class ModelListUnavailable(Exception):
+    """The server gave no usable model list; the message says why (one line, scrubbed)."""
 
 
 class _Failed(Exception):
@@ -73,17 +85,24 @@ def model_ids(body: bytes) -> list[str]:
         model = card.get("id") if isinstance(card, dict) else None
         if not isinstance(model, str) or not model.strip():
             raise ValueError('a model in the list has no "id"')
+        if len(model) > MAX_MODEL_ID_CHARS or not model.isprintable():
+            # It is printed and sent in every request: no terminal escapes, no megabytes.
+            raise ValueError(
+                f"a model id is longer than {MAX_MODEL_ID_CHARS} characters "
+                "or holds control characters"
+            )
         if model not in ids:
             ids.append(model)
     return ids
 
 
 def pick_model(ids: Sequence[str], where: str) -> str:
-    """The only model of ``ids`` (listed at ``where``); ConfigError for none or several."""
+    """The only model of ``ids`` (listed at ``where``); ConfigError for several,
+    ModelListUnavailable for none."""
     if len(ids) == 1:
         return ids[0]
     if not ids:
-        raise ConfigError(f"{_REQUIRED}: GET {where} failed: the server lists no models")
+        raise ModelListUnavailable(f"GET {where}: the server lists no models")
     shown = ", ".join(ids[:MAX_LISTED])
     if len(ids) > MAX_LISTED:
         shown += f", and {len(ids) - MAX_LISTED} more"
@@ -105,7 +124,8 @@ def discover_model(
     ``Authorization: Bearer`` (a ``-H Authorization`` wins, as in the run). ``ssl_context``
     is the run's (None: system CAs). ``trust_env`` lets httpx take proxies and CA
     variables from the environment: pass True when the run itself goes through httpx
-    with them. Raises ConfigError with one line on any failure."""
+    with them. Raises ConfigError when the server lists several models and
+    ModelListUnavailable when it gives no usable list, each with one line."""
     url = join_url(base_url, MODELS_PATH, None)
     where = redact_url(url)
     sent = merge_headers(bearer(api_key), headers)
@@ -114,9 +134,11 @@ def discover_model(
         ids = model_ids(_get(url, sent, timeout_s, ssl_context, trust_env))
     except (_Failed, ValueError) as exc:
         reason = bounded(_scrub(str(exc), secrets), _MAX_SHOWN_BYTES)
-        raise ConfigError(_scrub(f"{_REQUIRED}: GET {where} failed: {reason}", secrets)) from None
+        raise ModelListUnavailable(_scrub(f"GET {where} failed: {reason}", secrets)) from None
     try:
         return pick_model(ids, where)
+    except ModelListUnavailable as exc:
+        raise ModelListUnavailable(_scrub(str(exc), secrets)) from None
     except ConfigError as exc:
         raise ConfigError(_scrub(str(exc), secrets)) from None
 

@@ -93,5 +93,7 @@ def slo_cases(results: Sequence[SloResult]) -> list[JUnitCase]:
         c = r.check
         measured, required = show_figure(r.measured, c.unit), show_figure(c.threshold, c.unit)
         message = f"{c.metric}: measured {measured}, required {c.op} {required}"
+        if r.reason:
+            message += f"; {r.reason}"
         cases.append(JUnitCase(c.expr, "llmbench.slo", r.passed, message))
     return cases

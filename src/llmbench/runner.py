@@ -69,15 +69,17 @@ class RunOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """What the live view is given once a second while measuring: a snapshot."""
+    """What the live view is given once a second: a snapshot of the current phase."""
 
-    elapsed_s: float  # since the measured phase started
+    elapsed_s: float  # since the phase started
     in_flight: int  # requests handed to the transport and not yet finished
+    phase: Phase = "measure"  # "ramp" and "warmup" are not measured: no figures yet
+    sent: int = 0  # requests the phase has started
 
 
 class Runner:
     """Drives one run: ``await run()`` gives its :class:`RunOutcome`; ``tick`` gets a
-    :class:`Progress` once a second while measuring.
+    :class:`Progress` once a second in every phase.
 
     ``clock``, ``sleep`` and ``cpu`` (CPU seconds used so far) are injected so tests
     can drive time; the self-check's monitor uses the same ones. ``max_error_rate``
@@ -209,7 +211,7 @@ class Runner:
             helpers = [
                 tg.create_task(self.monitor.ticker()),
                 tg.create_task(self._guard()),
-                tg.create_task(self._reporter(start, live=phase == "measure")),
+                tg.create_task(self._reporter(start, phase)),
             ]
             if self._cfg.open_loop:
                 await self._feed(tg, phase, start)
@@ -418,15 +420,17 @@ class Runner:
         await self._sleep(self._cfg.grace_s)
         self.cancel_in_flight()
 
-    async def _reporter(self, start: int, *, live: bool) -> None:
-        """Once a second: flush results.jsonl; when measuring, sample CPU and tick the view."""
+    async def _reporter(self, start: int, phase: Phase) -> None:
+        """Once a second: flush results.jsonl, tick the view; when measuring, sample CPU
+        (the self-check judges the measured phase only)."""
         second = 1
         while True:
             delay = (start + second * _NS - self._clock()) / _NS
             await self._sleep(max(delay, 0))
             self._writer.flush()
-            if live:
+            if phase == "measure":
                 self.monitor.sample_cpu()
-                if self._tick is not None:
-                    self._tick(Progress((self._clock() - start) / _NS, self._in_flight))
+            if self._tick is not None:
+                elapsed_s = (self._clock() - start) / _NS
+                self._tick(Progress(elapsed_s, self._in_flight, phase, self._issued))
             second += 1

@@ -137,6 +137,7 @@ class SloResult:
     check: SloCheck
     measured: float | None
     passed: bool
+    reason: str = ""  # why it failed whatever was measured ("" when the value decides)
 
 
 def _names_hint() -> str:
@@ -224,11 +225,42 @@ def evaluate(checks: Sequence[SloCheck], summary: Mapping[str, Any]) -> list[Slo
 
 
 def judge(
-    summary: Mapping[str, Any], checks: Sequence[SloCheck]
+    summary: Mapping[str, Any],
+    checks: Sequence[SloCheck],
+    goodput: GoodputSpec | None = None,
+    *,
+    any_unit: bool = False,
 ) -> tuple[dict[str, Any], list[SloResult]]:
-    """The summary with its ``slo`` block (None without checks), and every verdict."""
+    """The summary with its ``slo`` block (None without checks), and every verdict.
+    Unless ``any_unit`` (--allow-char-slo), a per-token criterion fails when the run
+    counted something other than tokens (:func:`unit_verdicts`)."""
     results = evaluate(checks, summary)
+    if not any_unit:
+        run = summary.get("run")
+        unit = run.get("token_unit", "tokens") if isinstance(run, Mapping) else "tokens"
+        results = unit_verdicts(results, goodput, unit)
     return {**summary, "slo": slo_block(results) if checks else None}, results
+
+
+def unit_verdicts(
+    results: Sequence[SloResult], goodput: GoodputSpec | None, unit: str
+) -> list[SloResult]:
+    """``results``, with every criterion on a per-token figure failed when the run's
+    figures are in ``unit`` other than "tokens": checked before the run when the unit
+    is known then (and at the pre-flight reply), this is the last word for a run whose
+    server stopped sending usage, or one started with --no-preflight. A goodput check
+    fails too when its criteria bound a per-token figure."""
+    if unit == "tokens":
+        return list(results)
+    goodput_per_token = goodput is not None and any(_per_token(k) for k, _ in goodput.bounds_ms)
+    reason = f"counted in {unit}, not tokens (--allow-char-slo judges it anyway)"
+    return [
+        SloResult(r.check, r.measured, False, reason)
+        if _per_token(r.check.metric)
+        or (goodput_per_token and r.check.metric.startswith("goodput_"))
+        else r
+        for r in results
+    ]
 
 
 def slo_block(results: Sequence[SloResult]) -> dict[str, Any]:
@@ -244,6 +276,7 @@ def slo_block(results: Sequence[SloResult]) -> dict[str, Any]:
                 "unit": r.check.unit,
                 "measured": r.measured,
                 "passed": r.passed,
+                **({"reason": r.reason} if r.reason else {}),
             }
             for r in results
         ],
@@ -264,7 +297,7 @@ def format_table(results: Sequence[SloResult]) -> str:
     rows = [("SLO", "measured", "threshold", "result")]
     for r in results:
         c = r.check
-        verdict = "PASS" if r.passed else "FAIL"
+        verdict = "PASS" if r.passed else f"FAIL: {r.reason}" if r.reason else "FAIL"
         measured, threshold = show_figure(r.measured, c.unit), show_figure(c.threshold, c.unit)
         rows.append((c.expr, measured, f"{c.op} {threshold}", verdict))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]

@@ -26,7 +26,7 @@ import pytest
 from conftest import http_server
 
 from llmbench.config import ConfigError
-from llmbench.discovery import discover_model
+from llmbench.discovery import ModelListUnavailable, discover_model
 from llmbench.mock import http11
 from llmbench.mock.formats import WORDS
 from llmbench.mock.scheduler import Scheduler
@@ -566,24 +566,24 @@ def test_discovery_lists_several_models(mock_server: Start) -> None:
 
 def test_discovery_failures_are_one_line(url: str) -> None:
     base = url + "/nope"
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ModelListUnavailable) as info:
         discover_model(base)
     assert str(info.value) == (
-        f"--model is required: GET {base}/v1/models failed: HTTP 404: no route for /nope/v1/models"
+        f"GET {base}/v1/models failed: HTTP 404: no route for /nope/v1/models"
     )
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(ModelListUnavailable) as refused:
         discover_model(f"http://user:pw-secret@127.0.0.1:{port}")
     assert str(refused.value).startswith(
-        f"--model is required: GET http://127.0.0.1:{port}/v1/models failed: cannot connect ("
+        f"GET http://127.0.0.1:{port}/v1/models failed: cannot connect ("
     )
     with socket.socket() as silent:  # accepts in the kernel, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
         where = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        with pytest.raises(ConfigError, match=r"failed: no answer within 0\.2 s$"):
+        with pytest.raises(ModelListUnavailable, match=r"failed: no answer within 0\.2 s$"):
             discover_model(where, timeout_s=0.2)
 
 
@@ -613,7 +613,7 @@ def echo_server(seen: list[str]) -> Iterator[str]:
 
 def test_discovery_sends_the_key_and_never_shows_it() -> None:
     seen: list[str] = []
-    with echo_server(seen) as base, pytest.raises(ConfigError) as info:
+    with echo_server(seen) as base, pytest.raises(ModelListUnavailable) as info:
         discover_model(base, [("X-Api-Key", "xk-456")], api_key="sk-live-123")
     assert seen == ["Bearer sk-live-123"]
     message = str(info.value)
@@ -633,5 +633,5 @@ def test_discovery_uses_environment_proxies_only_when_told(
     monkeypatch.setenv("HTTP_PROXY", dead_proxy)
     monkeypatch.setenv("ALL_PROXY", dead_proxy)
     assert discover_model(url, trust_env=False) == "llmbench-mock"
-    with pytest.raises(ConfigError, match="failed: cannot connect"):
+    with pytest.raises(ModelListUnavailable, match="failed: cannot connect"):
         discover_model(url, trust_env=True)

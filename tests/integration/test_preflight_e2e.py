@@ -144,10 +144,23 @@ def test_a_token_slo_is_refused_when_the_pre_flight_reply_has_no_usage(tmp_path:
         gate = ("--requests", "3", "--slo", "tpot_p50<=50ms")
         refused = run_cli("--url", url, *gate, "--out", str(tmp_path / "a"))
         allowed = run_cli("--url", url, *gate, "--allow-char-slo", "--out", str(tmp_path / "b"))
+        unchecked = run_cli("--url", url, *gate, "--no-preflight", "--out", str(tmp_path / "c"))
     assert refused.returncode == 2, refused.stderr
     (line,) = refused.stderr.splitlines()
     assert "the pre-flight reply was counted in chars" in line
     assert "--allow-char-slo" in line
     assert results(tmp_path / "a") == []
-    assert allowed.returncode in (0, 1), allowed.stderr  # judged, in chars, as asked
+    assert allowed.returncode == 0, allowed.stderr  # judged, in chars, as asked
     assert len(results(tmp_path / "b")) == 3
+    # Without the pre-flight the run goes ahead, and the unit decides at the end: a
+    # TPOT of characters never passes a token target, whatever it measured.
+    assert unchecked.returncode == 1, unchecked.stderr
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["run"]["token_unit"] == "chars"
+    (check,) = summary["slo"]["checks"]
+    assert check["measured"] is not None
+    assert check["measured"] <= 50
+    assert (check["passed"], check["reason"]) == (
+        False,
+        "counted in chars, not tokens (--allow-char-slo judges it anyway)",
+    )

@@ -110,13 +110,17 @@ class ProviderSpec(Generic[OptionsT]):
     value); ``add_flags`` adds the provider's flags to a parser group (each flag's
     ``dest`` unique across providers); ``options_from`` builds the options from the
     parsed flags and the :class:`OptionSources`, raising ConfigError with one line
-    naming the flag. Without it, the options are ``options_type()``."""
+    naming the flag. Without it, the options are ``options_type()``. ``lists_models``
+    says the server answers ``GET /v1/models``."""
 
     name: str
     factory: Callable[[RunConfig, OptionsT], Provider]
     options_type: type[OptionsT]
     add_flags: Callable[[FlagGroup], None] = _no_flags
     options_from: Callable[[Namespace, OptionSources], OptionsT] | None = None
+    # An OpenAI-compatible API: GET /v1/models names the served models, so a run
+    # without --model can ask which one to send (llmbench.discovery).
+    lists_models: bool = False
 
     def options(self, args: Namespace, sources: OptionSources) -> OptionsT:
         """This provider's options from parsed flags."""

@@ -181,7 +181,14 @@ class OpenAICompletions(_OpenAIBase):
         return Content(choice.get("text") or "")
 
 
-CHAT_SPEC = ProviderSpec(OpenAIChat.name, OpenAIChat, OpenAIOptions, add_flags, options_from)
+CHAT_SPEC = ProviderSpec(
+    OpenAIChat.name, OpenAIChat, OpenAIOptions, add_flags, options_from, lists_models=True
+)
 COMPLETIONS_SPEC = ProviderSpec(
-    OpenAICompletions.name, OpenAICompletions, OpenAIOptions, add_flags, options_from
+    OpenAICompletions.name,
+    OpenAICompletions,
+    OpenAIOptions,
+    add_flags,
+    options_from,
+    lists_models=True,
 )
