@@ -37,6 +37,7 @@ bench: install
 	$(PY) benchmarks/mock_capacity.py
 	$(PY) benchmarks/schedule_accuracy.py
 	$(PY) benchmarks/report_scale.py
+	$(PY) benchmarks/scale_out.py
 	$(PY) benchmarks/soak.py --duration 120
 
 clean:

@@ -146,7 +146,7 @@ def synthesize(run_dir: Path, n: int) -> None:
     writer.close()
     config = RunConfig(url="http://gpu-7.internal:8000", model="llama-3-8b", rps=RATE)
     summary = build_summary(
-        recorder,
+        recorder.freeze(),
         run={
             "llmbench_version": __version__,
             "started_at": "2026-01-01T00:00:00+00:00",

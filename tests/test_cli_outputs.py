@@ -183,7 +183,9 @@ def test_a_key_straddling_the_sample_cap_is_redacted_before_the_cut(offset: int)
     frame = "x" * (SAMPLE_CAP - offset) + KEY + "y" * 100
     rec.sample_first_frame = rec.sample_last_frame = frame
     ring = KeyRing([KEY])
-    summary = build_summary(rec, run={}, config={}, open_loop=False, redact=ring.redact_tree)
+    summary = build_summary(
+        rec.freeze(), run={}, config={}, open_loop=False, redact=ring.redact_tree
+    )
     for name in ("first_frame", "last_frame"):
         sample = summary["samples"][name]
         assert len(sample) <= SAMPLE_CAP

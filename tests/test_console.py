@@ -30,7 +30,9 @@ def recorder(queue_ms: tuple[int, ...] = ()) -> Recorder:
 
 
 def table(rec: Recorder, *, open_loop: bool, unit: str = "tokens", **extra: Any) -> str:
-    summary = build_summary(rec, run={"token_unit": unit}, config={"url": "u"}, open_loop=open_loop)
+    summary = build_summary(
+        rec.freeze(), run={"token_unit": unit}, config={"url": "u"}, open_loop=open_loop
+    )
     return summary_table(summary | extra)
 
 
@@ -45,7 +47,7 @@ def test_open_loop_table_says_which_rows_include_queueing_and_counts_late_starts
 def test_open_loop_throughput_line_shows_the_offered_rate_and_arrival_process() -> None:
     rec = recorder(queue_ms=(0, 3, 25, 40))
     summary = build_summary(
-        rec, run={}, config={"arrival": "constant"}, open_loop=True, offered_rps=40.0
+        rec.freeze(), run={}, config={"arrival": "constant"}, open_loop=True, offered_rps=40.0
     )
     line = summary_table(summary).splitlines()[1]
     assert line.startswith("Throughput: ")

@@ -122,7 +122,7 @@ def test_results_lines_hold_the_table_fields_in_column_order() -> None:
 def test_the_summary_has_a_block_per_metric(open_loop: bool) -> None:
     rec = Recorder()
     rec.record(_result(ttft_ns=5 * MS, latency_ns=25 * MS, output_tokens=2, icl_ns=(20 * MS,)))
-    summary = build_summary(rec, run={}, config={}, open_loop=open_loop)
+    summary = build_summary(rec.freeze(), run={}, config={}, open_loop=open_loop)
     for m in HISTOGRAM_METRICS:
         assert (m.key in summary) is (open_loop or not m.open_loop_only), m.name
     for m in RUN_METRICS:

@@ -51,7 +51,7 @@ def live(results: list[RequestResult], open_loop: bool = False) -> tuple[dict[st
         else:
             rec.record(r)
             lines.append(orjson.loads(orjson.dumps(r.to_json(0))))
-    summary = build_summary(rec, run={}, config={"url": "u"}, open_loop=open_loop)
+    summary = build_summary(rec.freeze(), run={}, config={"url": "u"}, open_loop=open_loop)
     return summary, lines
 
 

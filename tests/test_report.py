@@ -77,7 +77,7 @@ def make_run(
             rec.record(r)
             fh.write(orjson.dumps(r.to_json(0)) + b"\n")
     summary = build_summary(
-        rec,
+        rec.freeze(),
         run={
             "llmbench_version": "0.1.0",
             "started_at": "2026-01-01T00:00:00+00:00",

@@ -1,5 +1,11 @@
-"""`python -m llmbench` runs the CLI."""
+"""`python -m llmbench` runs the CLI. A Ctrl-C while Python is still importing it or
+reading the flags (before a run could have measured anything) is exit 130 without a
+traceback."""
 
-from llmbench.cli import main
+try:
+    from llmbench.cli import main
 
-raise SystemExit(main())
+    code = main()
+except KeyboardInterrupt:
+    code = 130
+raise SystemExit(code)

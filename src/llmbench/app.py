@@ -21,9 +21,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from llmbench import __version__, junit, slo
 from llmbench.config import ConfigError, RunConfig, check_header
-from llmbench.console import live_line, progress_bar, summary_table, unmeasured_line
+from llmbench.console import (
+    live_line,
+    progress_bar,
+    progress_json,
+    summary_table,
+    unmeasured_line,
+)
 from llmbench.discovery import DEFAULT_TIMEOUT_S as DISCOVERY_TIMEOUT_S
 from llmbench.discovery import ModelListUnavailable, discover_model
 from llmbench.environment import (
@@ -40,12 +48,14 @@ from llmbench.http.tls import ssl_context
 from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
-from llmbench.output.summary import build_summary, write_json_atomic
+from llmbench.output.summary import run_summary, write_json_atomic
 from llmbench.providers import Provider, make_provider, provider_spec
 from llmbench.redaction import secret_values, url_secrets
 from llmbench.report_command import CSV_IN_RUN_DIR, check_output_paths, write_after_run
 from llmbench.run_options import add_run_arguments, build_config
 from llmbench.runner import Progress, Runner, RunOutcome
+from llmbench.scale_options import START_AT_STDIN, start_at, workers_of
+from llmbench.shard_merge import partial_block
 from llmbench.tokens import (
     TokenPolicy,
     counts_true_tokens,
@@ -64,7 +74,7 @@ from llmbench.workload import (
     synthetic_items,
 )
 
-__all__ = ["Prepared", "add_arguments", "prepare", "run"]
+__all__ = ["Prepared", "add_arguments", "announce", "exit_code", "open_run_dir", "prepare", "run"]
 
 EXIT_SLO_FAILED = 1
 EXIT_NOTHING_MEASURED = 3
@@ -94,6 +104,8 @@ class Prepared:
     preflight: bool = True  # one request before the clock starts (--no-preflight: none)
     max_error_rate: float | None = None  # --max-error-rate, a share; None: no limit
     allow_char_slo: bool = False  # --allow-char-slo: per-token SLOs on any unit
+    start_at: float | None = None  # --start-at: Unix seconds when the shards all begin
+    coordinated: bool = False  # a --workers coordinator's worker (progress and start via pipes)
 
 
 class PreflightFailed(Exception):
@@ -228,6 +240,8 @@ def prepare(args: argparse.Namespace) -> Prepared:
         preflight=getattr(args, "preflight", True),
         allow_char_slo=getattr(args, "allow_char_slo", False),
         max_error_rate=getattr(args, "max_error_rate", None),
+        start_at=start_at(args, time.time()),
+        coordinated=getattr(args, "start_at", None) == START_AT_STDIN,
     )  # fmt: skip
 
 
@@ -271,12 +285,16 @@ def _progress(cfg: RunConfig, recorder: Recorder, elapsed_s: float) -> str:
 class _LiveView:
     """The once-a-second line: redrawn in place on a terminal, plain lines otherwise."""
 
-    def __init__(self, cfg: RunConfig, recorder: Recorder) -> None:
+    def __init__(self, cfg: RunConfig, recorder: Recorder, *, as_json: bool = False) -> None:
         self._cfg = cfg
         self._recorder = recorder
         self._tty = sys.stdout.isatty()
+        self._json = as_json  # a coordinator's worker: one JSON object a second
 
     def tick(self, progress: Progress) -> None:
+        if self._json:
+            print(progress_json(progress, self._recorder), flush=True)
+            return
         if self._cfg.quiet:
             return
         cfg, elapsed = self._cfg, progress.elapsed_s
@@ -336,7 +354,7 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
 
 
 def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
-    view = _LiveView(prep.cfg, recorder)
+    view = _LiveView(prep.cfg, recorder, as_json=prep.coordinated)
 
     async def main() -> RunOutcome:
         transport = _transport(prep)
@@ -349,10 +367,13 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
             runner = Runner(
                 prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
                 tick=view.tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
+                begin_ns=_perf_instant(prep.start_at),
             )  # fmt: skip
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, runner.interrupt, sig.name)
+            if prep.coordinated:  # ready: the coordinator says when every worker begins
+                runner.begin_ns = _perf_instant(await _start_from_coordinator())
             return await runner.run()
         finally:
             await transport.aclose()
@@ -363,41 +384,62 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
         view.close()
 
 
+async def _start_from_coordinator() -> float:
+    """Say ready on stdout; the start instant (Unix seconds) comes on stdin. A closed
+    stdin means the coordinator is gone: nothing is sent."""
+    print(orjson.dumps({"ready": True}).decode(), flush=True)
+    line = await asyncio.to_thread(sys.stdin.readline)
+    try:
+        return float(line)
+    except ValueError:
+        raise PreflightFailed("the --workers coordinator went away before the start") from None
+
+
+def _perf_instant(unix_s: float | None) -> int | None:
+    """A wall-clock instant (--start-at) as a perf counter instant; None for none."""
+    if unix_s is None:
+        return None
+    return time.perf_counter_ns() + int((unix_s - time.time()) * 1e9)
+
+
 def _summarize(
-    prep: Prepared, recorder: Recorder, outcome: RunOutcome, started_at: str, run_start_ns: int
+    prep: Prepared,
+    recorder: Recorder,
+    outcome: RunOutcome,
+    started_at: str,
+    run_start_ns: int,
+    timeline_ns: int,
 ) -> tuple[dict[str, Any], list[slo.SloResult]]:
     """The run's summary, built once from what was measured, with its SLO verdicts.
-    ``run_start_ns`` is results.jsonl's origin; the time series count from the
-    measured phase's start, ``measured_start_s`` later (after any warm-up)."""
+    ``run_start_ns`` is results.jsonl's origin (perf counter); ``timeline_ns`` moves
+    perf counter instants onto the common timeline (ns since the Unix epoch). A shard
+    adds its ``partial`` block, what ``llmbench merge`` needs."""
     cfg = prep.cfg
-    origin = recorder.origin_ns
-    measured_start_s = None if origin is None else round((origin - run_start_ns) / 1e9, 6)
-    summary = build_summary(
-        recorder,
+    measured = recorder.freeze(timeline_ns)
+    summary = run_summary(
+        measured,
         run={
             "llmbench_version": __version__,
             "started_at": started_at,
             "interrupted": outcome.interrupted,
             "stop_reason": outcome.stop_reason,
             "signal": outcome.signal,
-            # what was actually counted, not what was asked for (issue 13)
-            "token_unit": run_token_unit(recorder.token_sources, cfg.token_mode)[0],
-            "measured_start_s": measured_start_s,
             "max_error_rate": prep.max_error_rate,
             "error_rate_stop": dict(outcome.error_rate_stop) if outcome.error_rate_stop else None,
             "preflight": prep.preflight,
+            **({"start_late_s": outcome.start_late_s} if prep.start_at is not None else {}),
         },
         config=cfg.public(),
-        open_loop=cfg.open_loop,
-        token_mode=cfg.token_mode,
+        run_start_ns=run_start_ns + timeline_ns,
         client=dict(outcome.client),
-        # due when the run stopped, but the cap never let them go
-        never_sent=outcome.due_unsent if cfg.open_loop else None,
+        due_unsent=outcome.due_unsent,
         goodput=prep.goodput,
-        offered_rps=cfg.rps if cfg.open_loop else None,
-        ramp=outcome.ramp,  # the ramp ran before the measured phase; its own figures
-        redact=prep.keys.redact_tree,  # what a server or a flag may echo
+        ramp=outcome.ramp,
+        redact=prep.keys.redact_tree,
     )
+    if cfg.shards > 1:  # redacted as the rest: error examples and frames are in it
+        partial = partial_block(measured, run_start_ns + timeline_ns, outcome.due_unsent)
+        summary["partial"] = prep.keys.redact_tree(partial)
     return slo.judge(summary, prep.checks, prep.goodput, any_unit=prep.allow_char_slo)
 
 
@@ -405,7 +447,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
 
 
-def _open_run_dir(cfg: RunConfig) -> Path:
+def open_run_dir(cfg: RunConfig) -> Path:
     """The run directory, made; a run dir holds one run, so an older summary and report
     go (results.jsonl is truncated when its writer opens it)."""
     run_dir = _run_dir(cfg)
@@ -418,7 +460,7 @@ def _open_run_dir(cfg: RunConfig) -> Path:
     return run_dir
 
 
-def _announce(prep: Prepared, run_dir: Path) -> None:
+def announce(prep: Prepared, run_dir: Path) -> None:
     cfg = prep.cfg
     if cfg.quiet:
         return
@@ -452,15 +494,22 @@ def run(args: argparse.Namespace) -> int:
     """`llmbench run`: prepare, run, summarize once, write every output; the exit code
     (0 ok, 1 SLO failed, 3 nothing measured or the pre-flight failed, 5 stopped at
     --max-error-rate, 130/143 interrupted)."""
+    if workers_of(args) > 1:
+        from llmbench.coordinator import run_workers
+
+        return run_workers(args)
     prep = prepare(args)
-    run_dir = _open_run_dir(prep.cfg)
+    run_dir = open_run_dir(prep.cfg)
     csv = None if args.csv == CSV_IN_RUN_DIR else args.csv
     make_output_parents({"--junit": args.junit, "--html-report": args.html_report, "--csv": csv})
-    _announce(prep, run_dir)
+    announce(prep, run_dir)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     recorder = Recorder(prep.goodput.is_good if prep.goodput else None)
     run_start_ns = time.perf_counter_ns()  # results.jsonl's start_s counts from here
-    writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns)
+    # perf counter instants + this = the common timeline (ns since the Unix epoch)
+    timeline_ns = time.time_ns() - time.perf_counter_ns()
+    worker = prep.cfg.shard if prep.cfg.shards > 1 else None
+    writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns, worker=worker)
     try:
         outcome = _execute(prep, recorder, writer)
     except PreflightFailed as exc:
@@ -468,7 +517,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_NOTHING_MEASURED
     finally:
         writer.close()
-    summary, verdicts = _summarize(prep, recorder, outcome, started_at, run_start_ns)
+    summary, verdicts = _summarize(prep, recorder, outcome, started_at, run_start_ns, timeline_ns)
     # Each output on its own: one that cannot be written costs only itself.
     summary_path = run_dir / "summary.json"
     wrote_summary = _write_output(
@@ -480,11 +529,12 @@ def run(args: argparse.Namespace) -> int:
         prep.keys,
     )
     _report_to_console(summary, verdicts)
-    outputs = write_after_run(run_dir, args.html_report, args.csv)
+    # a --workers coordinator's worker: the coordinator writes the run's report
+    outputs = [] if prep.coordinated else write_after_run(run_dir, args.html_report, args.csv)
     paths = [f"results: {run_dir / 'results.jsonl'}"]
     paths += [f"summary: {summary_path}"] if wrote_summary else []
     print("\n" + "\n".join([*paths, *outputs]))
-    return _exit_code(outcome, summary, written=wrote_summary and wrote_junit)
+    return exit_code(outcome, summary, written=wrote_summary and wrote_junit)
 
 
 def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
@@ -500,7 +550,7 @@ def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
     return True
 
 
-def _exit_code(outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True) -> int:
+def exit_code(outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True) -> int:
     """130/143 interrupted; 3 nothing measured; 5 stopped at --max-error-rate; 1 an SLO
     failed; 4 summary.json or the JUnit file could not be written; else 0."""
     if outcome.interrupted:

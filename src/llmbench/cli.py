@@ -1,4 +1,5 @@
-"""Command line: `llmbench run | mock | demo | compare | report`. Bad input: one line, exit 2."""
+"""Command line: `llmbench run | mock | demo | compare | report | merge`. Bad input: one line,
+exit 2."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             description=help_text[0].upper() + help_text[1:] + ".",
             epilog=epilog,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            # No prefixes: `--work 2` must not become --workers, and a --workers
+            # coordinator hands its workers the flags as written.
+            allow_abbrev=False,
         )
         import_module(module).add_arguments(command)
         if name in _PICK_A_PROVIDER:
@@ -61,7 +65,7 @@ def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
 
 # The commands a CI pipeline gates on: their --help spells out the exit codes.
-_GATES = ("run", "compare")
+_GATES = ("run", "compare", "merge")
 # The commands with --provider: a plugin provider named there adds its own flags.
 _PICK_A_PROVIDER = ("run",)
 
@@ -73,6 +77,7 @@ _COMMANDS = {
     "demo": ("llmbench.demo", "benchmark the built-in mock server for 10 s"),
     "compare": ("llmbench.compare", "compare two runs; exit 1 on a regression"),
     "report": ("llmbench.report_command", "rebuild a run's report.html (and a CSV)"),
+    "merge": ("llmbench.merge_command", "merge the run directories of --shard runs into one run"),
 }
 
 
@@ -84,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llmbench: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     args = parser.parse_args(argv)
+    args.argv = list(argv[1:])  # a --workers coordinator gives its workers the same flags
     run = import_module(_COMMANDS[args.command][0]).run
     try:
         return int(run(args))

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from llmbench.http.deadlines import Timeouts
 from llmbench.redaction import REDACTED, is_secret_name, redact_url
+from llmbench.sharding import MAX_SHARDS
 from llmbench.sse import DEFAULT_MAX_LINE_BYTES
 from llmbench.tokens import TOKEN_MODES
 
@@ -302,12 +303,22 @@ class RunConfig:
     quiet: bool = False
     # --save-detailed: results.jsonl keeps each request's prompt id, ITL list and text.
     save_detailed: bool = False
+    # This process runs shard ``shard`` of ``shards`` (llmbench.sharding); 0 of 1: all.
+    shard: int = 0
+    shards: int = 1
 
     def __post_init__(self) -> None:
         _check_url(self.url)
         if self.endpoint is not None:
             _check_no_control(self.endpoint, "--endpoint")
         check_count(self.concurrency, "--concurrency", 1, MAX_CONCURRENCY)
+        check_count(self.shards, "shards", 1, MAX_SHARDS)
+        check_count(self.shard, "shard", 0, self.shards - 1)
+        _require(
+            self.shards <= self.concurrency,
+            f"--concurrency {self.concurrency} is less than the {self.shards} shards "
+            "(each needs at least one slot)",
+        )
         check_count(self.requests, "--requests", 1, MAX_REQUESTS)
         check_count(self.warmup_requests, "--warmup", 0, MAX_REQUESTS)
         check_count(self.burst, "--burst", 1, MAX_BURST)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from llmbench.metric_defs import console_rows
 from llmbench.metrics import Recorder
 
@@ -45,6 +47,27 @@ def live_line(
         f"{rps} req/s (avg {avg_rps:,.1f}) | {tps} {per_s} (avg {avg_tps:,.0f}) | "
         f"TTFT p50 {_fmt_ms(ttft)} | TPOT {_fmt_ms(tpot)} | errors {stats.failed:,}"
     )
+
+
+def progress_json(progress: Any, rec: Recorder) -> str:
+    """A worker's once-a-second line for its coordinator (``--workers``): the counts
+    the coordinator adds up, as one JSON object."""
+    stats = rec.statistics(progress.elapsed_s) if progress.phase == "measure" else None
+    return orjson.dumps(
+        {
+            "t": round(progress.elapsed_s, 3),
+            "phase": progress.phase,
+            "in_flight": progress.in_flight,
+            "sent": progress.sent,
+            "done": stats.finished if stats else 0,
+            "ok": stats.ok if stats else 0,
+            "failed": stats.failed if stats else 0,
+            "output_tokens": stats.output_tokens if stats else 0,
+            "last_ok": stats.last_second_ok if stats else None,
+            "last_tokens": stats.last_second_output_tokens if stats else None,
+            "ttft_p50_ms": stats.last_ttft_p50_ms if stats else None,
+        }
+    ).decode()
 
 
 def unmeasured_line(elapsed_s: float, phase: str, sent: int, in_flight: int, cap: int) -> str:

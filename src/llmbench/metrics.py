@@ -13,11 +13,22 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.measured import (
+    _HIGHEST_US,
+    _LOWEST_US,
+    EXACT_BITS,
+    HISTOGRAMS,
+    Buckets,
+    ErrorCount,
+    Measured,
+    SecondCounts,
+    bucket_median_ms,
+    new_histogram,
+)
 from llmbench.metric_defs import HISTOGRAM_METRICS, PERCENTILES, STATS
 from llmbench.result import RequestResult
 
@@ -31,13 +42,6 @@ __all__ = [
     "new_histogram",
 ]
 
-# Histograms hold microseconds from 1 µs to 1 hour at 3 significant digits:
-# 0.1% resolution at every scale, ~25k counters (~200 KB) per histogram.
-_LOWEST_US = 1
-_HIGHEST_US = 3_600_000_000
-_DIGITS = 3
-
-HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS)
 # An open-loop request sent more than this after its intended time is a late start.
 LATE_START_MS = 10
 _LATE_START_NS = LATE_START_MS * 1_000_000
@@ -50,18 +54,12 @@ _OK_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and no
 _ALL_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and m.failures_too)
 
 
-def new_histogram() -> HdrHistogram:
-    """A microsecond histogram with the range and precision every llmbench figure uses."""
-    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
-
-
 def _us(ns: float) -> int:
     """Nanoseconds to whole microseconds, clamped into the histogram's range."""
     return min(max(int(ns // 1000), _LOWEST_US), _HIGHEST_US)
 
 
-# Values below 2**_EXACT_BITS µs have a bucket each; above, a bucket spans 2**(bits - 11).
-_EXACT_BITS = new_histogram().sub_bucket_count.bit_length() - 1
+_EXACT_BITS = EXACT_BITS
 
 
 def _bucket_floor(us: int) -> int:
@@ -148,17 +146,13 @@ def histogram_stats(hist: HdrHistogram) -> dict[str, float] | None:
     return out
 
 
-def _median_ms(values: list[int]) -> float | None:
-    return round(median(values) / 1000, 3) if values else None
-
-
 @dataclass(slots=True)
 class Second:
     """One second of the run, for the live view and the report's time series.
 
-    While the second is open it keeps its TTFT/TPOT samples; `seal` reduces them to
-    medians, so a long run holds two seconds' samples, not every request's.
-    """
+    TTFT and TPOT are counted per histogram bucket (as the main histograms, at their
+    precision): counts merge across shards where medians cannot, and a sealed second
+    keeps one pair per bucket, not one value per request."""
 
     started: int = 0
     finished: int = 0
@@ -166,33 +160,50 @@ class Second:
     failed: int = 0
     output_tokens: int = 0
     in_flight_max: int = 0
-    ttft_us: list[int] = field(default_factory=list)
-    tpot_us: list[int] = field(default_factory=list)
-    sealed_p50_ms: tuple[float | None, float | None] | None = None
+    ttft: Counter[int] = field(default_factory=Counter)  # bucket floor (µs) -> count
+    tpot: Counter[int] = field(default_factory=Counter)
+    sealed: tuple[Buckets, Buckets] | None = None
 
     def seal(self) -> None:
-        if self.sealed_p50_ms is None:
-            self.sealed_p50_ms = (_median_ms(self.ttft_us), _median_ms(self.tpot_us))
-            self.ttft_us, self.tpot_us = [], []
+        """No more samples: keep the counts as compact sorted pairs."""
+        if self.sealed is None:
+            self.sealed = (tuple(sorted(self.ttft.items())), tuple(sorted(self.tpot.items())))
+            self.ttft, self.tpot = Counter(), Counter()
+
+    def buckets(self) -> tuple[Buckets, Buckets]:
+        if self.sealed is not None:
+            return self.sealed
+        return tuple(sorted(self.ttft.items())), tuple(sorted(self.tpot.items()))
 
     @property
     def ttft_p50_ms(self) -> float | None:
-        sealed = self.sealed_p50_ms
-        return _median_ms(self.ttft_us) if sealed is None else sealed[0]
+        return bucket_median_ms(self.buckets()[0])
 
     @property
     def tpot_p50_ms(self) -> float | None:
-        sealed = self.sealed_p50_ms
-        return _median_ms(self.tpot_us) if sealed is None else sealed[1]
+        return bucket_median_ms(self.buckets()[1])
 
-    def add_samples(self, ttft_us: int | None, tpot_us: int | None) -> None:
+    def add_samples(self, ttft_floor_us: int | None, tpot_floor_us: int | None) -> None:
         """A late result for a sealed second still counts, but its samples are dropped."""
-        if self.sealed_p50_ms is not None:
+        if self.sealed is not None:
             return
-        if ttft_us is not None:
-            self.ttft_us.append(ttft_us)
-        if tpot_us is not None:
-            self.tpot_us.append(tpot_us)
+        if ttft_floor_us is not None:
+            self.ttft[ttft_floor_us] += 1
+        if tpot_floor_us is not None:
+            self.tpot[tpot_floor_us] += 1
+
+    def freeze(self) -> SecondCounts:
+        ttft, tpot = self.buckets()
+        return SecondCounts(
+            self.started,
+            self.finished,
+            self.ok,
+            self.failed,
+            self.output_tokens,
+            self.in_flight_max,
+            ttft,
+            tpot,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,28 +271,31 @@ class Recorder:
             for sec in seconds[max(0, self._sealed) : max(0, index - 1)]:
                 sec.seal()
             self._sealed = max(self._sealed, index - 1)
+            # A new second begins with what was in flight as the last one ended: the
+            # count only rises at a start, so a second without starts still has a peak.
+            carried = self.started - self.finished
             while len(seconds) <= index:
-                seconds.append(Second())
+                seconds.append(Second(in_flight_max=carried))
         return seconds[index]
 
     def on_start(self, t_ns: int) -> None:
+        sec = self._second(t_ns)  # before counting it: a new row carries the count before
         self.started += 1
         if self.first_t0_ns is None:
             self.first_t0_ns = t_ns
-        sec = self._second(t_ns)
         sec.started += 1
         sec.in_flight_max = max(sec.in_flight_max, self.started - self.finished)
 
     def record(self, r: RequestResult) -> None:
         if r.phase != "measure":
             return
+        sec = self._second(r.end_ns)  # before counting it, as on_start
         self.finished += 1
         self.status_counts[r.status] = self.status_counts.get(r.status, 0) + 1
         self.attempts += r.attempts
         if r.attempts > 1:
             self.retried += 1
         self.last_end_ns = r.end_ns if self.last_end_ns is None else max(self.last_end_ns, r.end_ns)
-        sec = self._second(r.end_ns)
         sec.finished += 1
         for key, value in _ALL_VALUES:
             ns = value(r)
@@ -308,13 +322,13 @@ class Recorder:
         self.input_tokens += r.input_tokens or 0
         self.token_sources[r.token_source] = self.token_sources.get(r.token_source, 0) + 1
         counts = tally.counts
-        us_of: dict[str, int] = {}
+        floor_of: dict[str, int] = {}
         for key, value in _OK_VALUES:
             ns = value(r)
             if ns is not None:
-                us = us_of[key] = _us(ns)
-                counts[key][_bucket_floor(us)] += 1
-        sec.add_samples(us_of.get("ttft_ms"), us_of.get("tpot_ms"))
+                floor = floor_of[key] = _bucket_floor(_us(ns))
+                counts[key][floor] += 1
+        sec.add_samples(floor_of.get("ttft_ms"), floor_of.get("tpot_ms"))
         chunk_gaps = _bucket_floors(r.icl_ns)
         counts["icl_ms"].update(chunk_gaps)
         if r.chunk_tokens is None:  # one token per chunk: ITL is the chunk gap
@@ -369,3 +383,40 @@ class Recorder:
         if self.first_t0_ns is None or self.last_end_ns is None:
             return 0
         return max(0, self.last_end_ns - self.first_t0_ns)
+
+    def freeze(self, timeline_ns: int = 0) -> Measured:
+        """What was measured, as a frozen value; ``timeline_ns`` is added to every
+        instant (the process's wall clock minus its perf counter: instants on the
+        common timeline, ns since the Unix epoch)."""
+
+        def moved(t: int | None) -> int | None:
+            return None if t is None else t + timeline_ns
+
+        errors = tuple(
+            ErrorCount(kind, code, entry[0], entry[1])
+            for (kind, code), entry in sorted(self.errors.items(), key=lambda kv: -kv[1][0])
+        )
+        hist = self.hist
+        return Measured(
+            histograms={
+                key: h.encode().decode("ascii") for key, h in hist.items() if h.get_total_count()
+            },
+            started=self.started,
+            finished=self.finished,
+            ok=self.ok,
+            attempts=self.attempts,
+            retried=self.retried,
+            output_tokens=self.output_tokens,
+            input_tokens=self.input_tokens,
+            late_starts=self.late_starts,
+            good=self.good,
+            status_counts=dict(sorted(self.status_counts.items())),
+            token_sources=dict(sorted(self.token_sources.items())),
+            errors=errors,
+            first_t0_ns=moved(self.first_t0_ns),
+            last_end_ns=moved(self.last_end_ns),
+            origin_ns=moved(self.origin_ns),
+            seconds=tuple(sec.freeze() for sec in self.seconds),
+            sample_first_frame=self.sample_first_frame,
+            sample_last_frame=self.sample_last_frame,
+        )

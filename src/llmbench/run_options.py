@@ -49,6 +49,7 @@ from llmbench.providers import (
 from llmbench.providers.base import FlagGroup, OptionSources
 from llmbench.report_command import add_output_flags
 from llmbench.retry import DEFAULT_MAX_ERROR_RATE, ERROR_RATE_MIN_REQUESTS, ERROR_RATE_WINDOW
+from llmbench.scale_options import add_scale_flags, shard_of, workers_of
 from llmbench.sse import DEFAULT_MAX_LINE_BYTES
 from llmbench.tokens import TOKEN_MODES
 from llmbench.workload import DEFAULT_PROMPT
@@ -346,6 +347,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         _http_flags,
         _gate_flags,
         _output_flags,
+        add_scale_flags,
     ):
         add(p)
 
@@ -433,6 +435,16 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+def _split(args: argparse.Namespace) -> dict[str, int]:
+    """This process's shard of the run: --shard I/N, or 0 of N for --workers N (the
+    coordinator's own checks: every shard must get a slot)."""
+    workers = workers_of(args)
+    if workers > 1:
+        return {"shard": 0, "shards": workers}
+    shard = shard_of(args)
+    return {"shard": shard.index, "shards": shard.count}
+
+
 def build_config(args: argparse.Namespace, sources: OptionSources | None = None) -> RunConfig:
     """Flags to a validated RunConfig, with the chosen provider's options built from
     its flags (read through ``sources``: this process's environment and files by
@@ -491,6 +503,7 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         out_dir=_path(args.out),
         quiet=args.quiet,
         save_detailed=args.save_detailed,
+        **_split(args),
     )
     options = options_for(cfg.provider, args, sources or local_sources())
     return dataclasses.replace(cfg, provider_options=options)

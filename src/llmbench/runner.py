@@ -36,6 +36,7 @@ from llmbench.retry import (
     retryable,
 )
 from llmbench.schedule import arrival_offsets, closed_loop_starts
+from llmbench.sharding import Positioned, Shard, item_position
 from llmbench.tokens import TokenPolicy
 from llmbench.workload import KeyRing, WorkloadItem
 
@@ -65,6 +66,7 @@ class RunOutcome:
     due_unsent: int = 0
     error_rate_stop: Mapping[str, Any] | None = None
     ramp: RampFigures | None = None
+    start_late_s: float = 0.0  # how late the run began after its begin_ns (--start-at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +104,17 @@ class Runner:
         sleep: Sleep = asyncio.sleep,
         cpu: Callable[[], float] = process_cpu_s,
         max_error_rate: float | None = None,
+        begin_ns: int | None = None,
     ) -> None:
         self._cfg = cfg
         self._provider = provider
         self._transport = transport
         self._items = items
         self._keys = keys
+        # A shard sends its own requests of the one global run (llmbench.sharding).
+        self._shard = Shard(cfg.shard, cfg.shards)
+        self._positioned = None if self._shard.whole else Positioned(items)
+        self._item_base = 0  # the phase's first item position (after the warm-up's)
         self.recorder = recorder
         self._writer = writer
         self._tick = tick
@@ -135,6 +142,8 @@ class Runner:
         self._ramp_end_ns: int | None = None
         self._ramp_counts = [0, 0]
         self._ramp: RampFigures | None = None
+        self.begin_ns = begin_ns  # wait for this instant before the first phase
+        self._start_late_s = 0.0
 
     # -- control ---------------------------------------------------------------
 
@@ -166,11 +175,15 @@ class Runner:
         is the warm-up's first part, or its own unmeasured phase without a warm-up."""
         cfg = self._cfg
         try:
-            if cfg.warmup_requests or cfg.warmup_s:
+            if self.begin_ns is not None:  # --start-at: every shard begins at one instant
+                await self._sleep_unless_stopped(max(0, self.begin_ns - self._clock()) / _NS)
+                self._start_late_s = max(0, self._clock() - self.begin_ns) / _NS
+            warm = not self._stopping  # a signal while waiting ends the run before it began
+            if warm and (cfg.warmup_requests or cfg.warmup_s):
                 warmup = (cfg.warmup_requests or None, cfg.warmup_s or None)
                 await self._phase("warmup", *warmup, ramp_s=cfg.ramp_up_s)
                 self._resume()
-            elif cfg.ramp_up_s > 0:
+            elif warm and cfg.ramp_up_s > 0:
                 await self._phase("ramp", None, cfg.ramp_up_s, ramp_s=cfg.ramp_up_s)
                 self._resume()
             if not self._stopping:
@@ -186,6 +199,7 @@ class Runner:
             due_unsent=self._due_unsent,
             error_rate_stop=self._error_rate_stop,
             ramp=self._ramp,
+            start_late_s=round(self._start_late_s, 6),
         )
 
     def _resume(self) -> None:
@@ -197,6 +211,8 @@ class Runner:
     async def _phase(
         self, phase: Phase, count: int | None, duration_s: float | None, *, ramp_s: float = 0.0
     ) -> None:
+        if phase == "measure":  # its items follow the warm-up's, as in one process
+            self._item_base = self._cfg.warmup_requests or self._issued * self._shard.count
         self._issued = 0
         start = self._clock()
         self._phase_ramp_s = ramp_s
@@ -206,7 +222,7 @@ class Runner:
             self.recorder.set_origin(start)
             self.monitor.start()  # the self-check judges the measured phase only
         self._deadline_ns = None if duration_s is None else start + int(duration_s * _NS)
-        self._limit = count
+        self._limit = None if count is None else self._shard.share(count)
         async with asyncio.TaskGroup() as tg:
             helpers = [
                 tg.create_task(self.monitor.ticker()),
@@ -247,7 +263,8 @@ class Runner:
         """Start the workers one loop turn apart. Started in one turn, N workers would
         each stamp t0 and open a connection before the loop could look at any reply:
         the first worker's TTFT would include the start-up of the other N-1."""
-        for offset in closed_loop_starts(self._cfg.concurrency, self._phase_ramp_s):
+        starts = closed_loop_starts(self._cfg.concurrency, self._phase_ramp_s)
+        for offset in self._shard.worker_starts(starts):
             if self._stopping:  # stop() has cancelled the sleepers it knew of: add none
                 return
             self._track(tg.create_task(self._worker(phase, start + offset)))
@@ -298,9 +315,9 @@ class Runner:
             seed=cfg.seed,
         )
         feeder = OpenLoopFeeder(
-            offsets,
+            self._shard.arrivals(offsets),
             start,
-            concurrency=cfg.concurrency,
+            concurrency=self._shard.share(cfg.concurrency),
             clock=self._clock,
             sleep=self._sleep,
             deadline_ns=self._deadline_ns,
@@ -327,9 +344,16 @@ class Runner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, index: int, phase: Phase, intended_ns: int | None) -> RequestResult:
-        item = next(self._items)
-        key_index, key = self._keys.next()
+    async def _one(self, local: int, phase: Phase, intended_ns: int | None) -> RequestResult:
+        if self._positioned is None:
+            index = local
+            item = next(self._items)
+            key_index, key = self._keys.next()
+        else:
+            index = self._shard.global_index(local)
+            position = item_position(self._shard, self._item_base, local)
+            item = self._positioned.at(position)
+            key_index, key = self._keys.at(position)
         try:
             request = self._provider.build_request(item, key)
         except Exception as exc:  # one item a provider cannot write is a result, not a crash

@@ -290,6 +290,14 @@ class KeyRing:
         self._next = (index + 1) % len(self._keys)
         return index, self._keys[index]
 
+    def at(self, position: int) -> tuple[int | None, str | None]:
+        """The key the run's ``position``-th request uses (a shard's request takes the
+        key the single-process run gives it: position mod the number of keys)."""
+        if not self._keys:
+            return None, None
+        index = position % len(self._keys)
+        return index, self._keys[index]
+
     def redact(self, text: str) -> str:
         """``text`` with every key and secret replaced: for what a server might echo."""
         return self._pattern.redact(text)

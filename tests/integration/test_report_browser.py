@@ -177,7 +177,7 @@ def hostile_run(run_dir: Path) -> None:
             rec.record(r)
             fh.write(orjson.dumps(r.to_json(0)) + b"\n")
     summary = build_summary(
-        rec,
+        rec.freeze(),
         run={"llmbench_version": "0.1.0", "started_at": hostile, "interrupted": True,
              "stop_reason": SCRIPT_BREAKER},
         config={"url": f"http://h/{SCRIPT_BREAKER}", "provider": IMG_XSS, "model": hostile},
@@ -292,7 +292,9 @@ def failing_run(run_dir: Path) -> None:
             fh.write(orjson.dumps(r.to_json(0)) + b"\n")
     config = {"url": "http://h", "provider": "openai-chat", "concurrency": 4,
               "prompts_file": "chat.jsonl", "order": "shuffle", "max_tokens": 128}  # fmt: skip
-    summary = build_summary(rec, run={"token_unit": "tokens"}, config=config, open_loop=False)
+    summary = build_summary(
+        rec.freeze(), run={"token_unit": "tokens"}, config=config, open_loop=False
+    )
     (run_dir / "summary.json").write_bytes(orjson.dumps(summary))
 
 

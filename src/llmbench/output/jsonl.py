@@ -22,14 +22,21 @@ __all__ = ["ResultsWriter", "iter_results"]
 
 
 class ResultsWriter:
-    def __init__(self, path: Path, run_start_ns: int) -> None:
+    """``worker``: a shard's index, written in each line as ``"worker"`` (a shard of a
+    run split over several processes; None: the whole run, no such field)."""
+
+    def __init__(self, path: Path, run_start_ns: int, worker: int | None = None) -> None:
         self.path = path
         self._run_start_ns = run_start_ns
+        self._worker = worker
         self._file: BinaryIO = path.open("wb")
         self._pending: list[bytes] = []
 
     def write(self, result: RequestResult) -> None:
-        self._pending.append(orjson.dumps(result.to_json(self._run_start_ns)))
+        line = result.to_json(self._run_start_ns)
+        if self._worker is not None:
+            line["worker"] = self._worker
+        self._pending.append(orjson.dumps(line))
 
     def flush(self) -> None:
         if self._pending:

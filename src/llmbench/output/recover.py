@@ -23,10 +23,11 @@ Pure: lines in, a summary dict out; reading the file is the caller's
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
 from llmbench import __version__
+from llmbench.measured import Measured
 from llmbench.metrics import Recorder
 from llmbench.output.summary import build_summary
 from llmbench.result import PHASES, RequestResult, Status
@@ -138,16 +139,19 @@ def _replay(rec: Recorder, starts: array[int], results: Iterable[RequestResult])
         rec.on_start(t0)
 
 
-def recover_summary(
-    lines: Iterable[dict[str, Any]], again: Iterable[dict[str, Any]]
-) -> dict[str, Any]:
-    """summary.json rebuilt from a results.jsonl read twice (``lines`` and ``again``:
-    two passes keep memory at 8 bytes per request, the start instants, however long
-    the run was). Marked ``run.recovered``, ``run.interrupted`` and with
-    ``run.stop_reason`` "recovered from results.jsonl"; ``config`` is ``{}``."""
+def recover_measured(
+    lines: Iterable[dict[str, Any]],
+    again: Iterable[dict[str, Any]],
+    run_start_ns: int = 0,
+    is_good: Callable[[RequestResult], bool] | None = None,
+) -> tuple[Measured, bool]:
+    """What a results.jsonl (read twice: ``lines`` and ``again``; two passes keep memory
+    at 8 bytes per request, the start instants) measured, with its instants moved by
+    ``run_start_ns`` (the file's start_s origin on the common timeline), and whether
+    the run was open loop. ``is_good`` is the goodput test, when there is one."""
     starts = array("q", sorted(r.t0_ns for r in _measured(lines)))
     open_loop = False
-    rec = Recorder()
+    rec = Recorder(is_good)
     if starts:
         rec.set_origin(starts[0])
 
@@ -158,9 +162,20 @@ def recover_summary(
             yield result
 
     _replay(rec, starts, results())
-    gaps = rec.hist["itl_ms"].get_total_count() > 0
+    return rec.freeze(run_start_ns), open_loop
+
+
+def recover_summary(
+    lines: Iterable[dict[str, Any]], again: Iterable[dict[str, Any]]
+) -> dict[str, Any]:
+    """summary.json rebuilt from a results.jsonl read twice (see :func:`recover_measured`).
+    Marked ``run.recovered``, ``run.interrupted`` and with ``run.stop_reason``
+    "recovered from results.jsonl"; ``config`` is ``{}``."""
+    measured, open_loop = recover_measured(lines, again)
+    gaps = "itl_ms" in measured.histograms
     notes = [_REBUILT, *([] if gaps else [_NO_GAPS]), *_NOTES]
-    sources = set(rec.token_sources) - {"none"}
+    sources = set(measured.token_sources) - {"none"}
+    origin = measured.origin_ns
     run = {
         "llmbench_version": None,
         "started_at": None,
@@ -170,7 +185,7 @@ def recover_summary(
         "token_unit": "chars" if sources == {"chars"} else "tokens",
         "recovered": True,
         "recovered_by": __version__,
-        "measured_start_s": round(starts[0] / _NS_PER_S, 6) if starts else None,
-        "recovery": {"lines": len(starts), "notes": notes},
+        "measured_start_s": round(origin / _NS_PER_S, 6) if origin is not None else None,
+        "recovery": {"lines": measured.started, "notes": notes},
     }
-    return build_summary(rec, run=run, config={}, open_loop=open_loop, token_mode="unknown")
+    return build_summary(measured, run=run, config={}, open_loop=open_loop, token_mode="unknown")

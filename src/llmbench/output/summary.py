@@ -10,13 +10,14 @@ from typing import Any
 
 import orjson
 
+from llmbench.measured import Measured, SecondCounts
 from llmbench.metric_defs import HISTOGRAM_METRICS, definitions
-from llmbench.metrics import LATE_START_MS, Recorder, Second, histogram_stats
+from llmbench.metrics import LATE_START_MS, histogram_stats
 from llmbench.result import RampFigures
 from llmbench.slo import GoodputSpec, goodput_block
 from llmbench.tokens import run_token_unit
 
-__all__ = ["SAMPLE_CAP", "SCHEMA_VERSION", "build_summary", "write_json_atomic"]
+__all__ = ["SAMPLE_CAP", "SCHEMA_VERSION", "build_summary", "run_summary", "write_json_atomic"]
 
 SCHEMA_VERSION = 1
 # The first and last frame are kept raw, each capped: enough to see the wire format.
@@ -27,7 +28,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _second_json(t: int, sec: Second) -> dict[str, Any]:
+def _second_json(t: int, sec: SecondCounts) -> dict[str, Any]:
     return {
         "t": t,
         "started": sec.started,
@@ -41,16 +42,17 @@ def _second_json(t: int, sec: Second) -> dict[str, Any]:
     }
 
 
-def _errors(rec: Recorder) -> list[dict[str, Any]]:
+def _errors(measured: Measured) -> list[dict[str, Any]]:
     rows = [
-        {"kind": status, "http_status": code, "count": entry[0], "example": entry[1]}
-        for (status, code), entry in rec.errors.items()
+        {"kind": e.kind, "http_status": e.http_status, "count": e.count, "example": e.example}
+        for e in measured.errors
     ]
-    return sorted(rows, key=lambda row: -int(row["count"]))
+    # most frequent first; ties by kind and status, so merged shards list them alike
+    return sorted(rows, key=lambda row: (-int(row["count"]), row["kind"], str(row["http_status"])))
 
 
 def build_summary(
-    rec: Recorder,
+    measured: Measured,
     *,
     run: dict[str, Any],
     config: dict[str, Any],
@@ -63,74 +65,114 @@ def build_summary(
     ramp: RampFigures | None = None,
     redact: Callable[[Any], Any] = _same,
 ) -> dict[str, Any]:
-    """Every figure of the run, in one pass. ``run`` and ``config`` come from the caller
-    (the config already free of credentials); ``client`` is the self-check block,
+    """Every figure of the run (or of merged shards), in one pass. ``run`` and
+    ``config`` come from the caller (the config already free of credentials);
+    ``client`` is the self-check block,
     ``never_sent`` the open loop's due-but-unsent count; ``offered_rps`` the open
     loop's target rate (``--rps``), shown next to the achieved one; ``ramp`` the ramp's
     own figures, kept apart from the measured ones; ``redact`` scrubs what a server
     or a flag may echo (config, error examples, sample frames). ``slo`` is left None:
     :func:`llmbench.slo.judge` fills it."""
-    wall_s = rec.wall_ns / 1e9
+    wall_s = measured.wall_ns / 1e9
     per_s = (lambda n: round(n / wall_s, 3)) if wall_s > 0 else (lambda n: 0.0)
     out: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "run": {**run, "wall_time_s": round(wall_s, 6)},
         "config": redact(config),
         "requests": {
-            "total": rec.finished,
-            "ok": rec.ok,
-            "failed": rec.finished - rec.ok,
-            "by_status": dict(sorted(rec.status_counts.items())),
-            "retried": rec.retried,
-            "attempts": rec.attempts,
+            "total": measured.finished,
+            "ok": measured.ok,
+            "failed": measured.finished - measured.ok,
+            "by_status": dict(sorted(measured.status_counts.items())),
+            "retried": measured.retried,
+            "attempts": measured.attempts,
         },
     }
-    hist = rec.hist
+    hist = measured.hdr()
     for m in HISTOGRAM_METRICS:
         if open_loop or not m.open_loop_only:
             out[m.key] = histogram_stats(hist[m.key])
     if open_loop:
-        late: dict[str, Any] = {"threshold_ms": LATE_START_MS, "count": rec.late_starts}
+        late: dict[str, Any] = {"threshold_ms": LATE_START_MS, "count": measured.late_starts}
         if never_sent is not None:
             late["never_sent"] = never_sent
         out["late_starts"] = late
     out["throughput"] = {
-        "requests_per_s": per_s(rec.ok),
+        "requests_per_s": per_s(measured.ok),
         **({} if offered_rps is None else {"offered_rps": offered_rps}),
-        "output_tokens_per_s": per_s(rec.output_tokens),
-        "total_tokens_per_s": per_s(rec.output_tokens + rec.input_tokens),
+        "output_tokens_per_s": per_s(measured.output_tokens),
+        "total_tokens_per_s": per_s(measured.output_tokens + measured.input_tokens),
     }
     out["tokens"] = {
         "mode": token_mode,
-        "input": rec.input_tokens,
-        "output": rec.output_tokens,
-        "sources": dict(sorted(rec.token_sources.items())),
+        "input": measured.input_tokens,
+        "output": measured.output_tokens,
+        "sources": dict(sorted(measured.token_sources.items())),
         # the unit actually counted: "tokens" only when every count came from usage or
         # a tokenizer; "mixed" (and mixed: true) when some requests fell back
-        "unit": run_token_unit(rec.token_sources, token_mode)[0],
-        "mixed": run_token_unit(rec.token_sources, token_mode)[1],
+        "unit": run_token_unit(measured.token_sources, token_mode)[0],
+        "mixed": run_token_unit(measured.token_sources, token_mode)[1],
     }
-    out["errors"] = redact(_errors(rec))
+    out["errors"] = redact(_errors(measured))
     out["slo"] = None
     # Redact, then cut: a key straddling the cap would otherwise survive minus its tail.
     out["samples"] = {
-        "first_frame": _cap(redact(rec.sample_first_frame)),
-        "last_frame": _cap(redact(rec.sample_last_frame)),
+        "first_frame": _cap(redact(measured.sample_first_frame)),
+        "last_frame": _cap(redact(measured.sample_last_frame)),
     }
-    out["timeseries"] = [_second_json(t, sec) for t, sec in enumerate(rec.seconds)]
+    out["timeseries"] = [_second_json(t, sec) for t, sec in enumerate(measured.seconds)]
     # The full distributions, HdrHistogram's compressed base64 encoding (microseconds):
     # the report draws its histograms from these, and runs can be merged later.
-    out["hdr_us"] = {
-        name: h.encode().decode("ascii") for name, h in hist.items() if h.get_total_count()
-    }
+    out["hdr_us"] = dict(measured.histograms)
     if ramp is not None:
         out["ramp"] = ramp.to_json()
     if client is not None:
         out["client"] = client
     if goodput is not None:
-        out["goodput"] = goodput_block(goodput, rec.good, rec.finished, wall_s)
+        out["goodput"] = goodput_block(goodput, measured.good, measured.finished, wall_s)
     out["definitions"] = definitions()
     return out
+
+
+def run_summary(
+    measured: Measured,
+    *,
+    run: dict[str, Any],
+    config: dict[str, Any],
+    run_start_ns: int,
+    client: dict[str, Any],
+    due_unsent: int,
+    goodput: GoodputSpec | None,
+    ramp: RampFigures | None,
+    redact: Callable[[Any], Any] = _same,
+) -> dict[str, Any]:
+    """A run's summary (one process's, or merged shards'): :func:`build_summary` with
+    what follows from the run's public ``config`` (open or closed loop, token mode,
+    offered rate) and from ``measured`` (the unit counted, when measuring started,
+    seconds after ``run_start_ns``, results.jsonl's origin). ``run`` holds the rest of
+    the run block."""
+    origin = measured.origin_ns
+    open_loop = config.get("rps") is not None
+    token_mode = str(config.get("token_mode", "auto"))
+    return build_summary(
+        measured,
+        run={
+            **run,
+            # what was actually counted, not what was asked for (issue 13)
+            "token_unit": run_token_unit(measured.token_sources, token_mode)[0],
+            "measured_start_s": None if origin is None else round((origin - run_start_ns) / 1e9, 6),
+        },
+        config=config,
+        open_loop=open_loop,
+        token_mode=token_mode,
+        client=client,
+        # due when the run stopped, but the cap never let them go
+        never_sent=due_unsent if open_loop else None,
+        goodput=goodput,
+        offered_rps=config.get("rps") if open_loop else None,
+        ramp=ramp,  # the ramp ran before the measured phase; its own figures
+        redact=redact,  # what a server or a flag may echo
+    )
 
 
 def _cap(text: str | None) -> str | None:

@@ -1,0 +1,199 @@
+"""``--ray ADDRESS``: the workers of ``--workers N`` as Ray actors, one CPU each, spread
+over the cluster's nodes (``SPREAD``). Each actor runs an ordinary worker process on its
+node and relays its pipes; at the end the driver fetches the worker's run directory
+through Ray. No home-made cluster protocol: Ray is what serving clusters already run.
+
+Ray is an optional extra (``pip install 'llmbench[ray]'``), imported only here and
+only when ``--ray`` is given. ``local`` starts a throwaway single-node Ray on 127.0.0.1
+(and stops it after the run); any other address is passed to ``ray.init`` as it is
+(``auto``, ``ray://host:10001``). Every node needs llmbench installed in the Python that
+Ray runs there.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from llmbench.config import ConfigError
+
+__all__ = ["RayWorker", "connect", "disconnect"]
+
+LOCAL = "local"
+# How long one relay call waits for new lines before returning none.
+_TAKE_WAIT_S = 0.5
+_INSTALL = "--ray needs Ray: pip install 'llmbench[ray]'"
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(_INSTALL) from None
+    return ray
+
+
+def check_available() -> None:
+    """ConfigError (exit 2, one line saying what to install) when Ray is missing."""
+    _ray()
+
+
+def connect(address: str) -> None:
+    """Join (or, for ``local``, start) the Ray cluster; ConfigError with one line."""
+    ray = _ray()
+    quiet = {"log_to_driver": False, "configure_logging": False}
+    try:
+        if address == LOCAL:
+            ray.init(
+                address="local",
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",  # nothing listens beyond this machine
+                **quiet,
+            )
+        else:
+            ray.init(address=address, **quiet)
+    except Exception as exc:  # Ray raises many kinds (ConnectionError, RuntimeError, ...)
+        raise ConfigError(f"--ray {address}: cannot join the cluster: {exc}") from None
+
+
+def disconnect() -> None:
+    ray = _ray()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def _actor_class() -> Any:
+    """The actor, defined when Ray is there (Ray ships it to the nodes by value)."""
+    ray = _ray()
+
+    @ray.remote(num_cpus=1, max_concurrency=4)
+    class ShardActor:
+        """Runs one worker process on its node and relays its pipes and files."""
+
+        def __init__(self, flags: list[str]) -> None:
+            import subprocess
+            import tempfile
+            import threading
+
+            from llmbench.worker_handles import die_with_parent, worker_command
+
+            self._dir = Path(tempfile.mkdtemp(prefix="llmbench-shard-"))
+            self._proc = subprocess.Popen(
+                worker_command(flags, self._dir / "run"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
+            self._out: list[bytes] = []
+            self._err: list[bytes] = []
+            self._ended = 0
+            self._changed = threading.Condition()
+            for stream, sink in ((self._proc.stdout, self._out), (self._proc.stderr, self._err)):
+                threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+
+        def _pump(self, stream: Any, sink: list[bytes]) -> None:
+            for line in stream:
+                with self._changed:
+                    sink.append(line)
+                    self._changed.notify_all()
+            with self._changed:
+                self._ended += 1
+                self._changed.notify_all()
+
+        def take(self, wait_s: float) -> tuple[list[bytes], list[bytes], bool]:
+            """New stdout and stderr lines (waiting up to ``wait_s`` for some), and
+            whether both pipes have ended."""
+            with self._changed:
+                if not self._out and not self._err and self._ended < 2:
+                    self._changed.wait(wait_s)
+                out, err = self._out[:], self._err[:]
+                self._out.clear()
+                self._err.clear()
+                return out, err, self._ended >= 2
+
+        def start_at(self, at: float) -> None:
+            from llmbench.worker_handles import send_start
+
+            send_start(self._proc.stdin, at)
+
+        def poll(self) -> int | None:
+            return self._proc.poll()
+
+        def send_signal(self, signum: int) -> None:
+            if self._proc.poll() is None:
+                self._proc.send_signal(signum)
+
+        def files(self) -> dict[str, bytes]:
+            """The worker's run directory (once it ended), then gone from the node."""
+            import shutil
+
+            self._proc.wait()
+            run = self._dir / "run"
+            found = {p.name: p.read_bytes() for p in run.glob("*") if p.is_file()}
+            shutil.rmtree(self._dir, ignore_errors=True)
+            return found
+
+    return ShardActor
+
+
+class RayWorker:
+    """A worker run by a Ray actor; ``out`` gets its files on :meth:`collect`."""
+
+    _actor_cls: Any = None
+
+    def __init__(self, flags: list[str], out: Path) -> None:
+        ray = _ray()
+        if RayWorker._actor_cls is None:
+            RayWorker._actor_cls = _actor_class()
+        self.out = out
+        self._ray = ray
+        self._actor = RayWorker._actor_cls.options(scheduling_strategy="SPREAD").remote(flags)
+        self._code: int | None = None
+
+    def lines(self) -> Iterator[bytes]:
+        while True:
+            out, err, ended = self._ray.get(self._actor.take.remote(_TAKE_WAIT_S))
+            for line in err:  # the worker's one-line errors reach the user
+                sys.stderr.write(line.decode("utf-8", "replace"))
+            sys.stderr.flush()
+            yield from out
+            if ended:
+                return
+
+    def start_at(self, at: float) -> None:
+        self._ray.get(self._actor.start_at.remote(at))
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            try:
+                self._code = self._ray.get(self._actor.poll.remote())
+            except Exception:  # the actor itself died (its node went away)
+                self._code = -9
+        return self._code
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            self._ray.get(self._actor.send_signal.remote(signum))
+
+    def kill(self) -> None:
+        self._ray.kill(self._actor)
+        self._code = self._code if self._code is not None else -9
+
+    def wait(self) -> int:
+        while (code := self.poll()) is None:
+            time.sleep(0.1)
+        return code
+
+    def collect(self) -> None:
+        try:
+            files = self._ray.get(self._actor.files.remote())
+        except Exception:  # the actor is gone, and with it what the worker wrote
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (self.out / Path(name).name).write_bytes(data)

@@ -1,0 +1,84 @@
+"""`--ray local --workers 2`: the workers as Ray actors on a throwaway local Ray
+(127.0.0.1, started and stopped by the run), through the real CLI against the real
+mock; and the one line a user without Ray gets. Ray is in the dev extras."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray", reason="Ray is in the dev extras: `make test` installs it")
+
+
+def llmbench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "llmbench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_ray_actors_run_the_shards_and_the_run_is_merged(
+    mock_server: Callable[..., str], tmp_path: Path
+) -> None:
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "8")
+    out = tmp_path / "run"
+    proc = llmbench(
+        "run", "--url", url, "--requests", "41", "--concurrency", "4", "--seed", "5",
+        "--workers", "2", "--ray", "local", "--quiet", "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(line["index"] for line in lines) == list(range(41))
+    assert {line["worker"] for line in lines} == {0, 1}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["workers"] == 2
+    assert [(w["worker"], w["requests"], w["exit"]) for w in summary["workers"]] == [
+        (0, 21, "finished"),
+        (1, 20, "finished"),
+    ]
+    # each actor's run directory came back through Ray
+    for i in (0, 1):
+        assert (out / "workers" / str(i) / "summary.json").is_file()
+    assert (out / "report.html").is_file()
+
+
+def test_without_ray_the_flag_says_what_to_install(tmp_path: Path) -> None:
+    # Ray made unimportable in a fresh interpreter: the run stops before anything.
+    code = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from llmbench.cli import main\n"
+        f"raise SystemExit(main(['run', '--url', 'http://127.0.0.1:9', '--workers', '2',"
+        f" '--ray', 'local', '--out', {str(tmp_path / 'run')!r}]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "llmbench run: error: --ray needs Ray: pip install 'llmbench[ray]'"
+    ]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--ray", "local"], "--ray needs --workers N (2 or more)"),
+        (["--ray", "local", "--workers", "auto"], "--ray needs --workers N (2 or more)"),
+        (["--ray", "local", "--shard", "0/2"], "--ray runs the shards itself"),
+        (["--ray", "a b", "--workers", "2"], "--ray: not an address"),
+    ],
+)
+def test_bad_ray_flags_are_one_line(flags: list[str], message: str, tmp_path: Path) -> None:
+    proc = llmbench("run", "--url", "http://127.0.0.1:9", *flags, "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert message in line, line
+    assert not (tmp_path / "r").exists()
