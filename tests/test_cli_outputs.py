@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from llmbench import app
+from llmbench import app, prepare
 from llmbench.cli import EXIT_CODES, _build_parser
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
@@ -48,7 +48,9 @@ def result(index: int, **changes: Any) -> RequestResult:
 def fake_execute(*results: RequestResult, client: dict[str, Any] | None = None) -> Any:
     """An ``app._execute`` that records ``results`` as a finished run would."""
 
-    def execute(prep: app.Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
+    def execute(
+        prep: app.Prepared, recorder: Recorder, writer: ResultsWriter, *_: object
+    ) -> RunOutcome:
         recorder.set_origin(0)
         for r in results:
             recorder.on_start(r.t0_ns)
@@ -105,7 +107,7 @@ def test_a_junit_file_that_cannot_be_written_costs_only_itself(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "junit.xml").mkdir()  # made after the checks: a path that became a dir
-    monkeypatch.setattr(app, "check_environment", lambda cfg, junit=None: None)
+    monkeypatch.setattr(prepare, "check_environment", lambda cfg, junit=None: None)
     code = run(tmp_path, monkeypatch)
     err = capsys.readouterr().err
     assert one_error_line(err) == [
@@ -205,7 +207,9 @@ def test_output_directories_are_made_when_the_run_starts(
     inner = fake_execute(result(0))
     seen: list[bool] = []
 
-    def execute(prep: app.Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
+    def execute(
+        prep: app.Prepared, recorder: Recorder, writer: ResultsWriter, *_: object
+    ) -> RunOutcome:
         seen.append(all(p.parent.is_dir() for p in (out, html, csv)))
         return inner(prep, recorder, writer)  # type: ignore[no-any-return]
 

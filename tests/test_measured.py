@@ -27,6 +27,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmbench.measured import (
+    COUNT_FIELDS,
     HISTOGRAMS,
     Buckets,
     ErrorCount,
@@ -45,17 +46,7 @@ MS = 1_000_000
 S = 1_000_000_000
 ORIGIN = 7 * S  # the perf_counter_ns instant measured time starts
 TIMELINE = 1_700_000_000 * S - ORIGIN  # wall clock minus perf counter: epoch instants
-COUNTS = (
-    "started",
-    "finished",
-    "ok",
-    "attempts",
-    "retried",
-    "output_tokens",
-    "input_tokens",
-    "late_starts",
-    "good",
-)
+COUNTS = COUNT_FIELDS  # every count a Measured adds up
 ROW_FIGURES = ("started", "finished", "ok", "failed", "output_tokens", "ttft_us", "tpot_us")
 
 

@@ -584,3 +584,27 @@ def test_an_item_the_provider_cannot_write_is_a_result_not_a_crash(bench: Bench)
     lines = bench.lines()
     assert [line["status"] for line in lines] == ["ok", "connect_error", "ok", "ok"]
     assert str(lines[1]["error"]).startswith("request not sent: the provider could not build it")
+
+
+def test_a_shard_measures_from_the_end_of_its_warm_up_window(bench: Bench) -> None:
+    # Shard 1 of 2, closed loop, 2 s warm-up of 0.75 s requests: the warm-up request in
+    # flight at 2 s is cancelled (not waited for, as one process would), so the measured
+    # phase starts at exactly 2 s in every shard.
+    transport = bench.transport(delay_s=0.75)
+    runner = bench.runner(transport, concurrency=2, requests=4, warmup_s=2.0, shard=1, shards=2)
+    bench.drive(runner)
+    assert runner.recorder.origin_ns == 2 * S
+    lines = [
+        orjson.loads(line) for line in (bench.tmp_path / "results.jsonl").read_text().splitlines()
+    ]
+    warm = [line["status"] for line in lines if line["phase"] == "warmup"]
+    assert warm == ["ok", "ok", "canceled"]  # 0-0.75, 0.75-1.5, 1.5-2.0 cut at 2.0
+    measured = [line["index"] for line in lines if line["phase"] == "measure"]
+    assert measured == [1, 3]  # shard 1 of 2: the odd global indices of 0..3
+
+
+def test_one_process_still_waits_for_its_warm_up_to_finish(bench: Bench) -> None:
+    transport = bench.transport(delay_s=0.75)
+    runner = bench.runner(transport, concurrency=1, requests=1, warmup_s=2.0)
+    bench.drive(runner)
+    assert runner.recorder.origin_ns == 2250 * MS  # the third warm-up request ended

@@ -30,6 +30,7 @@ CORES = sorted(
         "http/response.py",
         "lines.py",
         "measured.py",
+        "measured_json.py",
         "metric_defs.py",
         "metrics.py",
         "redaction.py",

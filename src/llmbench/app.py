@@ -1,8 +1,5 @@
-"""`llmbench run`: turn parsed flags into a prepared run, run it, write every output.
-
-Everything that can be wrong with the user's input is checked in ``prepare``,
-before anything is created on disk, so a bad flag leaves no half-written run
-directory behind.
+"""`llmbench run`: a prepared run (:mod:`llmbench.prepare`: every check, before
+anything is written or sent), run, summarized once, every output written.
 """
 
 from __future__ import annotations
@@ -12,11 +9,9 @@ import asyncio
 import itertools
 import re
 import signal
-import ssl
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +19,7 @@ from typing import Any
 import orjson
 
 from llmbench import __version__, junit, slo
-from llmbench.config import ConfigError, RunConfig, check_header
+from llmbench.config import ConfigError, RunConfig
 from llmbench.console import (
     live_line,
     progress_bar,
@@ -32,47 +27,23 @@ from llmbench.console import (
     summary_table,
     unmeasured_line,
 )
-from llmbench.discovery import DEFAULT_TIMEOUT_S as DISCOVERY_TIMEOUT_S
-from llmbench.discovery import ModelListUnavailable, discover_model
-from llmbench.environment import (
-    check_environment,
-    env_api_keys,
-    make_output_parents,
-    proxy_for,
-)
+from llmbench.environment import make_output_parents
 from llmbench.exchange import Exchange
-from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
-from llmbench.http.tls import ssl_context
 from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import run_summary, write_json_atomic
-from llmbench.providers import Provider, make_provider, provider_spec
-from llmbench.redaction import secret_values, url_secrets
-from llmbench.report_command import CSV_IN_RUN_DIR, check_output_paths, write_after_run
-from llmbench.run_options import add_run_arguments, build_config
+from llmbench.prepare import Prepared, prepare
+from llmbench.report_command import CSV_IN_RUN_DIR, write_after_run
+from llmbench.run_options import add_run_arguments
 from llmbench.runner import Progress, Runner, RunOutcome
-from llmbench.scale_options import START_AT_STDIN, start_at, workers_of
+from llmbench.scale_options import checked_start, workers_of
 from llmbench.shard_merge import partial_block
-from llmbench.tokens import (
-    TokenPolicy,
-    counts_true_tokens,
-    load_tokenizer,
-    run_token_unit,
-    unit_label,
-)
-from llmbench.workload import (
-    KeyRing,
-    WorkloadItem,
-    check_key,
-    cycle_items,
-    load_keys,
-    load_prompts,
-    parse_length,
-    synthetic_items,
-)
+from llmbench.tokens import run_token_unit, unit_label
+from llmbench.worker_handles import die_with_parent
+from llmbench.workload import KeyRing, WorkloadItem
 
 __all__ = ["Prepared", "add_arguments", "announce", "exit_code", "open_run_dir", "prepare", "run"]
 
@@ -88,161 +59,8 @@ _PREFLIGHT_ERROR_CHARS = 300
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A run that passed every check and is ready to start."""
-
-    cfg: RunConfig
-    provider: Provider
-    items: Iterator[WorkloadItem]
-    keys: KeyRing
-    tokens: TokenPolicy
-    checks: list[slo.SloCheck]
-    goodput: slo.GoodputSpec | None
-    tls: ssl.SSLContext | None  # built once, here: a bad certificate file fails before the run
-    note: str = ""
-    preflight: bool = True  # one request before the clock starts (--no-preflight: none)
-    max_error_rate: float | None = None  # --max-error-rate, a share; None: no limit
-    allow_char_slo: bool = False  # --allow-char-slo: per-token SLOs on any unit
-    start_at: float | None = None  # --start-at: Unix seconds when the shards all begin
-    coordinated: bool = False  # a --workers coordinator's worker (progress and start via pipes)
-
-
 class PreflightFailed(Exception):
     """The pre-flight request failed: the message is the one line to print (redacted)."""
-
-
-def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
-    """The workload, and a console note about it ("" when there is nothing to say)."""
-    if args.prompts_file:
-        prompts = load_prompts(Path(args.prompts_file))
-        return cycle_items(prompts.items, args.order, cfg.seed), prompts.note
-    if args.input_tokens:
-        length = parse_length(args.input_tokens, "--input-tokens")
-        return synthetic_items(length, cfg.max_tokens, cfg.seed), ""
-    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0), ""
-
-
-def _api_keys(args: argparse.Namespace) -> list[str]:
-    """--api-key, else --api-key-file's keys, else the environment's; each checked."""
-    if args.api_key:
-        check_key(args.api_key, "--api-key")
-        return [args.api_key]
-    if args.api_key_file:
-        return load_keys(Path(args.api_key_file))
-    return env_api_keys()
-
-
-def _keys(keys: list[str], cfg: RunConfig, provider: Provider) -> KeyRing:
-    """The keys, and every credential the run knows of (secret -H values, the URL's
-    password, the provider's own secret headers), so outputs can be scrubbed. One
-    request is built to check every header it would send: a provider's option that
-    lands in a header (``--anthropic-version``, a template's ``${ENV}``) is held to
-    the -H rules too."""
-    sample = provider.build_request(WorkloadItem(prompt=""), keys[0] if keys else None)
-    for name, value in sample.headers:
-        check_header(name, value, f"--provider {cfg.provider}: header")
-    secrets = [*secret_values(sample.headers), *secret_values(cfg.headers), *url_secrets(cfg.url)]
-    return KeyRing(keys, secrets)
-
-
-def _tokens(cfg: RunConfig) -> TokenPolicy:
-    if cfg.token_mode != "tokenizer" or cfg.tokenizer is None:
-        return TokenPolicy(cfg.token_mode)
-    try:
-        return TokenPolicy(cfg.token_mode, load_tokenizer(cfg.tokenizer))
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _planned_unit(cfg: RunConfig) -> str:
-    """What the run's per-token figures will be in, known before sending: "tokens"
-    only when every count can come from usage or a tokenizer."""
-    mode = cfg.token_mode
-    usage = bool(getattr(cfg.provider_options, "include_usage", True))  # --no-usage: False
-    if mode == "disabled" or counts_true_tokens(
-        mode, tokenizer=cfg.tokenizer is not None, usage_requested=usage
-    ):
-        return "tokens"  # disabled: no per-token figure exists to judge
-    return "estimated tokens" if mode == "estimate" else "chars"
-
-
-def _proxied(cfg: RunConfig) -> RunConfig:
-    """The fast transport speaks no proxy protocol: when the environment routes the
-    target through a proxy (as httpx would honour), use httpx instead."""
-    if cfg.transport == "fast" and proxy_for(cfg.url) is not None:
-        return _replace(cfg, transport="httpx")
-    return cfg
-
-
-def _with_model(
-    cfg: RunConfig, tls: ssl.SSLContext | None, api_keys: list[str]
-) -> tuple[RunConfig, str]:
-    """Without --model, an OpenAI-compatible server is asked which model it serves
-    (the last check before the run, once every local input has passed): its only
-    model is used, several stop the run (ConfigError), and a server with no usable
-    list is sent requests that name no model, with a note saying why."""
-    if cfg.model is not None or not provider_spec(cfg.provider).lists_models:
-        return cfg, ""
-    try:
-        model = discover_model(
-            cfg.url,
-            cfg.headers,
-            min(DISCOVERY_TIMEOUT_S, cfg.timeout_s),
-            tls,
-            api_key=api_keys[0] if api_keys else None,
-            trust_env=cfg.transport == "httpx",  # the run's own proxy and CA settings
-        )
-    except ModelListUnavailable as exc:
-        return cfg, f"no --model, and {exc}: requests name no model"
-    return _replace(cfg, model=model), f"--model {model}: the one model the server lists"
-
-
-def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
-
-
-def prepare(args: argparse.Namespace) -> Prepared:
-    """Validate everything and load every file; raises ConfigError (exit 2)."""
-    cfg = build_config(args)
-    ensure_fd_limit(cfg.concurrency)
-    transport_before = cfg.transport
-    cfg = _proxied(cfg)
-    note = "" if cfg.transport == transport_before else "a proxy is set: using --transport httpx"
-    tls = ssl_context(
-        insecure=cfg.insecure,
-        ca_cert=cfg.ca_cert,
-        client_cert=cfg.client_cert,
-        client_key=cfg.client_key,
-    )
-    try:
-        checks = slo.parse_slos(args.slo)
-        goodput = slo.parse_goodput(args.goodput) if args.goodput else None
-        slo.require_goodput(checks, goodput)
-        if not getattr(args, "allow_char_slo", False):
-            slo.refuse_per_token_criteria(checks, goodput, _planned_unit(cfg))
-        slo.require_open_loop(checks, cfg.open_loop)
-    except slo.SloError as exc:
-        message = str(exc)  # name the flag: --goodput's messages already do
-        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
-    check_environment(cfg, Path(args.junit) if args.junit else None)
-    check_output_paths(args.html_report, args.csv)
-    items, items_note = _items(args, cfg)
-    api_keys = _api_keys(args)
-    cfg, model_note = _with_model(cfg, tls, api_keys)
-    provider = make_provider(cfg)
-    note = "; ".join(n for n in (note, items_note, model_note) if n)
-    keys = _keys(api_keys, cfg, provider)
-    return Prepared(
-        cfg, provider, items, keys, _tokens(cfg), checks, goodput, tls, note,
-        preflight=getattr(args, "preflight", True),
-        allow_char_slo=getattr(args, "allow_char_slo", False),
-        max_error_rate=getattr(args, "max_error_rate", None),
-        start_at=start_at(args, time.time()),
-        coordinated=getattr(args, "start_at", None) == START_AT_STDIN,
-    )  # fmt: skip
 
 
 def _run_dir(cfg: RunConfig) -> Path:
@@ -321,7 +139,7 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
     """One request of the real workload through the real transport, before the clock
     starts (as ``vllm bench serve`` does): a dead or misconfigured server stops the run
     here, with one line, instead of being hammered. Its result is recorded nowhere."""
-    key_index, key = prep.keys.next()
+    key_index, key = prep.keys.at(0)  # the first request's key, which it uses again
     exchange = Exchange(
         prep.provider, index=-1, phase="warmup", t0_ns=time.perf_counter_ns(),
         key_index=key_index, max_line_bytes=prep.cfg.max_line_bytes, tokens=prep.tokens,
@@ -353,7 +171,9 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
         )
 
 
-def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOutcome:
+def _execute(
+    prep: Prepared, recorder: Recorder, writer: ResultsWriter, run_start_unix_ns: int
+) -> RunOutcome:
     view = _LiveView(prep.cfg, recorder, as_json=prep.coordinated)
 
     async def main() -> RunOutcome:
@@ -361,9 +181,11 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
         try:
             items = prep.items
             if prep.preflight:  # the first item goes again as the run's first request
-                first = next(items)
+                direct = getattr(items, "at", None)  # the synthetic items: by position
+                first = direct(0) if direct is not None else next(items)
                 await _preflight(prep, transport, first)
-                items = itertools.chain([first], items)
+                if direct is None:
+                    items = itertools.chain([first], items)
             runner = Runner(
                 prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
                 tick=view.tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
@@ -373,7 +195,7 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, runner.interrupt, sig.name)
             if prep.coordinated:  # ready: the coordinator says when every worker begins
-                runner.begin_ns = _perf_instant(await _start_from_coordinator())
+                runner.begin_ns = _perf_instant(await _start_from_coordinator(run_start_unix_ns))
             return await runner.run()
         finally:
             await transport.aclose()
@@ -384,13 +206,15 @@ def _execute(prep: Prepared, recorder: Recorder, writer: ResultsWriter) -> RunOu
         view.close()
 
 
-async def _start_from_coordinator() -> float:
-    """Say ready on stdout; the start instant (Unix seconds) comes on stdin. A closed
-    stdin means the coordinator is gone: nothing is sent."""
-    print(orjson.dumps({"ready": True}).decode(), flush=True)
+async def _start_from_coordinator(run_start_unix_ns: int) -> float:
+    """Say ready on stdout (with results.jsonl's origin on the common timeline, which
+    the coordinator needs if this worker dies); the start instant comes on stdin. A
+    closed stdin or a line that is not an instant means the coordinator is gone."""
+    ready = {"ready": True, "run_start_ns": run_start_unix_ns}
+    print(orjson.dumps(ready).decode(), flush=True)
     line = await asyncio.to_thread(sys.stdin.readline)
     try:
-        return float(line)
+        return checked_start(line, time.time())
     except ValueError:
         raise PreflightFailed("the --workers coordinator went away before the start") from None
 
@@ -427,7 +251,12 @@ def _summarize(
             "max_error_rate": prep.max_error_rate,
             "error_rate_stop": dict(outcome.error_rate_stop) if outcome.error_rate_stop else None,
             "preflight": prep.preflight,
-            **({"start_late_s": outcome.start_late_s} if prep.start_at is not None else {}),
+            "allow_char_slo": prep.allow_char_slo,
+            **(
+                {"start_late_s": outcome.start_late_s}
+                if prep.start_at is not None or prep.coordinated
+                else {}
+            ),
         },
         config=cfg.public(),
         run_start_ns=run_start_ns + timeline_ns,
@@ -498,6 +327,8 @@ def run(args: argparse.Namespace) -> int:
         from llmbench.coordinator import run_workers
 
         return run_workers(args)
+    if getattr(args, "coordinated", False):
+        die_with_parent()  # a coordinator killed outright leaves no worker behind
     prep = prepare(args)
     run_dir = open_run_dir(prep.cfg)
     csv = None if args.csv == CSV_IN_RUN_DIR else args.csv
@@ -511,7 +342,7 @@ def run(args: argparse.Namespace) -> int:
     worker = prep.cfg.shard if prep.cfg.shards > 1 else None
     writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns, worker=worker)
     try:
-        outcome = _execute(prep, recorder, writer)
+        outcome = _execute(prep, recorder, writer, run_start_ns + timeline_ns)
     except PreflightFailed as exc:
         print(f"llmbench run: {exc}", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
@@ -534,7 +365,8 @@ def run(args: argparse.Namespace) -> int:
     paths = [f"results: {run_dir / 'results.jsonl'}"]
     paths += [f"summary: {summary_path}"] if wrote_summary else []
     print("\n" + "\n".join([*paths, *outputs]))
-    return exit_code(outcome, summary, written=wrote_summary and wrote_junit)
+    written = wrote_summary and wrote_junit
+    return exit_code(outcome, summary, written=written, quiet=prep.coordinated)
 
 
 def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
@@ -550,13 +382,16 @@ def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
     return True
 
 
-def exit_code(outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True) -> int:
+def exit_code(
+    outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True, quiet: bool = False
+) -> int:
     """130/143 interrupted; 3 nothing measured; 5 stopped at --max-error-rate; 1 an SLO
     failed; 4 summary.json or the JUnit file could not be written; else 0."""
     if outcome.interrupted:
         return _EXIT_BY_SIGNAL.get(outcome.signal or "", 130)
     if summary["requests"]["ok"] == 0:
-        print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
+        if not quiet:  # a worker's empty share is the coordinator's to judge
+            print("llmbench run: no request succeeded; nothing was measured", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
     if outcome.error_rate_stop:
         stop = outcome.error_rate_stop

@@ -10,9 +10,12 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import NoReturn
 
+import orjson
+
 from llmbench import __version__
 from llmbench.config import EXIT_USAGE, ConfigError
 from llmbench.run_options import add_plugin_arguments
+from llmbench.worker_handles import WORKER
 
 __all__ = ["EXIT_USAGE", "main"]
 
@@ -29,10 +32,22 @@ EXIT_CODES = """exit codes:
   1    an --slo failed (compare: a metric regressed beyond tolerance)
   2    usage or configuration error: one line on stderr, nothing was sent
   3    nothing measured: the pre-flight request failed (one line says why; no outputs),
-       the target was unreachable, or every request failed
+       the target was unreachable, or every request failed; or a --workers worker died
+       (what the others measured is merged and written)
   4    measured, but summary.json or the JUnit file could not be written (named on stderr)
   5    stopped early: the error rate passed --max-error-rate (summary.json run.error_rate_stop)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; every output is still written"""
+
+
+def _worker_argv() -> list[str]:
+    """A worker's `run` flags, from the first stdin line (a JSON list of strings)."""
+    try:
+        flags = orjson.loads(sys.stdin.readline())
+    except orjson.JSONDecodeError:
+        flags = None
+    if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
+        return ["run", "--help"]  # not a coordinator on the other end: say how to run
+    return ["run", *flags]
 
 
 def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -83,6 +98,8 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == [WORKER]:  # a --workers coordinator's worker: its run flags come on stdin
+        argv = _worker_argv()
     try:
         parser = _build_parser(argv)
     except ConfigError as exc:  # a plugin named by --provider that cannot add its flags

@@ -315,6 +315,11 @@ class RunConfig:
         check_count(self.shards, "shards", 1, MAX_SHARDS)
         check_count(self.shard, "shard", 0, self.shards - 1)
         _require(
+            self.shards == 1 or not self.warmup_requests,
+            "--warmup N ends at a different instant in each shard: use --warmup-s S "
+            "with --workers, --shard or --ray (every shard then measures from one instant)",
+        )
+        _require(
             self.shards <= self.concurrency,
             f"--concurrency {self.concurrency} is less than the {self.shards} shards "
             "(each needs at least one slot)",

@@ -70,6 +70,33 @@ def progress_json(progress: Any, rec: Recorder) -> str:
     ).decode()
 
 
+def workers_line(rows: list[dict[str, Any]], workers: int, cap: int, behind: list[int]) -> str:
+    """A --workers coordinator's once-a-second line: its workers' progress objects
+    (:func:`progress_json`) added up; TTFT is the worst worker's last-second p50 (medians
+    do not add); ``behind`` names the workers it has not heard from."""
+
+    def total(key: str) -> int:
+        return sum(int(r.get(key) or 0) for r in rows)
+
+    rates = [float(r["last_ok"]) for r in rows if r.get("last_ok") is not None]
+    tokens = [float(r["last_tokens"]) for r in rows if r.get("last_tokens") is not None]
+    ttfts = [float(r["ttft_p50_ms"]) for r in rows if r.get("ttft_p50_ms") is not None]
+    t = max((float(r.get("t") or 0) for r in rows), default=0.0)
+    done = total("done")
+    ok_pct = 100.0 * total("ok") / done if done else 100.0
+    rate = f"{sum(rates):,.1f}" if rates else "-"
+    tps = f"{sum(tokens):,.0f}" if tokens else "-"
+    ttft = f"{max(ttfts):.1f} ms (worst worker)" if ttfts else "-"
+    line = (
+        f"[{t:6.1f}s] {workers} workers | in-flight {total('in_flight')}/{cap} | "
+        f"done {done:,} | ok {ok_pct:.1f}% | {rate} req/s | {tps} tok/s | "
+        f"TTFT p50 {ttft} | errors {total('failed'):,}"
+    )
+    if behind:
+        line += f" | no word from worker {', '.join(map(str, behind))}"
+    return line
+
+
 def unmeasured_line(elapsed_s: float, phase: str, sent: int, in_flight: int, cap: int) -> str:
     """The once-a-second line of a phase that is not measured (the ramp, the warm-up):
     no figures, only that the run is alive and how far it got."""

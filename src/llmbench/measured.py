@@ -18,9 +18,6 @@ Pure: no clocks, no I/O.
 
 from __future__ import annotations
 
-import base64
-import struct
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -31,8 +28,13 @@ from hdrh.histogram import HdrHistogram
 from llmbench.metric_defs import HISTOGRAM_METRICS
 
 __all__ = [
+    "COUNT_FIELDS",
+    "DIGITS",
     "EXACT_BITS",
+    "HIGHEST_US",
     "HISTOGRAMS",
+    "LOWEST_US",
+    "SECOND_FIELDS",
     "Buckets",
     "ErrorCount",
     "Measured",
@@ -45,23 +47,18 @@ __all__ = [
 HISTOGRAMS = tuple(m.key for m in HISTOGRAM_METRICS)
 # Histograms hold microseconds from 1 µs to 1 hour at 3 significant digits:
 # 0.1% resolution at every scale, ~25k counters (~200 KB) per histogram.
-_LOWEST_US = 1
-_HIGHEST_US = 3_600_000_000
-_DIGITS = 3
+LOWEST_US = 1
+HIGHEST_US = 3_600_000_000
+DIGITS = 3
 # (bucket floor in µs, count), ascending by floor: a per-second distribution.
 Buckets = tuple[tuple[int, int], ...]
 _NS = 1_000_000_000
 # What from_json accepts: a shard's own file, not a memory bomb.
-_MAX_SECONDS = 10_000_000
-_MAX_BUCKETS = 100_000
-_MAX_ENCODED = 16 * 1024 * 1024
-# A full histogram's counts as varints: ~25k counters of at most 9 bytes, plus a header.
-_MAX_DECODED = 1024 * 1024
 
 
 def new_histogram() -> HdrHistogram:
     """A microsecond histogram with the range and precision every llmbench figure uses."""
-    return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
+    return HdrHistogram(LOWEST_US, HIGHEST_US, DIGITS)
 
 
 # Values below 2**EXACT_BITS µs have a bucket each; above, a bucket spans 2**(bits - 11).
@@ -199,7 +196,7 @@ class Measured:
         reads it back exactly."""
         return {
             "histograms": dict(self.histograms),
-            "counts": {name: getattr(self, name) for name in _COUNTS},
+            "counts": {name: getattr(self, name) for name in COUNT_FIELDS},
             "status_counts": dict(self.status_counts),
             "token_sources": dict(self.token_sources),
             "errors": [[e.kind, e.http_status, e.count, e.example] for e in self.errors],
@@ -208,7 +205,7 @@ class Measured:
             "origin_ns": self.origin_ns,
             "seconds": [
                 [
-                    *(getattr(sec, name) for name in _SECOND_COUNTS),
+                    *(getattr(sec, name) for name in SECOND_FIELDS),
                     [list(pair) for pair in sec.ttft_us],
                     [list(pair) for pair in sec.tpot_us],
                 ]
@@ -221,32 +218,12 @@ class Measured:
     def from_json(obj: Any) -> Measured:
         """The value :meth:`to_json` wrote; ValueError saying what is wrong with anything
         else (a shard file is input: it may be damaged or hand-made)."""
-        d = _mapping(obj, "partial")
-        hist = _mapping(d.get("histograms"), "partial.histograms")
-        for key, encoded in hist.items():
-            if key not in HISTOGRAMS:
-                raise ValueError(f"partial.histograms: unknown metric {key!r}")
-            _check_encoding(encoded, f"partial.histograms.{key}")
-        counts = _mapping(d.get("counts"), "partial.counts")
-        samples = d.get("samples")
-        if not isinstance(samples, list) or len(samples) != 2:
-            raise ValueError("partial.samples: expected [first, last]")
-        return Measured(
-            histograms=dict(hist),
-            **{name: _count(counts.get(name), f"partial.counts.{name}") for name in _COUNTS},
-            status_counts=_int_map(d.get("status_counts"), "partial.status_counts"),
-            token_sources=_int_map(d.get("token_sources"), "partial.token_sources"),
-            errors=tuple(_error(e) for e in _list(d.get("errors"), "partial.errors")),
-            first_t0_ns=_instant(d.get("first_t0_ns"), "partial.first_t0_ns"),
-            last_end_ns=_instant(d.get("last_end_ns"), "partial.last_end_ns"),
-            origin_ns=_instant(d.get("origin_ns"), "partial.origin_ns"),
-            seconds=tuple(_second(s) for s in _seconds(d.get("seconds"))),
-            sample_first_frame=_text(samples[0], "partial.samples"),
-            sample_last_frame=_text(samples[1], "partial.samples"),
-        )
+        from llmbench.measured_json import measured_from_json  # it builds on this module
+
+        return measured_from_json(obj)
 
 
-_COUNTS = (
+COUNT_FIELDS = (
     "started",
     "finished",
     "ok",
@@ -257,7 +234,7 @@ _COUNTS = (
     "late_starts",
     "good",
 )
-_SECOND_COUNTS = ("started", "finished", "ok", "failed", "output_tokens", "in_flight_max")
+SECOND_FIELDS = ("started", "finished", "ok", "failed", "output_tokens", "in_flight_max")
 
 
 def merge(values: Sequence[Measured]) -> Measured:
@@ -280,7 +257,7 @@ def merge(values: Sequence[Measured]) -> Measured:
     origin = min(origins) if origins else None
     return Measured(
         histograms=hists,
-        **{name: sum(getattr(v, name) for v in values) for name in _COUNTS},
+        **{name: sum(getattr(v, name) for v in values) for name in COUNT_FIELDS},
         status_counts=_sum_maps(v.status_counts for v in values),
         token_sources=_sum_maps(v.token_sources for v in values),
         errors=_merge_errors(values),
@@ -329,112 +306,3 @@ def _merge_seconds(values: Sequence[Measured], origin: int | None) -> tuple[Seco
                 rows.append(SecondCounts())
             rows[at] = rows[at] + sec
     return tuple(rows)
-
-
-# -- reading a partial block back ---------------------------------------------------------
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError(f"{where}: expected an object")
-    return value
-
-
-def _list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ValueError(f"{where}: expected a list")
-    return value
-
-
-def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise ValueError(f"{where}: expected a count, got {value!r:.40}")
-    return value
-
-
-def _instant(value: Any, where: str) -> int | None:
-    return None if value is None else _count(value, where)
-
-
-def _text(value: Any, where: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"{where}: expected text")
-    return value
-
-
-def _int_map(value: Any, where: str) -> dict[str, int]:
-    return {str(k): _count(v, f"{where}.{k}") for k, v in _mapping(value, where).items()}
-
-
-def _check_encoding(encoded: Any, where: str) -> None:
-    """ValueError unless ``encoded`` is a histogram of llmbench's range and precision
-    that decodes within bounded memory: its zlib payload is inflated at most
-    _MAX_DECODED bytes, and its header must match :func:`new_histogram` before hdrh
-    allocates anything (a hand-made header could ask for gigabytes)."""
-    if not isinstance(encoded, str) or len(encoded) > _MAX_ENCODED:
-        raise ValueError(f"{where}: expected an HdrHistogram base64 encoding")
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-        inflater = zlib.decompressobj()
-        body = inflater.decompress(raw[8:], _MAX_DECODED)
-        if inflater.unconsumed_tail or len(raw) < 8:
-            raise ValueError("too large, or no payload")
-        _, _, _, digits, lowest, highest, _ = struct.unpack(">iiiiqqd", body[:40])
-        if (digits, lowest, highest) != (_DIGITS, _LOWEST_US, _HIGHEST_US):
-            raise ValueError("not llmbench's range and precision")
-        new_histogram().add(HdrHistogram.decode(encoded))
-    except Exception as exc:  # hdrh, zlib and struct raise many kinds on bad bytes
-        raise ValueError(
-            f"{where}: not an HdrHistogram encoding of llmbench's range ({exc})"
-        ) from None
-
-
-def _error(value: Any) -> ErrorCount:
-    row = _list(value, "partial.errors[]")
-    if len(row) != 4 or not isinstance(row[0], str):
-        raise ValueError("partial.errors[]: expected [kind, http_status, count, example]")
-    return ErrorCount(
-        row[0],
-        _instant(row[1], "partial.errors[].http_status"),
-        _count(row[2], "partial.errors[].count"),
-        _text(row[3], "partial.errors[].example"),
-    )
-
-
-def _buckets(value: Any, where: str) -> Buckets:
-    pairs = _list(value, where)
-    if len(pairs) > _MAX_BUCKETS:
-        raise ValueError(f"{where}: too many buckets")
-    out = []
-    for pair in pairs:
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise ValueError(f"{where}: expected [floor_us, count] pairs")
-        out.append((_count(pair[0], where), _count(pair[1], where)))
-    return tuple(sorted(out))
-
-
-def _seconds(value: Any) -> list[Any]:
-    rows = _list(value, "partial.seconds")
-    if len(rows) > _MAX_SECONDS:
-        raise ValueError("partial.seconds: more seconds than any run has")
-    return rows
-
-
-def _second(value: Any) -> SecondCounts:
-    row = _list(value, "partial.seconds[]")
-    n = len(_SECOND_COUNTS)
-    if len(row) != n + 2:
-        raise ValueError("partial.seconds[]: expected six counts and two bucket lists")
-    started, finished, ok, failed, tokens, in_flight = (
-        _count(v, "partial.seconds[]") for v in row[:n]
-    )
-    return SecondCounts(
-        started,
-        finished,
-        ok,
-        failed,
-        tokens,
-        in_flight,
-        _buckets(row[n], "partial.seconds[].ttft_us"),
-        _buckets(row[n + 1], "partial.seconds[].tpot_us"),
-    )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,7 @@ __all__ = ["add_arguments", "read_shard", "run", "write_merged"]
 
 # A shard's summary.json is a few MB at most (histograms, one row per second); a file
 # past this is not one.
-_MAX_SUMMARY_BYTES = 512 * 1024 * 1024
-EXIT_WORKER_DIED = 3
+_MAX_SUMMARY_BYTES = 128 * 1024 * 1024
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def read_shard(run_dir: Path) -> ShardPart:
     """A finished shard's part; ConfigError with one line for anything else."""
     path = run_dir / "summary.json"
+    if path.is_file() and not (run_dir / "results.jsonl").is_file():
+        raise ConfigError(f"{run_dir}: no results.jsonl (its requests would be missing)")
     try:
         if path.stat().st_size > _MAX_SUMMARY_BYTES:
             raise ConfigError(f"{path}: larger than any shard's summary.json")
@@ -65,7 +67,7 @@ def read_shard(run_dir: Path) -> ShardPart:
 
 
 def _goodput(summary_goodput: Any) -> slo.GoodputSpec | None:
-    """The shards' goodput criteria back as a spec (their summary holds them in ms)."""
+    """A shard's goodput criteria back as a spec (its summary holds them in ms)."""
     if not isinstance(summary_goodput, dict) or not isinstance(
         summary_goodput.get("criteria"), dict
     ):
@@ -80,7 +82,7 @@ def _goodput(summary_goodput: Any) -> slo.GoodputSpec | None:
 
 
 def _checks(slo_block: Any) -> list[slo.SloCheck]:
-    """The shards' --slo checks, from the expressions their summary recorded."""
+    """A shard's --slo checks, from the expressions its summary recorded."""
     if not isinstance(slo_block, dict) or not isinstance(slo_block.get("checks"), list):
         return []
     exprs = [c.get("expr") for c in slo_block["checks"] if isinstance(c, dict)]
@@ -88,6 +90,34 @@ def _checks(slo_block: Any) -> list[slo.SloCheck]:
         return slo.parse_slos([e for e in exprs if isinstance(e, str)])
     except slo.SloError as exc:
         raise ConfigError(f"SLO checks of the shards: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What a run is judged by: its --slo checks, --goodput criteria, --allow-char-slo."""
+
+    checks: tuple[slo.SloCheck, ...]
+    goodput: slo.GoodputSpec | None
+    allow_char_slo: bool
+
+
+def _gate(summary: dict[str, Any]) -> Gate:
+    run = summary.get("run")
+    allow = isinstance(run, dict) and run.get("allow_char_slo") is True
+    return Gate(tuple(_checks(summary.get("slo"))), _goodput(summary.get("goodput")), allow)
+
+
+def shards_gate(summaries: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> Gate:
+    """The shards' common gate; ConfigError when one shard was judged differently (a
+    merged verdict would then depend on the order the shards were named in)."""
+    gates = [_gate(s) for s in summaries]
+    for gate, where in zip(gates[1:], dirs[1:], strict=True):
+        if gate != gates[0]:
+            raise ConfigError(
+                f"{where}: its --slo, --goodput or --allow-char-slo differ from {dirs[0]}'s: "
+                "the shards of one run are judged alike"
+            )
+    return gates[0]
 
 
 def write_merged(
@@ -98,6 +128,7 @@ def write_merged(
     results_from: Sequence[tuple[Path, int]],
     checks: Sequence[slo.SloCheck],
     goodput: slo.GoodputSpec | None,
+    allow_char_slo: bool,
     started_at: str | None,
     junit_path: Path | None = None,
     html: str | None = None,
@@ -122,6 +153,8 @@ def write_merged(
             "max_error_rate": parts[0].run.get("max_error_rate"),
             "error_rate_stop": merged.error_rate_stop,
             "preflight": parts[0].run.get("preflight"),
+            "allow_char_slo": allow_char_slo,
+            **({} if merged.start_late_s is None else {"start_late_s": merged.start_late_s}),
             "workers": len(parts),
             **(extra_run or {}),
         },
@@ -133,7 +166,7 @@ def write_merged(
         ramp=merged.ramp,
     )
     summary["workers"] = merged.workers
-    summary, verdicts = slo.judge(summary, checks, goodput)
+    summary, verdicts = slo.judge(summary, checks, goodput, any_unit=allow_char_slo)
     write_json_atomic(out_dir / "summary.json", summary)
     if junit_path is not None:
         junit.write_junit(junit_path, "llmbench run", junit.slo_cases(verdicts))
@@ -169,11 +202,12 @@ def _concatenate(target: Path, sources: Sequence[tuple[Path, int]], run_start_ns
 
 def exit_code(merged: MergedRun, summary: dict[str, Any]) -> int:
     """As one run's (see `llmbench run --help`); 3 when a worker died."""
+    from llmbench.app import EXIT_NOTHING_MEASURED
     from llmbench.app import exit_code as run_exit_code
 
     if any(w.get("exit") not in (None, "finished") for w in merged.workers):
         print("llmbench: a worker died; its flushed results are merged", file=sys.stderr)
-        return EXIT_WORKER_DIED
+        return EXIT_NOTHING_MEASURED  # exit 3: see `llmbench run --help`
     outcome = RunOutcome(
         merged.interrupted,
         merged.stop_reason,
@@ -187,8 +221,8 @@ def run(args: argparse.Namespace) -> int:
     dirs = [Path(d) for d in args.shards]
     out_dir = Path(args.out)
     for d in dirs:
-        if out_dir.resolve() == d.resolve():
-            raise ConfigError(f"--out {out_dir} is one of the shards: merge into a new directory")
+        if out_dir.resolve().is_relative_to(d.resolve()):
+            raise ConfigError(f"--out {out_dir} is in shard {d}: merge into a new directory")
     check_output_paths(args.html_report, args.csv)
     parts = [read_shard(d) for d in dirs]
     try:
@@ -196,15 +230,17 @@ def run(args: argparse.Namespace) -> int:
     except MergeError as exc:
         raise ConfigError(str(exc)) from None
     summaries = [orjson.loads((d / "summary.json").read_bytes()) for d in dirs]
+    gate = shards_gate(summaries, dirs)
     by_index = {p.index: d for p, d in zip(parts, dirs, strict=True)}
-    started = [s["run"].get("started_at") for s in summaries if s["run"].get("started_at")]
+    started = [p.run["started_at"] for p in parts if "started_at" in p.run]
     summary, _ = write_merged(
         merged,
         sorted(parts, key=lambda p: p.index),
         out_dir,
         results_from=[(by_index[p.index] / "results.jsonl", p.run_start_ns) for p in parts],
-        checks=_checks(summaries[0].get("slo")),
-        goodput=_goodput(summaries[0].get("goodput")),
+        checks=gate.checks,
+        goodput=gate.goodput,
+        allow_char_slo=gate.allow_char_slo,
         started_at=min(started) if started else datetime.now(UTC).isoformat(timespec="seconds"),
         junit_path=Path(args.junit) if args.junit else None,
         html=args.html_report,

@@ -18,10 +18,10 @@ from typing import Any
 from hdrh.histogram import HdrHistogram
 
 from llmbench.measured import (
-    _HIGHEST_US,
-    _LOWEST_US,
     EXACT_BITS,
+    HIGHEST_US,
     HISTOGRAMS,
+    LOWEST_US,
     Buckets,
     ErrorCount,
     Measured,
@@ -56,15 +56,12 @@ _ALL_VALUES = tuple((m.key, m.value) for m in HISTOGRAM_METRICS if m.value and m
 
 def _us(ns: float) -> int:
     """Nanoseconds to whole microseconds, clamped into the histogram's range."""
-    return min(max(int(ns // 1000), _LOWEST_US), _HIGHEST_US)
-
-
-_EXACT_BITS = EXACT_BITS
+    return min(max(int(ns // 1000), LOWEST_US), HIGHEST_US)
 
 
 def _bucket_floor(us: int) -> int:
     """The lowest value of the histogram bucket that ``us`` falls in."""
-    shift = us.bit_length() - _EXACT_BITS
+    shift = us.bit_length() - EXACT_BITS
     return us if shift <= 0 else us >> shift << shift
 
 
@@ -72,8 +69,8 @@ def _bucket_floors(values_ns: Iterable[float]) -> list[int]:
     """`_bucket_floor(_us(v))` for many values, inlined: this runs once per token gap."""
     out = []
     for ns in values_ns:
-        us = min(max(int(ns // 1000), _LOWEST_US), _HIGHEST_US)
-        shift = us.bit_length() - _EXACT_BITS
+        us = min(max(int(ns // 1000), LOWEST_US), HIGHEST_US)
+        shift = us.bit_length() - EXACT_BITS
         out.append(us if shift <= 0 else us >> shift << shift)
     return out
 
@@ -376,13 +373,6 @@ class Recorder:
             output_tokens=self.output_tokens,
             input_tokens=self.input_tokens,
         )
-
-    @property
-    def wall_ns(self) -> int:
-        """Measured wall time: first measured send to last measured completion."""
-        if self.first_t0_ns is None or self.last_end_ns is None:
-            return 0
-        return max(0, self.last_end_ns - self.first_t0_ns)
 
     def freeze(self, timeline_ns: int = 0) -> Measured:
         """What was measured, as a frozen value; ``timeline_ns`` is added to every

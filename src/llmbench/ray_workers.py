@@ -78,17 +78,10 @@ def _actor_class() -> Any:
             import tempfile
             import threading
 
-            from llmbench.worker_handles import die_with_parent, worker_command
+            from llmbench.worker_handles import start
 
             self._dir = Path(tempfile.mkdtemp(prefix="llmbench-shard-"))
-            self._proc = subprocess.Popen(
-                worker_command(flags, self._dir / "run"),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+            self._proc = start(flags, self._dir / "run", stderr=subprocess.PIPE)
             self._out: list[bytes] = []
             self._err: list[bytes] = []
             self._ended = 0
@@ -157,7 +150,10 @@ class RayWorker:
 
     def lines(self) -> Iterator[bytes]:
         while True:
-            out, err, ended = self._ray.get(self._actor.take.remote(_TAKE_WAIT_S))
+            try:
+                out, err, ended = self._ray.get(self._actor.take.remote(_TAKE_WAIT_S))
+            except Exception:  # the actor died (its node went away): no more lines
+                return
             for line in err:  # the worker's one-line errors reach the user
                 sys.stderr.write(line.decode("utf-8", "replace"))
             sys.stderr.flush()
@@ -181,8 +177,9 @@ class RayWorker:
             self._ray.get(self._actor.send_signal.remote(signum))
 
     def kill(self) -> None:
-        self._ray.kill(self._actor)
-        self._code = self._code if self._code is not None else -9
+        if self._code is None:  # the actor and, with it, its worker (die_with_parent)
+            self._ray.kill(self._actor)
+            self._code = -9
 
     def wait(self) -> int:
         while (code := self.poll()) is None:

@@ -143,6 +143,7 @@ class Runner:
         self._ramp_counts = [0, 0]
         self._ramp: RampFigures | None = None
         self.begin_ns = begin_ns  # wait for this instant before the first phase
+        self._measure_at: int | None = None  # a shard's common measured start
         self._start_late_s = 0.0
 
     # -- control ---------------------------------------------------------------
@@ -215,6 +216,10 @@ class Runner:
             self._item_base = self._cfg.warmup_requests or self._issued * self._shard.count
         self._issued = 0
         start = self._clock()
+        if phase == "measure" and self._measure_at is not None:
+            # a shard measures from the instant its warm-up window ended, as every
+            # other shard does (its stragglers were cancelled then, a few ms ago)
+            start = min(start, self._measure_at)
         self._phase_ramp_s = ramp_s
         if ramp_s > 0:
             self._ramp_end_ns = start + int(ramp_s * _NS)
@@ -223,10 +228,16 @@ class Runner:
             self.monitor.start()  # the self-check judges the measured phase only
         self._deadline_ns = None if duration_s is None else start + int(duration_s * _NS)
         self._limit = None if count is None else self._shard.share(count)
+        # A shard's unmeasured phase ends at its window's end, stragglers cancelled (they
+        # are not measured): every shard then starts measuring at the same instant.
+        common_end = phase != "measure" and not self._shard.whole
+        grace_s = 0.0 if common_end else self._cfg.grace_s
+        if common_end:
+            self._measure_at = self._deadline_ns
         async with asyncio.TaskGroup() as tg:
             helpers = [
                 tg.create_task(self.monitor.ticker()),
-                tg.create_task(self._guard()),
+                tg.create_task(self._guard(grace_s)),
                 tg.create_task(self._reporter(start, phase)),
             ]
             if self._cfg.open_loop:
@@ -432,7 +443,7 @@ class Runner:
 
     # -- housekeeping ----------------------------------------------------------
 
-    async def _guard(self) -> None:
+    async def _guard(self, grace_s: float) -> None:
         """Enforce the deadline and the grace period: after both, cancel what is left."""
         while not self._stopping:
             now = self._clock()
@@ -441,7 +452,7 @@ class Runner:
                 break
             left = 0.1 if self._deadline_ns is None else (self._deadline_ns - now) / _NS
             await self._sleep(min(0.1, max(left, 0.001)))
-        await self._sleep(self._cfg.grace_s)
+        await self._sleep(grace_s)
         self.cancel_in_flight()
 
     async def _reporter(self, start: int, phase: Phase) -> None:

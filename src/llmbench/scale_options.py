@@ -10,18 +10,18 @@ import argparse
 import os
 
 from llmbench.config import ConfigError
-from llmbench.sharding import MAX_SHARDS, Shard, parse_start_at, parse_workers
+from llmbench.sharding import Shard, parse_start_at, parse_workers
 
 __all__ = [
-    "START_AT_STDIN",
     "add_scale_flags",
+    "checked_start",
     "shard_of",
     "start_at",
     "workers_of",
 ]
 
-# A worker of `--workers N` is told its start instant on stdin once it is ready.
-START_AT_STDIN = "stdin"
+# A worker is one busy process: more than this many a core only contend for it.
+_WORKERS_PER_CORE = 4
 # A --start-at further ahead than this is a typo (a year, a timezone), not a plan.
 _MAX_WAIT_S = 86_400.0
 
@@ -54,8 +54,9 @@ def add_scale_flags(p: argparse.ArgumentParser) -> None:
         "(auto, ray://host:10001, or local: a throwaway Ray on this machine); needs "
         "pip install 'llmbench[ray]'",
     )
-    # A coordinator's worker prints its per-second progress as JSON lines.
-    g.add_argument("--progress-json", action="store_true", help=argparse.SUPPRESS)
+    # A --workers coordinator's worker: progress as JSON lines on stdout, the start
+    # instant on stdin (see llmbench.coordinator). Not for users.
+    g.add_argument("--coordinated", action="store_true", help=argparse.SUPPRESS)
 
 
 def _usable_cores() -> int:
@@ -77,6 +78,12 @@ def workers_of(args: argparse.Namespace) -> int:
             "split by hand; --workers splits it for you"
         )
     ray = getattr(args, "ray", None)
+    cores = _usable_cores()
+    if ray is None and n > _WORKERS_PER_CORE * cores:
+        raise ConfigError(
+            f"--workers {n}: this machine has {cores} usable core(s); more than "
+            f"{_WORKERS_PER_CORE} workers a core only contend (--ray spreads them over a cluster)"
+        )
     if ray is not None:
         if getattr(args, "shard", None):
             raise ConfigError("--ray runs the shards itself: give --workers N, not --shard")
@@ -104,22 +111,25 @@ def shard_of(args: argparse.Namespace) -> Shard:
         shard = Shard.parse(text)
     except ValueError as exc:
         raise ConfigError(f"--shard: {exc}") from None
-    if shard.count > MAX_SHARDS:
-        raise ConfigError(f"--shard: at most {MAX_SHARDS} shards")
     return shard
 
 
 def start_at(args: argparse.Namespace, now_s: float) -> float | None:
     """``--start-at`` as Unix seconds (None without it); ConfigError for a bad value
-    or one more than a day ahead of ``now_s``. "stdin" is a coordinator's worker: the
-    instant comes later, on stdin."""
+    or one more than a day ahead of ``now_s``."""
     text = getattr(args, "start_at", None)
-    if text is None or text == START_AT_STDIN:
+    if text is None:
         return None
     try:
-        instant = parse_start_at(text)
+        return checked_start(text, now_s)
     except ValueError as exc:
         raise ConfigError(f"--start-at: {exc}") from None
+
+
+def checked_start(text: str, now_s: float) -> float:
+    """A start instant (ISO 8601 or Unix seconds) at most a day ahead of ``now_s``, as
+    Unix seconds; ValueError saying what is wrong."""
+    instant = parse_start_at(text)
     if instant - now_s > _MAX_WAIT_S:
-        raise ConfigError(f"--start-at: {text!r:.60} is more than a day away")
+        raise ValueError(f"{text!r:.60} is more than a day away")
     return instant

@@ -56,6 +56,7 @@ class MergedRun:
     ramp: RampFigures | None
     error_rate_stop: Mapping[str, Any] | None
     workers: list[dict[str, Any]]
+    start_late_s: float | None = None  # the latest shard's start after --start-at
 
 
 def partial_block(measured: Measured, run_start_ns: int, due_unsent: int) -> dict[str, Any]:
@@ -101,21 +102,76 @@ def _read(summary: Any) -> ShardPart:
     start, due = partial.get("run_start_ns"), partial.get("due_unsent")
     if not _is_int(start) or not _is_int(due) or start < 0 or due < 0:
         raise ValueError("partial: run_start_ns and due_unsent must be counts")
-    client = summary.get("client") or {}
     ramp = summary.get("ramp")
-    stop = run.get("error_rate_stop")
     return ShardPart(
         index=index,
         count=count,
         measured=Measured.from_json(partial.get("measured")),
         run_start_ns=start,
         config=config,
-        run=run,
-        client=client if isinstance(client, dict) else {},
+        run=_run(run),
+        client=_client(summary.get("client")),
         due_unsent=due,
         ramp=_ramp(ramp) if ramp is not None else None,
-        error_rate_stop=stop if isinstance(stop, dict) else None,
+        error_rate_stop=_error_rate_stop(run.get("error_rate_stop")),
     )
+
+
+# The run block's fields a merge uses, each with the type it must have (else dropped).
+_RUN_FIELDS: dict[str, tuple[type, ...]] = {
+    "started_at": (str,),
+    "interrupted": (bool,),
+    "stop_reason": (str,),
+    "signal": (str,),
+    "max_error_rate": (int, float),
+    "preflight": (bool,),
+    "allow_char_slo": (bool,),
+    "start_late_s": (int, float),
+    "exit": (str,),
+}
+
+
+def _typed(value: Any, types: tuple[type, ...]) -> bool:
+    """isinstance, except that a bool is not a number."""
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
+
+
+def _run(run: Mapping[str, Any]) -> dict[str, Any]:
+    """The run block's fields a merge reads, only where they have their type (a
+    hand-edited file's ``"interrupted": "no"`` is dropped, not believed)."""
+    return {k: run[k] for k, types in _RUN_FIELDS.items() if _typed(run.get(k), types)}
+
+
+def _error_rate_stop(block: Any) -> dict[str, Any] | None:
+    """``run.error_rate_stop`` when it has its three figures, else None."""
+    if not isinstance(block, dict):
+        return None
+    figures = {k: block.get(k) for k in ("threshold", "observed", "window")}
+    if not all(_typed(v, (int, float)) for v in figures.values()):
+        return None
+    return figures
+
+
+def _client(block: Any) -> dict[str, Any]:
+    """A shard's self-check block, only the fields of known type."""
+    if not isinstance(block, dict):
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("cpu_pct", "cpu_peak_pct", "loop_lag_over_limit", "dispatch_over_limit"):
+        if _typed(block.get(key), (int, float)):
+            out[key] = block[key]
+    for key in ("loop_lag_ms", "dispatch_lateness_ms"):
+        stats = block.get(key)
+        if isinstance(stats, dict) and all(_typed(v, (int, float)) for v in stats.values()):
+            out[key] = stats
+    if isinstance(block.get("saturated"), bool):
+        out["saturated"] = block["saturated"]
+    reasons = block.get("saturation_reasons")
+    if isinstance(reasons, list) and all(isinstance(r, str) for r in reasons):
+        out["saturation_reasons"] = reasons
+    return out
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -145,6 +201,7 @@ def check_parts(parts: Sequence[ShardPart]) -> None:
         doubled = sorted({i for i in seen if seen.count(i) > 1})
         what = f"shard(s) {doubled} given twice" if doubled else f"missing shard(s) {missing}"
         raise MergeError(f"{what} of {count}")
+    _check_overlap(parts)
     first = _shared(parts[0].config)
     for part in parts[1:]:
         other = _shared(part.config)
@@ -153,6 +210,22 @@ def check_parts(parts: Sequence[ShardPart]) -> None:
             raise MergeError(
                 f"shard {part.index} is of another run: its {', '.join(differ[:5])} differ"
             )
+
+
+# Shards of one run begin measuring within moments of each other (seconds, with a
+# warm-up): ones an hour apart are runs of different days, however alike their flags.
+MAX_START_GAP_S = 3600
+
+
+def _check_overlap(parts: Sequence[ShardPart]) -> None:
+    origins = [(p.measured.origin_ns, p.index) for p in parts if p.measured.origin_ns is not None]
+    if len(origins) < 2:
+        return
+    (first, i), (last, j) = min(origins), max(origins)
+    if (last - first) / 1e9 > MAX_START_GAP_S:
+        raise MergeError(
+            f"shard {j} began measuring {(last - first) / 1e9:,.0f} s after shard {i}: not one run"
+        )
 
 
 def _shared(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,6 +241,7 @@ def merge_parts(parts: Sequence[ShardPart]) -> MergedRun:
     reasons = [str(p.run.get("stop_reason")) for p in parts]
     stop_reason = next((r for r in reasons if r not in ("done", "None")), "done")
     stops = [p.error_rate_stop for p in parts if p.error_rate_stop]
+    late = [float(p.run["start_late_s"]) for p in parts if "start_late_s" in p.run]
     return MergedRun(
         measured=merge([p.measured for p in parts]),
         run_start_ns=min(p.run_start_ns for p in parts),
@@ -179,6 +253,7 @@ def merge_parts(parts: Sequence[ShardPart]) -> MergedRun:
         ramp=_merge_ramps([p.ramp for p in parts]),
         error_rate_stop=stops[0] if stops else None,
         workers=[worker_row(p) for p in parts],
+        start_late_s=max(late) if late else None,
     )
 
 
@@ -209,7 +284,7 @@ def merge_clients(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out[key] = max(values) if values else None
     for key in ("loop_lag_ms", "dispatch_lateness_ms"):
         stats = [b[key] for b in blocks if isinstance(b.get(key), dict)]
-        out[key] = max(stats, key=lambda s: s.get("p99") or 0) if stats else None
+        out[key] = max(stats, key=lambda s: float(s.get("p99") or 0)) if stats else None
     out["saturated"] = any(bool(b.get("saturated")) for b in blocks)
     out["saturation_reasons"] = [
         f"worker {i}: {reason}"

@@ -79,16 +79,21 @@ def item_position(shard: Shard, phase_base: int, local: int) -> int:
 
 
 class Positioned(Generic[T]):
-    """Random access into a forward-only stream, for positions asked in rising order
-    (a shard's requests take their items by global position; the others' are skipped).
-    The last item is kept: the pre-flight's item is the first request's too."""
+    """Random access into a stream, for positions asked in rising order (a shard's
+    requests take their items by global position). A stream with its own ``at`` (the
+    synthetic workload) is asked directly; another is read forward, the other shards'
+    items skipped. The last item is kept: one position may be asked twice in a row."""
 
     def __init__(self, stream: Iterator[T]) -> None:
         self._stream = stream
+        self._direct = getattr(stream, "at", None)
         self._next = 0  # the position the stream's next item has
         self._last: tuple[int, T] | None = None
 
     def at(self, position: int) -> T:
+        if self._direct is not None:
+            item: T = self._direct(position)
+            return item
         if self._last is not None and self._last[0] == position:
             return self._last[1]
         if position < self._next:

@@ -13,13 +13,55 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
-__all__ = ["LocalWorker", "WorkerHandle", "die_with_parent", "send_start", "worker_command"]
+import orjson
+
+__all__ = [
+    "WORKER",
+    "LocalWorker",
+    "WorkerHandle",
+    "die_with_parent",
+    "send_start",
+    "start",
+    "worker_argv",
+]
+
+# Flags a worker must not inherit: the coordinator writes these outputs, and owns the
+# start and the split, itself.
+_DROPPED = (
+    "--workers", "--out", "--junit", "--html-report", "--csv", "--start-at", "--shard", "--ray",
+)  # fmt: skip
+_DROPPED_ALONE = ("--quiet", "--coordinated")
+
+
+def worker_argv(argv: list[str], index: int, count: int, model: str | None) -> list[str]:
+    """The run flags of worker ``index``: the user's (as written: no flag may be
+    abbreviated), without those the coordinator owns, plus its shard."""
+    kept: list[str] = []
+    skip = False
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in _DROPPED_ALONE:
+            continue
+        if name in _DROPPED:
+            # `--flag value` (not `--flag=value`); --csv's value is optional, and a
+            # value may look like a negative number (`--csv -1`)
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            optional = name == "--csv" and (nxt is None or nxt.startswith("--"))
+            skip = "=" not in arg and nxt is not None and not optional
+            continue
+        kept.append(arg)
+    extra = ["--model", model] if model is not None and "--model" not in kept else []
+    return [*kept, *extra, "--shard", f"{index}/{count}", "--quiet"]
+
 
 _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:
-    """In a worker, before it starts (Linux): SIGTERM when its parent dies, so a
+    """Called by a worker as it starts (Linux): SIGTERM when its parent dies, so a
     coordinator killed outright leaves no worker behind; the worker still ends as on
     Ctrl-C, writing everything (``llmbench merge`` can combine what they wrote)."""
     try:
@@ -29,10 +71,35 @@ def die_with_parent() -> None:
         pass
 
 
-def worker_command(flags: list[str], out: Path | str) -> list[str]:
-    """The command that runs a worker with ``flags`` into run directory ``out``, with
-    this interpreter (on a Ray node: that node's)."""
-    return [sys.executable, "-m", "llmbench", "run", *flags, "--out", str(out)]
+# The first stdin line of `python -m llmbench --worker` is its `run` flags, as JSON: out
+# of `ps`, where an --api-key or a secret -H value would otherwise show.
+WORKER = "--worker"
+WORKER_COMMAND = [sys.executable, "-m", "llmbench", WORKER]
+
+
+def worker_flags_line(flags: list[str], out: Path | str) -> bytes:
+    """The worker's first stdin line: its run flags, its run directory and the
+    coordination flag."""
+    return orjson.dumps([*flags, "--out", str(out), "--coordinated"]) + b"\n"
+
+
+def start(
+    flags: list[str], out: Path | str, *, stderr: int | None = None
+) -> subprocess.Popen[bytes]:
+    """A worker process (this interpreter; on a Ray node, that node's), in its own
+    session (a terminal's Ctrl-C reaches it once, through the coordinator), given its
+    flags on stdin."""
+    proc = subprocess.Popen(
+        WORKER_COMMAND,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        start_new_session=True,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(worker_flags_line(flags, out))
+    proc.stdin.flush()
+    return proc
 
 
 def send_start(stdin: IO[bytes] | None, at: float) -> None:
@@ -79,13 +146,7 @@ class LocalWorker:
 
     def __init__(self, flags: list[str], out: Path) -> None:
         self.out = out
-        self._proc = subprocess.Popen(
-            worker_command(flags, out),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
+        self._proc = start(flags, out)
 
     def lines(self) -> Iterator[bytes]:
         assert self._proc.stdout is not None

@@ -8,7 +8,6 @@ how many requests are sent.
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 from collections.abc import Iterator, Mapping, Sequence
@@ -203,17 +202,40 @@ def parse_length(text: str, flag: str) -> tuple[int, int]:
     return mean, sd
 
 
-def synthetic_items(
-    input_tokens: tuple[int, int], output_tokens: int | None, seed: int
-) -> Iterator[WorkloadItem]:
-    """Prompts of about N tokens from a word list, each different (so no prefix
-    cache serves them), lengths drawn from a normal distribution when stddev > 0."""
-    rng = random.Random(seed)
-    mean, sd = input_tokens
-    for prompt_id in itertools.count():
+class SyntheticItems:
+    """Prompts of about N tokens from a word list, each different (so no prefix cache
+    serves them), lengths drawn from a normal distribution when stddev > 0. Item ``i``
+    comes from its own generator seeded by (seed, i): the same prompts whatever reads
+    them, and :meth:`at` lets a shard make only its own items (llmbench.sharding)."""
+
+    def __init__(self, input_tokens: tuple[int, int], output_tokens: int | None, seed: int):
+        self._length = input_tokens
+        self._output_tokens = output_tokens
+        self._seed = seed
+        self._next = 0
+
+    def __iter__(self) -> SyntheticItems:
+        return self
+
+    def __next__(self) -> WorkloadItem:
+        item = self.at(self._next)
+        self._next += 1
+        return item
+
+    def at(self, position: int) -> WorkloadItem:
+        """The item at ``position`` (does not move the iteration)."""
+        rng = random.Random(f"{self._seed}/{position}")
+        mean, sd = self._length
         n = min(MAX_INPUT_TOKENS, max(1, round(rng.gauss(mean, sd)))) if sd else mean
         words = rng.choices(_WORDS, k=n)
-        yield WorkloadItem(" ".join(words), max_tokens=output_tokens, prompt_id=prompt_id)
+        return WorkloadItem(" ".join(words), max_tokens=self._output_tokens, prompt_id=position)
+
+
+def synthetic_items(
+    input_tokens: tuple[int, int], output_tokens: int | None, seed: int
+) -> SyntheticItems:
+    """The synthetic workload (see :class:`SyntheticItems`)."""
+    return SyntheticItems(input_tokens, output_tokens, seed)
 
 
 # -- API keys --------------------------------------------------------------------

@@ -5,8 +5,11 @@ mock; and the one line a user without Ray gets. Ray is in the dev extras."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -82,3 +85,46 @@ def test_bad_ray_flags_are_one_line(flags: list[str], message: str, tmp_path: Pa
     (line,) = proc.stderr.splitlines()
     assert message in line, line
     assert not (tmp_path / "r").exists()
+
+
+def _actor_pids() -> list[int]:
+    """The PIDs of live ShardActor processes (Ray names its worker processes so)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if argv.startswith(b"ray::ShardActor"):
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
+    mock_server: Callable[..., str], tmp_path: Path
+) -> None:
+    url = mock_server("--ttft-ms", "20", "--itl-ms", "5", "--tokens", "20")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmbench", "run", "--url", url, "--duration", "30",
+         "--concurrency", "4", "--workers", "2", "--ray", "local", "--quiet", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_actor_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # measuring by now
+        os.kill(max(_actor_pids()), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err
+    assert "died" in err
+    rows = json.loads((out / "summary.json").read_text())["workers"]
+    assert sorted(row["exit"] == "finished" for row in rows) == [False, True]
+    assert _actor_pids() == []

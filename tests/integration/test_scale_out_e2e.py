@@ -6,9 +6,9 @@ coordinator, and the scale-out flags' usage errors. Every run is small and bound
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -60,29 +60,28 @@ def closed_port() -> str:
 
 
 def processes_mentioning(text: str) -> dict[int, list[str]]:
-    """Live processes (not this one) with ``text`` in an argument: PID -> argv."""
-    found = {}
+    """Live processes (not this one) with ``text`` in an argument or in the path of a
+    file they hold open (a worker's flags come on its stdin, not its command line, but
+    it holds its results.jsonl open): PID -> the paths and arguments that matched."""
+    found: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            paths = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except OSError:
             continue  # gone meanwhile
-        if any(text in arg for arg in argv):
-            found[int(entry.name)] = argv
+        matched = [x for x in (*argv, *paths) if text in x]
+        if matched:
+            found[int(entry.name)] = matched
     return found
 
 
-def worker_pid(run_dir: Path, index: int, count: int) -> int:
-    """The PID of the coordinator's worker ``index``, by its exact shard and directory."""
-    out = str(run_dir / "workers" / str(index))
-    pids = [
-        pid
-        for pid, argv in processes_mentioning(out).items()
-        if any(a == "--shard" and b == f"{index}/{count}" for a, b in itertools.pairwise(argv))
-        and any(a == "--out" and b == out for a, b in itertools.pairwise(argv))
-    ]
+def worker_pid(run_dir: Path, index: int) -> int:
+    """The PID of the coordinator's worker ``index``: the one writing its results."""
+    results = str(run_dir / "workers" / str(index) / "results.jsonl")
+    pids = [pid for pid, seen in processes_mentioning(results).items() if results in seen]
     assert len(pids) == 1, pids
     return pids[0]
 
@@ -297,14 +296,21 @@ def refusal_cases(
     s0: Path, s1: Path, other_seed: Path, plain: Path, empty: Path, out: Path
 ) -> dict[str, tuple[list[str], str]]:
     """A refused merge's arguments and a fragment of its one error line."""
+    judged, no_results = other_seed.parent / "judged", other_seed.parent / "no-results"
     return {
         "missing shard": ([str(s0), "--out", str(out)], "missing shard(s) [1] of 2"),
-        "the same shard twice": ([str(s0), str(s0), "--out", str(out)], "of 2"),
+        "the same shard twice": ([str(s0), str(s0), "--out", str(out)], "[0] given twice of 2"),
         "a shard given twice": ([str(s0), str(s0), str(s1), "--out", str(out)], "given twice"),
         "another seed": ([str(s0), str(other_seed), "--out", str(out)], "seed"),
         "a plain run": ([str(s0), str(plain), "--out", str(out)], "no partial block"),
         "no summary.json": ([str(s0), str(empty), "--out", str(out)], "no summary.json"),
-        "--out is a shard": ([str(s0), str(s1), "--out", str(s1)], "is one of the shards"),
+        "--out is a shard": ([str(s0), str(s1), "--out", str(s1)], "is in shard"),
+        "--out in a shard": ([str(s0), str(s1), "--out", str(s1 / "m")], "is in shard"),
+        "judged otherwise": (
+            [str(s0), str(judged), "--out", str(out)],
+            "its --slo, --goodput or --allow-char-slo differ",
+        ),
+        "no results.jsonl": ([str(s0), str(no_results), "--out", str(out)], "no results.jsonl"),
     }
 
 
@@ -319,6 +325,13 @@ def test_merge_refuses_what_is_not_one_run_s_shards(
     proc = llmbench(*flags, "--seed", "5", "--out", str(plain))
     assert proc.returncode == 0, proc.stderr
     empty.mkdir()
+    # shard 1 of the same run, judged by an SLO shard 0 was not
+    judged = tmp_path / "judged"
+    proc = llmbench(*flags, "--seed", "5", "--shard", "1/2", "--slo", "ttft_p99<=60s",
+                    "--out", str(judged))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shutil.copytree(s1, tmp_path / "no-results")
+    (tmp_path / "no-results" / "results.jsonl").unlink()
     before = {p: p.stat().st_mtime_ns for p in (s1 / "summary.json", s1 / "results.jsonl")}
     out = tmp_path / "merged"
     for name, (args, says) in refusal_cases(s0, s1, other_seed, plain, empty, out).items():
@@ -343,7 +356,7 @@ def test_a_killed_worker_stops_the_run_and_its_lines_are_kept(
     proc = coordinator("--url", slow_url, "--workers", "2", "--duration", "20",
                        "--concurrency", "4", "--out", str(run_dir))  # fmt: skip
     wait_for_lines(run_dir / "workers" / "1" / "results.jsonl")
-    os.kill(worker_pid(run_dir, 1, 2), signal.SIGKILL)
+    os.kill(worker_pid(run_dir, 1), signal.SIGKILL)
     killed_at = time.monotonic()
     _, stderr = proc.communicate(timeout=STOP_WITHIN_S + 5)
     assert time.monotonic() - killed_at < STOP_WITHIN_S
@@ -431,3 +444,122 @@ def test_bad_scale_out_flags_are_one_line_and_write_nothing(
     assert says in line, line
     assert proc.stdout == ""
     assert not out.exists()
+
+
+# ---- what the independent review found (each failed before its fix) -------------------
+
+
+def test_a_ctrl_c_before_the_workers_start_is_130_and_one_line(
+    coordinator: Callable[..., subprocess.Popen[str]], slow_url: str, tmp_path: Path
+) -> None:
+    # Before the start the workers are importing or in their pre-flight: they are
+    # stopped outright (no traceback from them), and nothing is called a death.
+    run_dir = tmp_path / "run"
+    proc = coordinator("--url", slow_url, "--workers", "2", "--duration", "15",
+                       "--concurrency", "4", "--out", str(run_dir))  # fmt: skip
+    # The run directory is made once every check passed, as the workers are started
+    # (a signal before Python has set up its handlers would be the OS's to act on).
+    deadline = time.monotonic() + 30
+    while not run_dir.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=STOP_WITHIN_S)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "died" not in err
+    assert len(err.splitlines()) <= 1, err
+    assert processes_mentioning(str(run_dir)) == {}
+
+
+def test_workers_honour_start_at(fast_url: str, tmp_path: Path) -> None:
+    at = time.time() + 4
+    out = tmp_path / "run"
+    proc = llmbench("run", "--quiet", "--url", fast_url, "--requests", "10", "--concurrency", "2",
+                    "--workers", "2", "--start-at", repr(at), "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert time.time() >= at
+    run = summary(out)["run"]
+    assert 0 <= run["start_late_s"] < 1.0  # the latest worker's lateness after the instant
+
+
+def test_a_count_warm_up_is_refused_with_shards_and_a_timed_one_is_common(
+    fast_url: str, tmp_path: Path
+) -> None:
+    refused = llmbench("run", "--url", fast_url, "--requests", "10", "--concurrency", "2",
+                       "--workers", "2", "--warmup", "4", "--out", str(tmp_path / "r"))  # fmt: skip
+    assert refused.returncode == 2
+    assert "use --warmup-s S" in refused.stderr
+    assert not (tmp_path / "r").exists()
+    out = tmp_path / "run"
+    proc = llmbench("run", "--quiet", "--url", fast_url, "--duration", "2", "--concurrency", "4",
+                    "--workers", "2", "--warmup-s", "1", "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    starts = []
+    for i in (0, 1):
+        part = summary(out / "workers" / str(i))
+        starts.append(part["partial"]["run_start_ns"] / 1e9 + part["run"]["measured_start_s"])
+    assert abs(starts[0] - starts[1]) < 0.05  # one measured start, to the clocks' accuracy
+
+
+def test_allow_char_slo_reaches_the_merged_verdict(fast_url: str, tmp_path: Path) -> None:
+    flags = ("run", "--quiet", "--url", fast_url, "--requests", "10", "--concurrency", "2",
+             "--token-mode", "chars", "--slo", "tpot_p95<=500ms", "--allow-char-slo")  # fmt: skip
+    one = llmbench(*flags, "--out", str(tmp_path / "one"))
+    two = llmbench(*flags, "--workers", "2", "--out", str(tmp_path / "two"))
+    assert (one.returncode, two.returncode) == (0, 0), two.stderr
+    assert summary(tmp_path / "two")["run"]["allow_char_slo"] is True
+
+
+def test_no_key_is_on_a_worker_s_command_line(
+    coordinator: Callable[..., subprocess.Popen[str]], slow_url: str, tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    key = "sk-scaleout-SECRET-4242"
+    proc = coordinator(
+        "--url", slow_url, "--workers", "2", "--duration", "4", "--concurrency", "2",
+        "--api-key", key, "-H", f"X-Token: {key}x", "--out", str(run_dir),
+    )  # fmt: skip
+    wait_for_lines(run_dir / "workers" / "1" / "results.jsonl")
+    for i in (0, 1):
+        pid = worker_pid(run_dir, i)
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
+        assert key not in argv, argv
+    _, err = proc.communicate(timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, err
+    assert key not in (run_dir / "summary.json").read_text()
+
+
+def test_a_worker_stopped_by_the_error_rate_stops_the_run_with_exit_5(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    # Nine requests in ten fail (HTTP 503): a worker stops at --max-error-rate, and the
+    # run is not "interrupted" by the SIGTERM the coordinator sent to the other.
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4",
+                      "--fault", "status:503", "--fault-rate", "0.9")  # fmt: skip
+    out = tmp_path / "run"
+    proc = llmbench("run", "--quiet", "--url", url, "--duration", "20", "--concurrency", "4",
+                    "--workers", "2", "--no-preflight", "--max-error-rate", "50%",
+                    "--out", str(out))  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    run = summary(out)["run"]
+    assert run["interrupted"] is False
+    assert run["stop_reason"] == "error rate"
+    assert run["error_rate_stop"]["observed"] > 0.5
+
+
+def test_a_synthetic_workload_is_the_same_whoever_sends_it(fast_url: str, tmp_path: Path) -> None:
+    # Items by position: a shard makes only its own, and each is the one-process run's.
+    flags = ("run", "--quiet", "--url", fast_url, "--requests", "12", "--concurrency", "3",
+             "--input-tokens", "30:10", "--save-detailed", "--seed", "4")  # fmt: skip
+    one = llmbench(*flags, "--out", str(tmp_path / "one"))
+    three = llmbench(*flags, "--workers", "3", "--out", str(tmp_path / "three"))
+    assert (one.returncode, three.returncode) == (0, 0), three.stderr
+
+    def prompt_ids(out: Path) -> dict[int, int]:
+        return {r["index"]: r["prompt_id"] for r in results(out)}
+
+    assert (
+        prompt_ids(tmp_path / "three") == prompt_ids(tmp_path / "one") == {i: i for i in range(12)}
+    )
+    inputs = {r["index"]: r["input_tokens"] for r in results(tmp_path / "one")}
+    assert {r["index"]: r["input_tokens"] for r in results(tmp_path / "three")} == inputs

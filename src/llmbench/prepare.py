@@ -1,0 +1,193 @@
+"""`llmbench run`'s checks: parsed flags into a :class:`Prepared` run. Everything
+that can be wrong with the user's input is found here, before anything is created on
+disk or sent (the model list aside: asked last, once every local input has passed), so
+a bad flag leaves no half-written run directory behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ssl
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmbench import slo
+from llmbench.config import ConfigError, RunConfig, check_header
+from llmbench.discovery import DEFAULT_TIMEOUT_S as DISCOVERY_TIMEOUT_S
+from llmbench.discovery import ModelListUnavailable, discover_model
+from llmbench.environment import check_environment, env_api_keys, proxy_for
+from llmbench.fdlimit import ensure_fd_limit
+from llmbench.http.tls import ssl_context
+from llmbench.providers import Provider, make_provider, provider_spec
+from llmbench.redaction import secret_values, url_secrets
+from llmbench.report_command import check_output_paths
+from llmbench.run_options import build_config
+from llmbench.scale_options import start_at
+from llmbench.tokens import TokenPolicy, counts_true_tokens, load_tokenizer
+from llmbench.workload import (
+    KeyRing,
+    WorkloadItem,
+    check_key,
+    cycle_items,
+    load_keys,
+    load_prompts,
+    parse_length,
+    synthetic_items,
+)
+
+__all__ = ["Prepared", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A run that passed every check and is ready to start."""
+
+    cfg: RunConfig
+    provider: Provider
+    items: Iterator[WorkloadItem]
+    keys: KeyRing
+    tokens: TokenPolicy
+    checks: list[slo.SloCheck]
+    goodput: slo.GoodputSpec | None
+    tls: ssl.SSLContext | None  # built once, here: a bad certificate file fails before the run
+    note: str = ""
+    preflight: bool = True  # one request before the clock starts (--no-preflight: none)
+    max_error_rate: float | None = None  # --max-error-rate, a share; None: no limit
+    allow_char_slo: bool = False  # --allow-char-slo: per-token SLOs on any unit
+    start_at: float | None = None  # --start-at: Unix seconds when the shards all begin
+    coordinated: bool = False  # a --workers coordinator's worker (progress and start via pipes)
+
+
+def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
+    """The workload, and a console note about it ("" when there is nothing to say)."""
+    if args.prompts_file:
+        prompts = load_prompts(Path(args.prompts_file))
+        return cycle_items(prompts.items, args.order, cfg.seed), prompts.note
+    if args.input_tokens:
+        length = parse_length(args.input_tokens, "--input-tokens")
+        return synthetic_items(length, cfg.max_tokens, cfg.seed), ""
+    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0), ""
+
+
+def _api_keys(args: argparse.Namespace) -> list[str]:
+    """--api-key, else --api-key-file's keys, else the environment's; each checked."""
+    if args.api_key:
+        check_key(args.api_key, "--api-key")
+        return [args.api_key]
+    if args.api_key_file:
+        return load_keys(Path(args.api_key_file))
+    return env_api_keys()
+
+
+def _keys(keys: list[str], cfg: RunConfig, provider: Provider) -> KeyRing:
+    """The keys, and every credential the run knows of (secret -H values, the URL's
+    password, the provider's own secret headers), so outputs can be scrubbed. One
+    request is built to check every header it would send: a provider's option that
+    lands in a header (``--anthropic-version``, a template's ``${ENV}``) is held to
+    the -H rules too."""
+    sample = provider.build_request(WorkloadItem(prompt=""), keys[0] if keys else None)
+    for name, value in sample.headers:
+        check_header(name, value, f"--provider {cfg.provider}: header")
+    secrets = [*secret_values(sample.headers), *secret_values(cfg.headers), *url_secrets(cfg.url)]
+    return KeyRing(keys, secrets)
+
+
+def _tokens(cfg: RunConfig) -> TokenPolicy:
+    if cfg.token_mode != "tokenizer" or cfg.tokenizer is None:
+        return TokenPolicy(cfg.token_mode)
+    try:
+        return TokenPolicy(cfg.token_mode, load_tokenizer(cfg.tokenizer))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _planned_unit(cfg: RunConfig) -> str:
+    """What the run's per-token figures will be in, known before sending: "tokens"
+    only when every count can come from usage or a tokenizer."""
+    mode = cfg.token_mode
+    usage = bool(getattr(cfg.provider_options, "include_usage", True))  # --no-usage: False
+    if mode == "disabled" or counts_true_tokens(
+        mode, tokenizer=cfg.tokenizer is not None, usage_requested=usage
+    ):
+        return "tokens"  # disabled: no per-token figure exists to judge
+    return "estimated tokens" if mode == "estimate" else "chars"
+
+
+def _proxied(cfg: RunConfig) -> RunConfig:
+    """The fast transport speaks no proxy protocol: when the environment routes the
+    target through a proxy (as httpx would honour), use httpx instead."""
+    if cfg.transport == "fast" and proxy_for(cfg.url) is not None:
+        return _replace(cfg, transport="httpx")
+    return cfg
+
+
+def _with_model(
+    cfg: RunConfig, tls: ssl.SSLContext | None, api_keys: list[str]
+) -> tuple[RunConfig, str]:
+    """Without --model, an OpenAI-compatible server is asked which model it serves
+    (the last check before the run, once every local input has passed): its only
+    model is used, several stop the run (ConfigError), and a server with no usable
+    list is sent requests that name no model, with a note saying why."""
+    if cfg.model is not None or not provider_spec(cfg.provider).lists_models:
+        return cfg, ""
+    try:
+        model = discover_model(
+            cfg.url,
+            cfg.headers,
+            min(DISCOVERY_TIMEOUT_S, cfg.timeout_s),
+            tls,
+            api_key=api_keys[0] if api_keys else None,
+            trust_env=cfg.transport == "httpx",  # the run's own proxy and CA settings
+        )
+    except ModelListUnavailable as exc:
+        return cfg, f"no --model, and {exc}: requests name no model"
+    return _replace(cfg, model=model), f"--model {model}: the one model the server lists"
+
+
+def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
+    return dataclasses.replace(cfg, **changes)
+
+
+def prepare(args: argparse.Namespace) -> Prepared:
+    """Validate everything and load every file; raises ConfigError (exit 2)."""
+    cfg = build_config(args)
+    ensure_fd_limit(cfg.concurrency)
+    transport_before = cfg.transport
+    cfg = _proxied(cfg)
+    note = "" if cfg.transport == transport_before else "a proxy is set: using --transport httpx"
+    tls = ssl_context(
+        insecure=cfg.insecure,
+        ca_cert=cfg.ca_cert,
+        client_cert=cfg.client_cert,
+        client_key=cfg.client_key,
+    )
+    try:
+        checks = slo.parse_slos(args.slo)
+        goodput = slo.parse_goodput(args.goodput) if args.goodput else None
+        slo.require_goodput(checks, goodput)
+        if not getattr(args, "allow_char_slo", False):
+            slo.refuse_per_token_criteria(checks, goodput, _planned_unit(cfg))
+        slo.require_open_loop(checks, cfg.open_loop)
+    except slo.SloError as exc:
+        message = str(exc)  # name the flag: --goodput's messages already do
+        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
+    check_environment(cfg, Path(args.junit) if args.junit else None)
+    check_output_paths(args.html_report, args.csv)
+    items, items_note = _items(args, cfg)
+    api_keys = _api_keys(args)
+    cfg, model_note = _with_model(cfg, tls, api_keys)
+    provider = make_provider(cfg)
+    note = "; ".join(n for n in (note, items_note, model_note) if n)
+    keys = _keys(api_keys, cfg, provider)
+    return Prepared(
+        cfg, provider, items, keys, _tokens(cfg), checks, goodput, tls, note,
+        preflight=getattr(args, "preflight", True),
+        allow_char_slo=getattr(args, "allow_char_slo", False),
+        max_error_rate=getattr(args, "max_error_rate", None),
+        start_at=start_at(args, time.time()),
+        coordinated=bool(getattr(args, "coordinated", False)),
+    )  # fmt: skip
