@@ -370,6 +370,26 @@ error_counts = st.builds(
     ErrorCount, st.text(max_size=10), st.none() | st.integers(0, 999), counts,
     st.none() | st.text(max_size=10),
 )  # fmt: skip
+
+
+def with_a_window(m: Measured) -> st.SearchStrategy[Measured]:
+    """``m`` with instants a run can have (from_json refuses others): a measured start,
+    the first send within a day of it, the last end after the first send."""
+    window = st.tuples(
+        st.integers(0, 2**62),  # the measured start
+        st.integers(0, 3_600 * S),  # the first send, after it
+        st.integers(0, 3_600 * S),  # the measured wall time
+    )
+
+    def placed(w: tuple[int, int, int]) -> Measured:
+        origin, first, wall = w
+        return replace(
+            m, origin_ns=origin, first_t0_ns=origin + first, last_end_ns=origin + first + wall
+        )
+
+    return st.just(m) | window.map(placed)
+
+
 measured_values = st.builds(
     Measured,
     histograms=st.dictionaries(
@@ -381,13 +401,10 @@ measured_values = st.builds(
     status_counts=st.dictionaries(st.text(max_size=8), counts, max_size=3),
     token_sources=st.dictionaries(st.text(max_size=8), counts, max_size=3),
     errors=st.lists(error_counts, max_size=3).map(tuple),
-    first_t0_ns=st.none() | counts,
-    last_end_ns=st.none() | counts,
-    origin_ns=st.none() | counts,
     seconds=st.lists(second_counts, max_size=3).map(tuple),
     sample_first_frame=st.none() | st.text(max_size=10),
     sample_last_frame=st.none() | st.text(max_size=10),
-)
+).flatmap(with_a_window)
 
 
 def through_json(m: Measured) -> Measured:

@@ -32,3 +32,7 @@ def test_start_at_is_bounded_to_a_day_ahead() -> None:
         scale_options.start_at(args(start_at=repr(now + 2 * 86_400)), now)
     with pytest.raises(ConfigError, match=r"^--start-at: "):
         scale_options.start_at(args(start_at="stdin"), now)  # no hidden value for users
+    # a stale date (a re-run job spec) is no common start: refused, not 56 years late
+    with pytest.raises(ConfigError, match=r"^--start-at: '1' was [0-9,]+ s ago$"):
+        scale_options.start_at(args(start_at="1"), now)
+    assert scale_options.start_at(args(start_at=repr(now - 60)), now) == pytest.approx(now - 60)

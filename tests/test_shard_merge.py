@@ -92,3 +92,17 @@ def test_shards_that_began_measuring_far_apart_are_not_one_run() -> None:
 def test_shards_given_twice_say_so() -> None:
     with pytest.raises(MergeError, match=r"^shard\(s\) \[0\] given twice of 2$"):
         merge_parts([read_part(shard(0), "a"), read_part(shard(0), "b")])
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"origin_ns": 200_000 * S, "first_t0_ns": S, "last_end_ns": 2 * S}, "a day away"),
+        ({"first_t0_ns": 150 * S, "last_end_ns": 120 * S}, "last_end_ns is before first_t0_ns"),
+    ],
+)
+def test_instants_that_no_run_has_are_refused(change: dict[str, int], says: str) -> None:
+    damaged = shard(0)
+    damaged["partial"]["measured"].update(change)
+    with pytest.raises(MergeError, match=says):
+        read_part(damaged, "s0")

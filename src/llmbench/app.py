@@ -45,7 +45,16 @@ from llmbench.tokens import run_token_unit, unit_label
 from llmbench.worker_handles import die_with_parent
 from llmbench.workload import KeyRing, WorkloadItem
 
-__all__ = ["Prepared", "add_arguments", "announce", "exit_code", "open_run_dir", "prepare", "run"]
+__all__ = [
+    "Prepared",
+    "add_arguments",
+    "announce",
+    "exit_code",
+    "open_run_dir",
+    "prepare",
+    "run",
+    "write_output",
+]
 
 EXIT_SLO_FAILED = 1
 EXIT_NOTHING_MEASURED = 3
@@ -351,10 +360,10 @@ def run(args: argparse.Namespace) -> int:
     summary, verdicts = _summarize(prep, recorder, outcome, started_at, run_start_ns, timeline_ns)
     # Each output on its own: one that cannot be written costs only itself.
     summary_path = run_dir / "summary.json"
-    wrote_summary = _write_output(
+    wrote_summary = write_output(
         summary_path, lambda: write_json_atomic(summary_path, summary), prep.keys
     )
-    wrote_junit = not args.junit or _write_output(
+    wrote_junit = not args.junit or write_output(
         Path(args.junit),
         lambda: junit.write_junit(Path(args.junit), "llmbench run", junit.slo_cases(verdicts)),
         prep.keys,
@@ -369,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
     return exit_code(outcome, summary, written=written, quiet=prep.coordinated)
 
 
-def _write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
+def write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
     """Run one output's writer; on any failure, one line on stderr naming the file and
     the reason (scrubbed: an OS message may quote a path or a value), and False."""
     try:

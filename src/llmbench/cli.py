@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from importlib import import_module
@@ -37,6 +38,16 @@ EXIT_CODES = """exit codes:
   4    measured, but summary.json or the JUnit file could not be written (named on stderr)
   5    stopped early: the error rate passed --max-error-rate (summary.json run.error_rate_stop)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; every output is still written"""
+
+
+def _take_signals() -> None:
+    """A worker answers Ctrl-C and SIGTERM as a run does, whatever it inherited: a Ray
+    actor's thread that starts it may have them blocked (the mask survives exec), and a
+    signal ignored at exec stays ignored in Python."""
+    wanted = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, wanted)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _worker_argv() -> list[str]:
@@ -99,6 +110,7 @@ _COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == [WORKER]:  # a --workers coordinator's worker: its run flags come on stdin
+        _take_signals()
         argv = _worker_argv()
     try:
         parser = _build_parser(argv)

@@ -166,7 +166,7 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
     except MergeError as exc:
         print(f"llmbench run: cannot merge the workers: {exc}", file=sys.stderr)
         return 3
-    summary, _ = write_merged(
+    summary, written = write_merged(
         merged,
         parts,
         run_dir,
@@ -181,8 +181,9 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
         junit_path=Path(args.junit) if getattr(args, "junit", None) else None,
         html=getattr(args, "html_report", None),
         csv=getattr(args, "csv", None),
+        keys=prep.keys,
     )
-    return exit_code(merged, summary)
+    return exit_code(merged, summary, written=written)
 
 
 def _as_one_run(merged: MergedRun, control: _Control) -> MergedRun:
@@ -267,7 +268,7 @@ def _stop_on_first_failure(control: _Control) -> None:
             continue
         code = w.proc.poll()
         if not control.started or not w.finished():
-            reason = f"worker {w.index} died ({_exit_text(code)})"
+            reason = f"worker {w.index} died ({w.proc.ended_how()})"
         elif code == EXIT_ERROR_RATE and any(o.proc.poll() is None for o in control.workers):
             reason = f"worker {w.index} stopped at --max-error-rate"
         else:
@@ -282,12 +283,6 @@ def _stop_on_first_failure(control: _Control) -> None:
                 else:
                     other.proc.kill()  # still in its pre-flight: nothing measured yet
         return
-
-
-def _exit_text(code: int | None) -> str:
-    if code is not None and code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
 
 
 def _parts(
@@ -323,7 +318,7 @@ def _parts(
             measured=measured,
             run_start_ns=origin,
             config={**template, "shard": w.index, "shards": len(workers)},
-            run={"stop_reason": "worker died", "exit": _exit_text(w.proc.wait())},
+            run={"stop_reason": "worker died", "exit": w.proc.ended_how()},
             client={},
             due_unsent=0,
             ramp=None,

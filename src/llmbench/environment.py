@@ -22,6 +22,8 @@ from llmbench.workload import check_key, strip_line_ending
 
 __all__ = [
     "check_environment",
+    "check_junit",
+    "check_out_dir",
     "env_api_keys",
     "local_sources",
     "make_output_parents",
@@ -70,7 +72,7 @@ def proxy_for(url: str) -> str | None:
     return proxy
 
 
-def _check_out_dir(out: Path) -> None:
+def check_out_dir(out: Path) -> None:
     """--out must be a directory we can make: not a file, not under one."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: exists and is not a directory")
@@ -80,7 +82,7 @@ def _check_out_dir(out: Path) -> None:
             break
 
 
-def _check_junit(junit: Path) -> None:
+def check_junit(junit: Path) -> None:
     """A file we can create: not a directory, not under a regular file. A missing
     directory is fine (``--junit "$RUN_DIR/junit.xml"`` before the run made it): the run
     creates it when it starts (:func:`make_output_parents`)."""
@@ -108,9 +110,9 @@ def check_environment(cfg: RunConfig, junit: Path | None = None) -> None:
     """What a config needs of this machine (output paths, optional packages), checked
     before the run dir is made, so a bad one leaves nothing behind."""
     if cfg.out_dir is not None:
-        _check_out_dir(cfg.out_dir)
+        check_out_dir(cfg.out_dir)
     if junit is not None:
-        _check_junit(junit)
+        check_junit(junit)
     _require(
         not cfg.http2 or importlib.util.find_spec("h2") is not None,
         "--http2 needs the h2 package: pip install 'llmbench[h2]'",

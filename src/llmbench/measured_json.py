@@ -31,6 +31,8 @@ from llmbench.measured import (
 __all__ = ["measured_from_json"]
 
 _MAX_SECONDS = 1_000_000  # eleven days of one-second rows
+_NS = 1_000_000_000
+_MAX_GAP_NS = 86_400 * _NS
 _MAX_BUCKETS = 100_000
 _MAX_ENCODED = 16 * 1024 * 1024
 # A full histogram's counts as varints: ~25k counters of at most 9 bytes, plus a header.
@@ -50,19 +52,36 @@ def measured_from_json(obj: Any) -> Measured:
     samples = d.get("samples")
     if not isinstance(samples, list) or len(samples) != 2:
         raise ValueError("partial.samples: expected [first, last]")
+    first = _instant(d.get("first_t0_ns"), "partial.first_t0_ns")
+    last = _instant(d.get("last_end_ns"), "partial.last_end_ns")
+    origin = _instant(d.get("origin_ns"), "partial.origin_ns")
+    _check_instants(first, last, origin)
     return Measured(
         histograms=dict(hist),
         **{name: _count(counts.get(name), f"partial.counts.{name}") for name in COUNT_FIELDS},
         status_counts=_int_map(d.get("status_counts"), "partial.status_counts"),
         token_sources=_int_map(d.get("token_sources"), "partial.token_sources"),
         errors=tuple(_error(e) for e in _list(d.get("errors"), "partial.errors")),
-        first_t0_ns=_instant(d.get("first_t0_ns"), "partial.first_t0_ns"),
-        last_end_ns=_instant(d.get("last_end_ns"), "partial.last_end_ns"),
-        origin_ns=_instant(d.get("origin_ns"), "partial.origin_ns"),
+        first_t0_ns=first,
+        last_end_ns=last,
+        origin_ns=origin,
         seconds=tuple(_second(s) for s in _seconds(d.get("seconds"))),
         sample_first_frame=_text(samples[0], "partial.samples"),
         sample_last_frame=_text(samples[1], "partial.samples"),
     )
+
+
+def _check_instants(first: int | None, last: int | None, origin: int | None) -> None:
+    """The measured window as a run has it: the last end after the first send, the
+    first send near the measured start, the window no longer than the rows allow (a
+    hand-edited 0 would make the wall time 56 years and the throughput 0)."""
+    if first is not None and last is not None:
+        if last < first:
+            raise ValueError("partial: last_end_ns is before first_t0_ns")
+        if last - first > _MAX_SECONDS * _NS:
+            raise ValueError("partial: the measured window is longer than any run's")
+    if first is not None and origin is not None and abs(first - origin) > _MAX_GAP_NS:
+        raise ValueError("partial: first_t0_ns is a day away from origin_ns")
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

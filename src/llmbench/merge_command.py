@@ -21,13 +21,17 @@ from typing import Any
 import orjson
 
 from llmbench import __version__, junit, slo
+from llmbench.app import EXIT_NOTHING_MEASURED, write_output
+from llmbench.app import exit_code as run_exit_code
 from llmbench.config import ConfigError
 from llmbench.console import summary_table
+from llmbench.environment import check_junit, check_out_dir
 from llmbench.output.jsonl import iter_results
 from llmbench.output.summary import run_summary, write_json_atomic
 from llmbench.report_command import add_output_flags, check_output_paths, write_after_run
 from llmbench.runner import RunOutcome
 from llmbench.shard_merge import MergedRun, MergeError, ShardPart, merge_parts, read_part
+from llmbench.workload import KeyRing
 
 __all__ = ["add_arguments", "read_shard", "run", "write_merged"]
 
@@ -134,13 +138,18 @@ def write_merged(
     html: str | None = None,
     csv: str | None = None,
     extra_run: dict[str, Any] | None = None,
-) -> tuple[dict[str, Any], list[slo.SloResult]]:
+    keys: KeyRing | None = None,
+) -> tuple[dict[str, Any], bool]:
     """Every output of the merged run in ``out_dir`` (made): results.jsonl (each
     shard's lines, ``start_s`` moved onto the run's common start; ``results_from``
     pairs a shard's results file with its start on the timeline), summary.json, the
-    JUnit file, the report. Returns the summary and the SLO verdicts."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _concatenate(out_dir / "results.jsonl", results_from, merged.run_start_ns)
+    JUnit file, the report. Returns the summary, and whether summary.json and the JUnit
+    file were written (each failure is one line on stderr, as a run's: exit 4)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _concatenate(out_dir / "results.jsonl", results_from, merged.run_start_ns)
+    except OSError as exc:
+        raise ConfigError(f"--out {out_dir}: cannot write it: {exc.strerror}") from None
     config = {**parts[0].config, "shard": None, "shards": len(parts), "out_dir": str(out_dir)}
     summary = run_summary(
         merged.measured,
@@ -167,9 +176,13 @@ def write_merged(
     )
     summary["workers"] = merged.workers
     summary, verdicts = slo.judge(summary, checks, goodput, any_unit=allow_char_slo)
-    write_json_atomic(out_dir / "summary.json", summary)
+    ring = keys or KeyRing([])
+    summary_path = out_dir / "summary.json"
+    written = write_output(summary_path, lambda: write_json_atomic(summary_path, summary), ring)
     if junit_path is not None:
-        junit.write_junit(junit_path, "llmbench run", junit.slo_cases(verdicts))
+        cases = junit.slo_cases(verdicts)
+        write = lambda: junit.write_junit(junit_path, "llmbench run", cases)  # noqa: E731
+        written = write_output(junit_path, write, ring) and written
     print(summary_table(summary))
     if verdicts:
         print("\n" + slo.format_table(verdicts))
@@ -184,7 +197,7 @@ def write_merged(
             ]
         )
     )
-    return summary, verdicts
+    return summary, written
 
 
 def _concatenate(target: Path, sources: Sequence[tuple[Path, int]], run_start_ns: int) -> None:
@@ -200,11 +213,8 @@ def _concatenate(target: Path, sources: Sequence[tuple[Path, int]], run_start_ns
                 out.write(orjson.dumps(line) + b"\n")
 
 
-def exit_code(merged: MergedRun, summary: dict[str, Any]) -> int:
+def exit_code(merged: MergedRun, summary: dict[str, Any], *, written: bool = True) -> int:
     """As one run's (see `llmbench run --help`); 3 when a worker died."""
-    from llmbench.app import EXIT_NOTHING_MEASURED
-    from llmbench.app import exit_code as run_exit_code
-
     if any(w.get("exit") not in (None, "finished") for w in merged.workers):
         print("llmbench: a worker died; its flushed results are merged", file=sys.stderr)
         return EXIT_NOTHING_MEASURED  # exit 3: see `llmbench run --help`
@@ -214,7 +224,7 @@ def exit_code(merged: MergedRun, summary: dict[str, Any]) -> int:
         merged.signal,
         error_rate_stop=merged.error_rate_stop,
     )
-    return run_exit_code(outcome, summary)
+    return run_exit_code(outcome, summary, written=written)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -223,6 +233,9 @@ def run(args: argparse.Namespace) -> int:
     for d in dirs:
         if out_dir.resolve().is_relative_to(d.resolve()):
             raise ConfigError(f"--out {out_dir} is in shard {d}: merge into a new directory")
+    check_out_dir(out_dir)
+    if args.junit:
+        check_junit(Path(args.junit))
     check_output_paths(args.html_report, args.csv)
     parts = [read_shard(d) for d in dirs]
     try:
@@ -233,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
     gate = shards_gate(summaries, dirs)
     by_index = {p.index: d for p, d in zip(parts, dirs, strict=True)}
     started = [p.run["started_at"] for p in parts if "started_at" in p.run]
-    summary, _ = write_merged(
+    summary, written = write_merged(
         merged,
         sorted(parts, key=lambda p: p.index),
         out_dir,
@@ -247,4 +260,4 @@ def run(args: argparse.Namespace) -> int:
         csv=args.csv,
         extra_run={"merged_from": [str(d) for d in dirs]},
     )
-    return exit_code(merged, summary)
+    return exit_code(merged, summary, written=written)

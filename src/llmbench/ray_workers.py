@@ -12,6 +12,7 @@ Ray runs there.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from llmbench.config import ConfigError
+from llmbench.worker_handles import exit_text
 
 __all__ = ["RayWorker", "connect", "disconnect"]
 
@@ -26,6 +28,8 @@ LOCAL = "local"
 # How long one relay call waits for new lines before returning none.
 _TAKE_WAIT_S = 0.5
 _INSTALL = "--ray needs Ray: pip install 'llmbench[ray]'"
+# The exit status of a worker whose actor is gone: what it wrote stays on its node.
+_LOST = -9
 
 
 def _ray() -> Any:
@@ -73,7 +77,7 @@ def _actor_class() -> Any:
     class ShardActor:
         """Runs one worker process on its node and relays its pipes and files."""
 
-        def __init__(self, flags: list[str]) -> None:
+        def __init__(self, flags: list[str], cwd: str) -> None:
             import subprocess
             import tempfile
             import threading
@@ -81,7 +85,10 @@ def _actor_class() -> Any:
             from llmbench.worker_handles import start
 
             self._dir = Path(tempfile.mkdtemp(prefix="llmbench-shard-"))
-            self._proc = start(flags, self._dir / "run", stderr=subprocess.PIPE)
+            # The driver's working directory where this node has it (relative paths in
+            # the flags then mean what they meant to the user); else Ray's.
+            here = cwd if Path(cwd).is_dir() else None
+            self._proc = start(flags, self._dir / "run", stderr=subprocess.PIPE, cwd=here)
             self._out: list[bytes] = []
             self._err: list[bytes] = []
             self._ended = 0
@@ -145,8 +152,10 @@ class RayWorker:
             RayWorker._actor_cls = _actor_class()
         self.out = out
         self._ray = ray
-        self._actor = RayWorker._actor_cls.options(scheduling_strategy="SPREAD").remote(flags)
+        spread = RayWorker._actor_cls.options(scheduling_strategy="SPREAD")
+        self._actor = spread.remote(flags, os.getcwd())
         self._code: int | None = None
+        self._lost = False  # the actor died: its worker's files are out of reach
 
     def lines(self) -> Iterator[bytes]:
         while True:
@@ -162,29 +171,40 @@ class RayWorker:
                 return
 
     def start_at(self, at: float) -> None:
-        self._ray.get(self._actor.start_at.remote(at))
+        try:
+            self._ray.get(self._actor.start_at.remote(at))
+        except Exception:  # the actor is gone
+            self._code, self._lost = _LOST, True
 
     def poll(self) -> int | None:
         if self._code is None:
             try:
                 self._code = self._ray.get(self._actor.poll.remote())
             except Exception:  # the actor itself died (its node went away)
-                self._code = -9
+                self._code, self._lost = _LOST, True
         return self._code
 
     def send_signal(self, signum: int) -> None:
         if self.poll() is None:
-            self._ray.get(self._actor.send_signal.remote(signum))
+            try:
+                self._ray.get(self._actor.send_signal.remote(signum))
+            except Exception:  # the actor is gone
+                self._code, self._lost = _LOST, True
 
     def kill(self) -> None:
         if self._code is None:  # the actor and, with it, its worker (die_with_parent)
             self._ray.kill(self._actor)
-            self._code = -9
+            self._code = _LOST
 
     def wait(self) -> int:
         while (code := self.poll()) is None:
             time.sleep(0.1)
         return code
+
+    def ended_how(self) -> str:
+        if self._lost:
+            return "its Ray actor was lost; what the worker wrote stays on that node"
+        return exit_text(self._code)
 
     def collect(self) -> None:
         try:

@@ -20,6 +20,8 @@ __all__ = [
     "workers_of",
 ]
 
+# A --start-at this far in the past is a stale date (a re-run job), not a late start.
+_MAX_LATE_S = 3600.0
 # A worker is one busy process: more than this many a core only contend for it.
 _WORKERS_PER_CORE = 4
 # A --start-at further ahead than this is a typo (a year, a timezone), not a plan.
@@ -127,9 +129,11 @@ def start_at(args: argparse.Namespace, now_s: float) -> float | None:
 
 
 def checked_start(text: str, now_s: float) -> float:
-    """A start instant (ISO 8601 or Unix seconds) at most a day ahead of ``now_s``, as
-    Unix seconds; ValueError saying what is wrong."""
+    """A start instant (ISO 8601 or Unix seconds) at most a day ahead of ``now_s`` and
+    an hour behind it, as Unix seconds; ValueError saying what is wrong."""
     instant = parse_start_at(text)
     if instant - now_s > _MAX_WAIT_S:
         raise ValueError(f"{text!r:.60} is more than a day away")
+    if now_s - instant > _MAX_LATE_S:  # a stale date in a job spec: no common start
+        raise ValueError(f"{text!r:.60} was {now_s - instant:,.0f} s ago")
     return instant

@@ -20,6 +20,7 @@ __all__ = [
     "LocalWorker",
     "WorkerHandle",
     "die_with_parent",
+    "exit_text",
     "send_start",
     "start",
     "worker_argv",
@@ -84,7 +85,7 @@ def worker_flags_line(flags: list[str], out: Path | str) -> bytes:
 
 
 def start(
-    flags: list[str], out: Path | str, *, stderr: int | None = None
+    flags: list[str], out: Path | str, *, stderr: int | None = None, cwd: str | None = None
 ) -> subprocess.Popen[bytes]:
     """A worker process (this interpreter; on a Ray node, that node's), in its own
     session (a terminal's Ctrl-C reaches it once, through the coordinator), given its
@@ -95,11 +96,19 @@ def start(
         stdout=subprocess.PIPE,
         stderr=stderr,
         start_new_session=True,
+        cwd=cwd,
     )
     assert proc.stdin is not None
     proc.stdin.write(worker_flags_line(flags, out))
     proc.stdin.flush()
     return proc
+
+
+def exit_text(code: int | None) -> str:
+    """A process's end as words: "exit code 3", "killed by SIGKILL"."""
+    if code is not None and code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def send_start(stdin: IO[bytes] | None, at: float) -> None:
@@ -139,6 +148,10 @@ class WorkerHandle(Protocol):
         """Bring its run directory's files to ``out`` (a local worker's are there)."""
         ...
 
+    def ended_how(self) -> str:
+        """How it ended, for a line and a summary row ("exit code 3", "killed by ...")."""
+        ...
+
 
 class LocalWorker:
     """A worker process on this machine, in its own session: a terminal's Ctrl-C
@@ -171,3 +184,6 @@ class LocalWorker:
 
     def collect(self) -> None:
         return None
+
+    def ended_how(self) -> str:
+        return exit_text(self._proc.poll())

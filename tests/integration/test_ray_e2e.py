@@ -4,13 +4,16 @@ mock; and the one line a user without Ray gets. Ray is in the dev extras."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +21,15 @@ import pytest
 pytest.importorskip("ray", reason="Ray is in the dev extras: `make test` installs it")
 
 
-def llmbench(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+def llmbench(
+    *args: str, timeout: float = 180, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "llmbench", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
     )
 
 
@@ -33,14 +39,19 @@ def test_ray_actors_run_the_shards_and_the_run_is_merged(
 ) -> None:
     url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "8")
     out = tmp_path / "run"
+    # a relative prompts file: the actors' workers run where the coordinator does
+    (tmp_path / "prompts.txt").write_text("".join(f"prompt {i}\n" for i in range(41)))
     proc = llmbench(
         "run", "--url", url, "--requests", "41", "--concurrency", "4", "--seed", "5",
+        "--prompts-file", "prompts.txt", "--save-detailed",
         "--workers", "2", "--ray", "local", "--quiet", "--out", str(out),
+        cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(line["index"] for line in lines) == list(range(41))
+    assert {line["index"]: line["prompt_id"] for line in lines} == {i: i for i in range(41)}
     assert {line["worker"] for line in lines} == {0, 1}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["workers"] == 2
@@ -87,6 +98,9 @@ def test_bad_ray_flags_are_one_line(flags: list[str], message: str, tmp_path: Pa
     assert not (tmp_path / "r").exists()
 
 
+_SHARD_DIRS = f"{tempfile.gettempdir()}/llmbench-shard-*"
+
+
 def _actor_pids() -> list[int]:
     """The PIDs of live ShardActor processes (Ray names its worker processes so)."""
     pids = []
@@ -101,7 +115,18 @@ def _actor_pids() -> list[int]:
     return pids
 
 
+@pytest.fixture
+def shard_dirs() -> Iterator[None]:
+    """Removes the node-side directories of actors a test kills (on this one-node Ray,
+    this machine's /tmp): a lost actor's worker leaves its files there."""
+    before = set(glob.glob(_SHARD_DIRS))
+    yield
+    for path in set(glob.glob(_SHARD_DIRS)) - before:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("shard_dirs")
 def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
     mock_server: Callable[..., str], tmp_path: Path
 ) -> None:
@@ -124,7 +149,36 @@ def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
             proc.kill()
             proc.wait()
     assert proc.returncode == 3, err
-    assert "died" in err
+    assert "died (its Ray actor was lost" in err
     rows = json.loads((out / "summary.json").read_text())["workers"]
     assert sorted(row["exit"] == "finished" for row in rows) == [False, True]
     assert _actor_pids() == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_reaches_the_workers_of_a_ray_run(
+    mock_server: Callable[..., str], tmp_path: Path
+) -> None:
+    # An actor's thread may start its worker with SIGINT blocked: the worker unblocks it.
+    url = mock_server("--ttft-ms", "20", "--itl-ms", "5", "--tokens", "20")
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmbench", "run", "--url", url, "--duration", "60",
+         "--concurrency", "4", "--workers", "2", "--ray", "local", "--quiet", "--out", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(_actor_pids()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # measuring by now
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=45)  # far less than the 60 s asked for
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    run = json.loads((out / "summary.json").read_text())["run"]
+    assert (run["interrupted"], run["signal"]) == (True, "SIGINT")
+    assert run["wall_time_s"] < 30
