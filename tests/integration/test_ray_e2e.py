@@ -4,6 +4,7 @@ mock; and the one line a user without Ray gets. Ray is in the dev extras."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -125,15 +126,12 @@ def shard_dirs() -> Iterator[None]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.mark.slow
-@pytest.mark.usefixtures("shard_dirs")
-def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
-    mock_server: Callable[..., str], tmp_path: Path
-) -> None:
-    url = mock_server("--ttft-ms", "20", "--itl-ms", "5", "--tokens", "20")
-    out = tmp_path / "run"
+@contextlib.contextmanager
+def measuring_ray_run(url: str, out: Path, duration_s: int) -> Iterator[subprocess.Popen[str]]:
+    """A `--ray local --workers 2` run in the background, yielded once both actors are
+    up and measuring; killed by PID if a test leaves it running."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llmbench", "run", "--url", url, "--duration", "30",
+        [sys.executable, "-m", "llmbench", "run", "--url", url, "--duration", str(duration_s),
          "--concurrency", "4", "--workers", "2", "--ray", "local", "--quiet", "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -142,12 +140,23 @@ def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
         while len(_actor_pids()) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
         time.sleep(3)  # measuring by now
-        os.kill(max(_actor_pids()), signal.SIGKILL)
-        _, err = proc.communicate(timeout=60)
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("shard_dirs")
+def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
+    mock_server: Callable[..., str], tmp_path: Path
+) -> None:
+    url = mock_server("--ttft-ms", "20", "--itl-ms", "5", "--tokens", "20")
+    out = tmp_path / "run"
+    with measuring_ray_run(url, out, 30) as proc:
+        os.kill(max(_actor_pids()), signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert "died (its Ray actor was lost" in err
     rows = json.loads((out / "summary.json").read_text())["workers"]
@@ -162,22 +171,9 @@ def test_ctrl_c_reaches_the_workers_of_a_ray_run(
     # An actor's thread may start its worker with SIGINT blocked: the worker unblocks it.
     url = mock_server("--ttft-ms", "20", "--itl-ms", "5", "--tokens", "20")
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llmbench", "run", "--url", url, "--duration", "60",
-         "--concurrency", "4", "--workers", "2", "--ray", "local", "--quiet", "--out", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while len(_actor_pids()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(3)  # measuring by now
+    with measuring_ray_run(url, out, 60) as proc:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=45)  # far less than the 60 s asked for
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     run = json.loads((out / "summary.json").read_text())["run"]
     assert (run["interrupted"], run["signal"]) == (True, "SIGINT")
