@@ -34,10 +34,12 @@ import orjson
 
 from llmbench.app import EXIT_ERROR_RATE, announce, open_run_dir
 from llmbench.console import workers_line
+from llmbench.environment import make_output_parents
 from llmbench.merge_command import exit_code, write_merged
 from llmbench.output.jsonl import iter_results
 from llmbench.output.recover import recover_measured
 from llmbench.prepare import Prepared, prepare
+from llmbench.report_command import CSV_IN_RUN_DIR
 from llmbench.shard_merge import MergedRun, MergeError, ShardPart, merge_parts, read_part
 from llmbench.worker_handles import LocalWorker, WorkerHandle, worker_argv
 
@@ -127,6 +129,12 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
     cfg = prep.cfg
     run_dir = open_run_dir(cfg)
     shutil.rmtree(run_dir / "workers", ignore_errors=True)  # an older run's are not ours
+    csv = getattr(args, "csv", None)
+    make_output_parents({  # as a run does: --junit "$RUN_DIR/junit.xml" just works
+        "--junit": getattr(args, "junit", None),
+        "--html-report": getattr(args, "html_report", None),
+        "--csv": None if csv == CSV_IN_RUN_DIR else csv,
+    })  # fmt: skip
     announce(prep, run_dir)
     argv = list(getattr(args, "argv", None) or sys.argv[2:])
     started_at = datetime.now(UTC).isoformat(timespec="seconds")

@@ -505,9 +505,11 @@ def test_allow_char_slo_reaches_the_merged_verdict(fast_url: str, tmp_path: Path
     flags = ("run", "--quiet", "--url", fast_url, "--requests", "10", "--concurrency", "2",
              "--token-mode", "chars", "--slo", "tpot_p95<=500ms", "--allow-char-slo")  # fmt: skip
     one = llmbench(*flags, "--out", str(tmp_path / "one"))
-    two = llmbench(*flags, "--workers", "2", "--out", str(tmp_path / "two"))
+    gate = tmp_path / "two" / "gate" / "junit.xml"  # its directory made as a run makes it
+    two = llmbench(*flags, "--workers", "2", "--out", str(tmp_path / "two"), "--junit", str(gate))
     assert (one.returncode, two.returncode) == (0, 0), two.stderr
     assert summary(tmp_path / "two")["run"]["allow_char_slo"] is True
+    assert 'failures="0"' in gate.read_text()
 
 
 def test_no_key_is_on_a_worker_s_command_line(
