@@ -1,19 +1,21 @@
 """``--ray ADDRESS``: the workers of ``--workers N`` as Ray actors, one CPU each, spread
 over the cluster's nodes (``SPREAD``). Each actor runs an ordinary worker process on its
-node and relays its pipes; at the end the driver fetches the worker's run directory
-through Ray. No home-made cluster protocol: Ray is what serving clusters already run.
+node and relays its pipes and its results through Ray: results.jsonl streams to the
+driver as it grows (a lost actor loses at most its last second), its other files come
+when it ends. No home-made cluster protocol: Ray is what serving clusters already run.
 
-Ray is an optional extra (``pip install 'llmbench[ray]'``), imported only here and
-only when ``--ray`` is given. ``local`` starts a throwaway single-node Ray on 127.0.0.1
-(and stops it after the run); any other address is passed to ``ray.init`` as it is
-(``auto``, ``ray://host:10001``). Every node needs llmbench installed in the Python that
-Ray runs there.
+Ray is an optional extra (``pip install 'llmbench[ray]'``), imported only here and only
+when ``--ray`` is given. ``local`` starts a throwaway single-node Ray (and stops it after
+the run); any other address is passed to ``ray.init`` as it is (``auto``,
+``ray://host:10001``). Every node needs llmbench installed in the Python that Ray runs
+there.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +29,8 @@ __all__ = ["RayWorker", "connect", "disconnect"]
 LOCAL = "local"
 # How long one relay call waits for new lines before returning none.
 _TAKE_WAIT_S = 0.5
+# The most of results.jsonl one relay call carries (the rest comes with the next).
+_RESULTS_CHUNK = 8 * 1024 * 1024
 _INSTALL = "--ray needs Ray: pip install 'llmbench[ray]'"
 # The exit status of a worker whose actor is gone: what it wrote stays on its node.
 _LOST = -9
@@ -93,6 +97,8 @@ def _actor_class() -> Any:
             self._err: list[bytes] = []
             self._ended = 0
             self._changed = threading.Condition()
+            self._results_at = 0  # how much of results.jsonl went to the driver
+            self._results_lock = threading.Lock()
             for stream, sink in ((self._proc.stdout, self._out), (self._proc.stderr, self._err)):
                 threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
 
@@ -105,16 +111,31 @@ def _actor_class() -> Any:
                 self._ended += 1
                 self._changed.notify_all()
 
-        def take(self, wait_s: float) -> tuple[list[bytes], list[bytes], bool]:
-            """New stdout and stderr lines (waiting up to ``wait_s`` for some), and
-            whether both pipes have ended."""
+        def take(self, wait_s: float) -> tuple[list[bytes], list[bytes], bool, bytes]:
+            """New stdout and stderr lines (waiting up to ``wait_s`` for some), whether
+            both pipes have ended, and the whole results.jsonl lines written since."""
             with self._changed:
                 if not self._out and not self._err and self._ended < 2:
                     self._changed.wait(wait_s)
                 out, err = self._out[:], self._err[:]
                 self._out.clear()
                 self._err.clear()
-                return out, err, self._ended >= 2
+                ended = self._ended >= 2
+            return out, err, ended, self._new_results(_RESULTS_CHUNK)
+
+        def _new_results(self, limit: int | None) -> bytes:
+            """results.jsonl's whole lines past what was sent (at most ``limit``
+            bytes; None: all of them)."""
+            with self._results_lock:
+                try:
+                    with (self._dir / "run" / "results.jsonl").open("rb") as fh:
+                        fh.seek(self._results_at)
+                        data = fh.read(-1 if limit is None else limit)
+                except FileNotFoundError:
+                    return b""
+                whole = data[: data.rfind(b"\n") + 1]
+                self._results_at += len(whole)
+                return whole
 
         def start_at(self, at: float) -> None:
             from llmbench.worker_handles import send_start
@@ -134,7 +155,12 @@ def _actor_class() -> Any:
 
             self._proc.wait()
             run = self._dir / "run"
-            found = {p.name: p.read_bytes() for p in run.glob("*") if p.is_file()}
+            found = {
+                p.name: p.read_bytes()
+                for p in run.glob("*")
+                if p.is_file() and p.name != "results.jsonl"  # streamed already
+            }
+            found["results.jsonl"] = self._new_results(None)  # the rest of it
             shutil.rmtree(self._dir, ignore_errors=True)
             return found
 
@@ -155,20 +181,30 @@ class RayWorker:
         spread = RayWorker._actor_cls.options(scheduling_strategy="SPREAD")
         self._actor = spread.remote(flags, os.getcwd())
         self._code: int | None = None
-        self._lost = False  # the actor died: its worker's files are out of reach
+        self._lost = False  # the actor died: its other files are out of reach
+        self._results_lock = threading.Lock()
 
     def lines(self) -> Iterator[bytes]:
         while True:
             try:
-                out, err, ended = self._ray.get(self._actor.take.remote(_TAKE_WAIT_S))
+                out, err, ended, results = self._ray.get(self._actor.take.remote(_TAKE_WAIT_S))
             except Exception:  # the actor died (its node went away): no more lines
                 return
             for line in err:  # the worker's one-line errors reach the user
                 sys.stderr.write(line.decode("utf-8", "replace"))
             sys.stderr.flush()
+            self._append_results(results)
             yield from out
             if ended:
                 return
+
+    def _append_results(self, lines: bytes) -> None:
+        """Results as they stream in: a lost actor loses at most its last second."""
+        if lines:
+            with self._results_lock:
+                self.out.mkdir(parents=True, exist_ok=True)
+                with (self.out / "results.jsonl").open("ab") as fh:
+                    fh.write(lines)
 
     def start_at(self, at: float) -> None:
         try:
@@ -203,7 +239,7 @@ class RayWorker:
 
     def ended_how(self) -> str:
         if self._lost:
-            return "its Ray actor was lost; what the worker wrote stays on that node"
+            return "its Ray actor was lost; its results streamed so far are kept"
         return exit_text(self._code)
 
     def collect(self) -> None:
@@ -212,5 +248,6 @@ class RayWorker:
         except Exception:  # the actor is gone, and with it what the worker wrote
             return
         self.out.mkdir(parents=True, exist_ok=True)
+        self._append_results(files.pop("results.jsonl", b""))  # the tail of the stream
         for name, data in files.items():
             (self.out / Path(name).name).write_bytes(data)

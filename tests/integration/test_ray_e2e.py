@@ -161,6 +161,11 @@ def test_an_actor_that_dies_stops_the_run_and_nothing_hangs(
     assert "died (its Ray actor was lost" in err
     rows = json.loads((out / "summary.json").read_text())["workers"]
     assert sorted(row["exit"] == "finished" for row in rows) == [False, True]
+    (lost,) = [row for row in rows if row["exit"] != "finished"]
+    # its results streamed in while it ran: they are merged, not lost with the actor
+    assert lost["requests"] > 0
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sum(line["worker"] == lost["worker"] for line in lines) == lost["requests"]
     assert _actor_pids() == []
 
 
