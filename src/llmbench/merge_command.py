@@ -143,13 +143,18 @@ def write_merged(
     """Every output of the merged run in ``out_dir`` (made): results.jsonl (each
     shard's lines, ``start_s`` moved onto the run's common start; ``results_from``
     pairs a shard's results file with its start on the timeline), summary.json, the
-    JUnit file, the report. Returns the summary, and whether summary.json and the JUnit
-    file were written (each failure is one line on stderr, as a run's: exit 4)."""
+    JUnit file, the report. Returns the summary, and whether results.jsonl, summary.json
+    and the JUnit file were written (each failure is one line on stderr, as a run's:
+    exit 4)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        _concatenate(out_dir / "results.jsonl", results_from, merged.run_start_ns)
     except OSError as exc:
-        raise ConfigError(f"--out {out_dir}: cannot write it: {exc.strerror}") from None
+        raise ConfigError(f"--out {out_dir}: cannot create it: {exc.strerror}") from None
+    ring = keys or KeyRing([])
+    results = out_dir / "results.jsonl"
+    concatenated = write_output(
+        results, lambda: _concatenate(results, results_from, merged.run_start_ns), ring
+    )
     config = {**parts[0].config, "shard": None, "shards": len(parts), "out_dir": str(out_dir)}
     summary = run_summary(
         merged.measured,
@@ -176,9 +181,9 @@ def write_merged(
     )
     summary["workers"] = merged.workers
     summary, verdicts = slo.judge(summary, checks, goodput, any_unit=allow_char_slo)
-    ring = keys or KeyRing([])
     summary_path = out_dir / "summary.json"
     written = write_output(summary_path, lambda: write_json_atomic(summary_path, summary), ring)
+    written = written and concatenated
     if junit_path is not None:
         cases = junit.slo_cases(verdicts)
         write = lambda: junit.write_junit(junit_path, "llmbench run", cases)  # noqa: E731

@@ -565,3 +565,18 @@ def test_a_synthetic_workload_is_the_same_whoever_sends_it(fast_url: str, tmp_pa
     )
     inputs = {r["index"]: r["input_tokens"] for r in results(tmp_path / "one")}
     assert {r["index"]: r["input_tokens"] for r in results(tmp_path / "three")} == inputs
+
+
+def test_a_merged_output_that_cannot_be_written_is_named_and_exit_4(
+    shards: tuple[Path, Path, float], tmp_path: Path
+) -> None:
+    s0, s1, _ = shards
+    out = tmp_path / "m"
+    (out / "results.jsonl").mkdir(parents=True)  # in the way of the merged results
+    proc = llmbench("merge", str(s0), str(s1), "--out", str(out))
+    assert proc.returncode == 4, proc.stderr
+    first, *rest = proc.stderr.splitlines()  # then the report, which needs the file too
+    assert first == f"llmbench run: error: could not write {out / 'results.jsonl'}: Is a directory"
+    assert "Traceback" not in proc.stderr
+    assert len(rest) <= 1
+    assert (out / "summary.json").is_file()  # the other outputs still came
