@@ -86,20 +86,21 @@ def _actor_class() -> Any:
             import tempfile
             import threading
 
-            from llmbench.worker_handles import start
+            from llmbench.worker_handles import LocalWorker
 
             self._dir = Path(tempfile.mkdtemp(prefix="llmbench-shard-"))
             # The driver's working directory where this node has it (relative paths in
             # the flags then mean what they meant to the user); else Ray's.
             here = cwd if Path(cwd).is_dir() else None
-            self._proc = start(flags, self._dir / "run", stderr=subprocess.PIPE, cwd=here)
+            self._worker = LocalWorker(flags, self._dir / "run", stderr=subprocess.PIPE, cwd=here)
             self._out: list[bytes] = []
             self._err: list[bytes] = []
             self._ended = 0
             self._changed = threading.Condition()
             self._results_at = 0  # how much of results.jsonl went to the driver
             self._results_lock = threading.Lock()
-            for stream, sink in ((self._proc.stdout, self._out), (self._proc.stderr, self._err)):
+            pipes = ((self._worker.lines(), self._out), (self._worker.error_lines(), self._err))
+            for stream, sink in pipes:
                 threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
 
         def _pump(self, stream: Any, sink: list[bytes]) -> None:
@@ -138,22 +139,19 @@ def _actor_class() -> Any:
                 return whole
 
         def start_at(self, at: float) -> None:
-            from llmbench.worker_handles import send_start
-
-            send_start(self._proc.stdin, at)
+            self._worker.start_at(at)
 
         def poll(self) -> int | None:
-            return self._proc.poll()
+            return self._worker.poll()
 
         def send_signal(self, signum: int) -> None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signum)
+            self._worker.send_signal(signum)
 
         def files(self) -> dict[str, bytes]:
             """The worker's run directory (once it ended), then gone from the node."""
             import shutil
 
-            self._proc.wait()
+            self._worker.wait()
             run = self._dir / "run"
             found = {
                 p.name: p.read_bytes()

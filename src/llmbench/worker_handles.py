@@ -157,13 +157,20 @@ class LocalWorker:
     """A worker process on this machine, in its own session: a terminal's Ctrl-C
     reaches it once, through the coordinator."""
 
-    def __init__(self, flags: list[str], out: Path) -> None:
+    def __init__(
+        self, flags: list[str], out: Path, *, stderr: int | None = None, cwd: str | None = None
+    ) -> None:
         self.out = out
-        self._proc = start(flags, out)
+        self._proc = start(flags, out, stderr=stderr, cwd=cwd)
 
     def lines(self) -> Iterator[bytes]:
         assert self._proc.stdout is not None
         yield from self._proc.stdout
+
+    def error_lines(self) -> Iterator[bytes]:
+        """Its stderr, when it was started with ``stderr=PIPE`` (a Ray actor relays it)."""
+        assert self._proc.stderr is not None
+        yield from self._proc.stderr
 
     def start_at(self, at: float) -> None:
         send_start(self._proc.stdin, at)
