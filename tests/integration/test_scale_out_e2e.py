@@ -535,8 +535,10 @@ def test_a_worker_stopped_by_the_error_rate_stops_the_run_with_exit_5(
     mock_server: MockServer, tmp_path: Path
 ) -> None:
     # Nine requests in ten fail (HTTP 503): a worker stops at --max-error-rate, and the
-    # run is not "interrupted" by the SIGTERM the coordinator sent to the other.
-    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4",
+    # run is not "interrupted" by the SIGTERM the coordinator sent to the other. The
+    # mock's faults are seeded: with seed 23 the first request it serves succeeds (so the
+    # run measured something, and 5 is the code, not 3) and 2 of its first 20 do.
+    url = mock_server("--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4", "--seed", "23",
                       "--fault", "status:503", "--fault-rate", "0.9")  # fmt: skip
     out = tmp_path / "run"
     proc = llmbench("run", "--quiet", "--url", url, "--duration", "20", "--concurrency", "4",
