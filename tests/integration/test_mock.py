@@ -15,8 +15,10 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
@@ -635,3 +637,241 @@ def test_discovery_uses_environment_proxies_only_when_told(
     assert discover_model(url, trust_env=False) == "llmbench-mock"
     with pytest.raises(ModelListUnavailable, match="failed: cannot connect"):
         discover_model(url, trust_env=True)
+
+
+# --slots and --itl-per-active-ms: the mock's capacity, seen from real clients. Timing
+# bounds are loose (tens of ms) or ratios: two noisy cores run the mock and the clients.
+
+
+def _capacity_until(url: str, done: Callable[[dict[str, object]], bool]) -> dict[str, object]:
+    """GET /stats until `done(stats)` (at most 5 s); return the last stats."""
+    deadline = time.monotonic() + 5
+    with httpx.Client(base_url=url) as client:
+        while True:
+            stats: dict[str, object] = client.get("/stats").json()
+            if done(stats) or time.monotonic() > deadline:
+                return stats
+            time.sleep(0.01)
+
+
+def _cap(stats: dict[str, object]) -> dict[str, object]:
+    capacity = stats["capacity"]
+    assert isinstance(capacity, dict)
+    return capacity
+
+
+def _faults(stats: dict[str, object]) -> int:
+    faults = stats["faults"]
+    assert isinstance(faults, dict)
+    return sum(faults.values())
+
+
+def _together(url: str, n: int, body: dict[str, object]) -> list[Response]:
+    """`n` streamed requests on `n` connections, sent at once (a barrier after connecting)."""
+    barrier = threading.Barrier(n)
+
+    def one(_: int) -> Response:
+        c = Conn(url)
+        try:
+            barrier.wait(5)
+            sent = time.perf_counter()
+            resp = c.request("POST", "/v1/chat/completions", body)
+        finally:
+            c.close()
+        resp.times = [t - sent for t in resp.times]  # seconds since this request was sent
+        return resp
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+@pytest.mark.slow
+def test_slots_queue_shows_up_as_ttft(mock_server: Start) -> None:
+    """Two slots, four streams at once: two start at once, two wait a whole reply.
+
+    Each reply holds its slot for ttft + 9 * itl = 140 ms, so the queued pair's TTFT is
+    ~190 ms against ~50 ms. The mock never writes early, so 150 ms is a floor (40 ms left
+    for the threads' skew); the ratio allows any lateness the machine adds to both.
+    """
+    url = mock_server("--slots", "2", "--ttft-ms", "50", "--itl-ms", "10", "--tokens", "10")
+    ttfts = sorted(r.times[1] for r in _together(url, 4, chat(stream=True)))
+    fast, slow = ttfts[:2], ttfts[2:]
+    assert fast[0] >= 0.050, ttfts
+    assert slow[0] >= 0.150, ttfts
+    assert slow[0] > 1.5 * fast[1], ttfts
+    cap = _cap(_capacity_until(url, lambda s: _cap(s)["active"] == 0))
+    assert {k: cap[k] for k in ("slots", "active", "active_max", "queued", "admitted")} == {
+        "slots": 2,
+        "active": 0,
+        "active_max": 2,
+        "queued": 0,
+        "admitted": 4,
+    }
+    assert cap["queued_max"] == 2
+    waits = cap["queue_wait_ms"]
+    assert isinstance(waits, dict)
+    assert 100 <= waits["max"] < 1000
+    assert 0 < waits["mean"] < waits["max"]  # over all four: two waited, two did not
+
+
+def test_default_capacity_is_unlimited(url: str) -> None:
+    with httpx.Client(base_url=url) as client:
+        client.post("/v1/completions", json=completion(max_tokens=1))
+        cap = client.get("/stats").json()["capacity"]
+    assert set(cap) == {
+        "slots",
+        "active",
+        "active_max",
+        "queued",
+        "queued_max",
+        "admitted",
+        "left_queue",
+        "queue_wait_ms",
+    }
+    assert set(cap["queue_wait_ms"]) == {"mean", "max"}
+    assert (cap["slots"], cap["queued_max"], cap["queue_wait_ms"]["max"]) == (0, 0, 0.0)
+    assert cap["admitted"] >= 1
+
+
+def test_a_client_that_leaves_the_queue_holds_no_slot(mock_server: Start) -> None:
+    """One slot, held 920 ms (time for the polls on a busy machine); the second
+    request's client hangs up while it waits."""
+    url = mock_server("--slots", "1", "--ttft-ms", "20", "--itl-ms", "100", "--tokens", "10")
+    holder, leaver = Conn(url), Conn(url)
+    try:
+        holder.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["active"] == 1)
+        leaver.send("POST", "/v1/chat/completions", chat(stream=True))
+        assert _cap(_capacity_until(url, lambda s: _cap(s)["queued"] == 1))["queued"] == 1
+        leaver.close()
+        cap = _cap(_capacity_until(url, lambda s: _cap(s)["left_queue"] == 1))
+        assert (cap["queued"], cap["active"], cap["left_queue"]) == (0, 1, 1)
+        assert len(holder.read().events()) == 10 + 3
+    finally:
+        holder.close()
+        leaver.close()
+    # Had the leaver kept a place, it would now hold the slot for 920 ms.
+    (after,) = _together(url, 1, chat(stream=True, max_tokens=1))
+    assert after.times[1] < 0.5
+    stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
+    assert (_cap(stats)["admitted"], _cap(stats)["active"]) == (2, 0)
+    assert (stats["streams_started"], stats["streams_aborted"]) == (2, 0)  # never started
+
+
+def test_a_stalled_stream_holds_its_slot_until_its_client_leaves(mock_server: Start) -> None:
+    url = mock_server(
+        "--slots", "1", "--fault", "stall", "--ttft-ms", "10", "--itl-ms", "5", "--tokens", "20"
+    )
+    first, second = Conn(url), Conn(url)
+    try:
+        first.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["active"] == 1)
+        second.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["queued"] == 1)
+        time.sleep(0.2)  # past the whole unfaulted reply (105 ms): the stall keeps the slot
+        cap = _cap(_capacity_until(url, lambda _: True))
+        assert (cap["active"], cap["queued"], cap["admitted"]) == (1, 1, 1)
+        first.close()
+        stats = _capacity_until(url, lambda s: _cap(s)["admitted"] == 2)
+        assert (_cap(stats)["active"], _cap(stats)["queued"]) == (1, 0)  # now it stalls
+        assert stats["streams_aborted"] == 1
+        second.close()
+        stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
+        assert (_cap(stats)["active"], stats["streams_aborted"]) == (0, 2)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_cut_stream_frees_its_slot(mock_server: Start) -> None:
+    url = mock_server(
+        "--slots", "1", "--fault", "cut:1", "--ttft-ms", "10", "--itl-ms", "5", "--tokens", "20"
+    )
+    conns: list[Conn] = []
+    try:
+        conns.extend(Conn(url) for _ in range(3))
+        for c in conns:
+            c.send("POST", "/v1/chat/completions", chat(stream=True))
+        for c in conns:  # each is admitted once the one before it is cut
+            with pytest.raises(EOFError):
+                c.read()
+    finally:
+        for c in conns:
+            c.close()
+    stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
+    cap = _cap(stats)
+    assert (cap["admitted"], cap["active"], cap["queued"]) == (3, 0, 0)
+    assert stats["streams_aborted"] == 3
+
+
+def test_refusals_and_hangs_take_no_slot(mock_server: Start) -> None:
+    url = mock_server("--slots", "1", "--fault", "hang", "--fault", "status:503", "--seed", "3")
+    conns: list[Conn] = []
+    try:
+        conns.extend(Conn(url) for _ in range(6))
+        for c in conns:
+            c.send("POST", "/v1/chat/completions", chat(stream=True))
+        stats = _capacity_until(url, lambda s: _faults(s) == 6)
+    finally:
+        for c in conns:
+            c.close()
+    assert _faults(stats) == 6
+    cap = _cap(stats)
+    assert (cap["admitted"], cap["active"], cap["queued"]) == (0, 0, 0)
+
+
+@pytest.mark.slow
+def test_itl_per_active_slows_decode(mock_server: Start) -> None:
+    """Gaps are 5 + 10 * active ms: 15 ms alone, 35 ms with three streams.
+
+    The mean gap spans 10 gaps, so a few ms of lateness barely moves it; the ratio
+    (2.3 ideal) is asserted at 1.5.
+    """
+    url = mock_server("--itl-per-active-ms", "10", "--ttft-ms", "10", "--itl-ms", "5")
+    body = chat(stream=True, max_tokens=11)
+
+    def mean_gap(resp: Response) -> float:
+        return (resp.times[11] - resp.times[1]) / 10
+
+    (alone,) = _together(url, 1, body)
+    crowd = _together(url, 3, body)
+    assert mean_gap(alone) >= 0.012
+    assert min(mean_gap(r) for r in crowd) > 1.5 * mean_gap(alone)
+
+
+def test_bad_capacity_flag_is_one_line_exit_2() -> None:
+    cmd = [sys.executable, "-m", "llmbench.mock", "--slots", "-1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "llmbench mock: --slots must be in 0..100000, got -1"
+    ]
+
+
+def test_stats_flag_prints_the_capacity() -> None:
+    with own_mock("--stats", "--slots", "3", "--tokens", "2") as (proc, url):
+        with httpx.Client(base_url=url) as client:
+            client.post("/v1/chat/completions", json=chat(stream=True))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, err) == (0, "")
+    assert "capacity: slots=3 active=0 (max 1) queued=0 (max 0) admitted=1 left_queue=0" in out
+
+
+def test_shutdown_with_a_queue_is_clean() -> None:
+    """SIGINT with one stream generating and two queued: no queued reply starts."""
+    with own_mock("--stats", "--slots", "1", "--itl-ms", "50") as (proc, url):
+        conns: list[Conn] = []
+        try:
+            conns.extend(Conn(url) for _ in range(3))
+            for c in conns:
+                c.send("POST", "/v1/chat/completions", chat(stream=True))
+            _capacity_until(url, lambda s: _cap(s)["queued"] == 2)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=10)
+        finally:
+            for c in conns:
+                c.close()
+    assert (proc.returncode, err) == (0, "")
+    assert "streams: started=1 completed=0 aborted=1" in out
+    assert "capacity: slots=1 active=0 (max 1) queued=0 (max 2)" in out

@@ -21,12 +21,17 @@ besides OpenAI: Dify, DashScope, Anthropic, Ollama and TGI, each at its own path
   none is answered as the first.
 - `--text STRING`: the tokens are that text's words instead of the built-in word list.
 - `GET /health`, `GET /v1/models` (the `--model` names, else `llmbench-mock`), `GET /stats`
-  (the mock's own first-token lateness and counters, see `stats.py`).
+  (the mock's own first-token lateness, counters and slot queue, see `stats.py`).
+
+`--slots K` gives the mock a capacity: at most K replies generate at once and the rest
+wait in a FIFO queue, their wait showing up as TTFT; `--itl-per-active-ms A` slows every
+token gap by A per active request, as batching does (see `capacity.py`).
 
 Module map: `http11` (sans-IO request parsing, response bytes), `formats*` (what bytes a
-reply is made of, per API family), `models` (the served names, vLLM's 404), `streams`
-(when each piece is written), `scheduler` (the timer wheel), `server` (connections and
-routes), `main` (process).
+reply is made of, per API family), `models` (the served names, vLLM's 404), `capacity`
+(slots and their queue, sans-IO), `engine` (admission, timelines), `streams` (when each
+piece is written), `scheduler` (the timer wheel), `server` (connections and routes),
+`main` (process).
 """
 
 from llmbench.mock.main import run

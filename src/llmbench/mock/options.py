@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
+from llmbench.mock.capacity import MAX_SLOTS
 from llmbench.mock.faults import Fault, FaultError, parse_fault
 from llmbench.mock.formats import ALL, FORMATS
 
@@ -39,6 +40,8 @@ class MockOptions:
     faults: tuple[Fault, ...] = ()
     fault_rate: float = 1.0
     models: tuple[str, ...] = ()
+    slots: int = 0
+    itl_per_active_ms: float = 0.0
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "--host must not be empty")
@@ -47,9 +50,11 @@ class MockOptions:
             ("--ttft-ms", self.ttft_ms),
             ("--itl-ms", self.itl_ms),
             ("--jitter-ms", self.jitter_ms),
+            ("--itl-per-active-ms", self.itl_per_active_ms),
         ):
             _check(0 <= value < _MAX_MS, f"{flag} must be in 0..{_MAX_MS:g}, got {value:g}")
         _check(self.tokens >= 1, f"--tokens must be >= 1, got {self.tokens}")
+        _check(0 <= self.slots <= MAX_SLOTS, f"--slots must be in 0..{MAX_SLOTS}, got {self.slots}")
         _check(0 <= self.fault_rate <= 1, f"--fault-rate must be in 0..1, got {self.fault_rate:g}")
         _check(
             self.format in _FORMAT_CHOICES,
@@ -95,6 +100,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.jitter_ms,
         help="each token time gets an independent uniform [0, jitter] delay on top of "
         "the ideal timeline (default %(default)s)",
+    )
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=d.slots,
+        metavar="K",
+        help="generate at most K replies at once, as a real server's batch; later requests "
+        "wait in a FIFO queue and their TTFT grows by the wait (default %(default)s: "
+        "unlimited)",
+    )
+    parser.add_argument(
+        "--itl-per-active-ms",
+        type=float,
+        default=d.itl_per_active_ms,
+        metavar="A",
+        help="batching slows decode: each token gap is --itl-ms plus A times the "
+        "requests generating when it starts (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for jitter and ids")
     parser.add_argument(
@@ -175,6 +197,8 @@ def options_from_args(args: argparse.Namespace) -> MockOptions:
         faults=_faults(args.fault),
         fault_rate=args.fault_rate,
         models=tuple(args.model),
+        slots=args.slots,
+        itl_per_active_ms=args.itl_per_active_ms,
     )
 
 

@@ -2,7 +2,8 @@
 
 One `_Connection` per TCP connection feeds bytes to the sans-IO parser, answers one
 request at a time (pipelined requests wait their turn, as in any HTTP/1.1 server) and
-hands generation requests to the timing engine. No per-request logging: the mock must
+hands generation requests to the engine (engine.py): a reply is rendered on arrival and
+runs once the request has one of the `--slots`. No per-request logging: the mock must
 never be a benchmark's bottleneck.
 """
 
@@ -17,18 +18,20 @@ import ssl
 import time
 from collections import deque
 from email.utils import formatdate
-from typing import Protocol, cast
+from typing import cast
 
 import orjson
 
 from llmbench.mock import faults, http11
-from llmbench.mock.faults import Fault, FaultPlan, TrickleJob
+from llmbench.mock.capacity import Slots
+from llmbench.mock.engine import Engine, Job, Start, Ticket
+from llmbench.mock.faults import Fault, FaultPlan
 from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
 from llmbench.mock.models import ServedModels, not_found_message
 from llmbench.mock.options import MockOptions
 from llmbench.mock.scheduler import Scheduler
 from llmbench.mock.stats import MockStats
-from llmbench.mock.streams import BodyJob, StreamJob, StreamPlan, Timing
+from llmbench.mock.streams import StreamPlan, Timing
 
 __all__ = ["MockServer"]
 
@@ -42,28 +45,23 @@ _JSON = b"application/json"
 _clock = time.perf_counter_ns
 
 
-class _Job(Protocol):
-    dead: bool
-
-    def fire(self, now_ns: int) -> int | None: ...
-
-    def abort(self) -> None: ...
-
-
 class _App:
-    """What every connection shares: routes, the timer wheel, stats, the id source."""
+    """What every connection shares: routes, the engine, stats, the id source."""
 
-    def __init__(self, options: MockOptions, scheduler: Scheduler, stats: MockStats) -> None:
+    def __init__(
+        self, options: MockOptions, scheduler: Scheduler, stats: MockStats, slots: Slots[Ticket]
+    ) -> None:
         rng = random.Random(options.seed)
         self.tokens = options.tokens
-        self.timing = Timing(
+        timing = Timing(
             ttft_ns=round(options.ttft_ms * 1e6),
             itl_ns=round(options.itl_ms * 1e6),
             jitter_ns=round(options.jitter_ms * 1e6),
             rand=rng.random,
         )
+        per_active_ns = round(options.itl_per_active_ms * 1e6)
+        self.engine = Engine(timing, per_active_ns, scheduler, stats, slots)
         self.rand_bits = rng.getrandbits
-        self.scheduler = scheduler
         self.stats = stats
         vocab = DEFAULT_VOCAB if options.text is None else Vocab.from_text(options.text)
         self.endpoints: dict[str, Endpoint] = routes(options.format, vocab)
@@ -130,6 +128,8 @@ class _App:
         if not gen.model:
             gen = dataclasses.replace(gen, model=self.models.default)
         fault = self._draw_fault(gen.stream)
+        # These faults never reach the engine, so they take no slot: a 429/503 is how a
+        # full server refuses instead of queueing, and a hung request produced nothing.
         if fault is not None and fault.kind in ("status", "html"):
             conn.respond(faults.response(fault, self.date_lines(), req.keep_alive))
             return
@@ -142,16 +142,13 @@ class _App:
         reply = Reply(
             gen, n, "length" if capped else "stop", f"{self.rand_bits(128):032x}", int(time.time())
         )
-        job: _Job
         if gen.stream:
-            job, due = self._stream_job(endpoint, reply, req.keep_alive, conn, arrival_ns, fault)
+            start = self._stream_start(endpoint, reply, req.keep_alive, conn, fault)
         else:
             body = endpoint.body(reply)
             data = self.head(200, body.content_type, len(body.body), req.keep_alive) + body.body
-            job = BodyJob(conn.write, conn.done, data)
-            due = self.timing.due(arrival_ns, n - 1)
-        conn.job = job
-        self.scheduler.add(job, due)
+            start = self.engine.body(conn, data, n)
+        conn.ticket = self.engine.submit(conn, start, arrival_ns)
 
     def _draw_fault(self, stream: bool) -> Fault | None:
         """This request's fault, if any; stream faults leave non-streamed replies alone."""
@@ -161,15 +158,14 @@ class _App:
         self.stats.fault(fault.spec)
         return fault
 
-    def _stream_job(
+    def _stream_start(
         self,
         endpoint: Endpoint,
         reply: Reply,
         keep_alive: bool,
         conn: _Connection,
-        arrival: int,
         fault: Fault | None,
-    ) -> tuple[_Job, int]:
+    ) -> Start:
         events = endpoint.stream(reply)
         ctype = events.content_type
         if fault is not None and fault.kind == "content-type":
@@ -182,14 +178,14 @@ class _App:
             n=reply.n,
         )
         if fault is not None and fault.kind == "trickle":
-            trickle = TrickleJob(conn.write, conn.done, head + faults.whole_body(plan), arrival)
-            return trickle, trickle.due_ns
+            return self.engine.trickle(conn, head + faults.whole_body(plan))
         if fault is not None:
             plan = faults.shape(fault, plan, endpoint.family)
-        # The head goes out now, so a client's TTFB is ~0 and its TTFT is all ours.
+        # The head goes out now, even while the request waits for a slot (vLLM's
+        # StreamingResponse sends its head before the engine schedules the request), so a
+        # client's TTFB is ~0 and its TTFT is all ours, queueing included.
         conn.write(head)
-        job = StreamJob(conn.write, conn.done, plan, self.timing, self.stats, arrival, conn.close)
-        return job, job.due_ns
+        return self.engine.stream(conn, plan)
 
 
 def _frame(events: tuple[bytes, ...]) -> bytes:
@@ -204,7 +200,8 @@ class _Connection(asyncio.Protocol):
         self._parser = http11.RequestParser()
         self._pending: deque[http11.Request] = deque()
         self._transport: asyncio.Transport | None = None
-        self.job: _Job | None = None
+        self.job: Job | None = None
+        self.ticket: Ticket | None = None  # the generation request holding or awaiting a slot
         self._busy = False
         self._in_next = False
         self._keep_alive = True
@@ -252,6 +249,7 @@ class _Connection(asyncio.Protocol):
         if self.job is not None:
             self.job.abort()
             self.job = None
+        self._release()
         self._pending.clear()
         self._app.connections.discard(self)
         self._transport = None
@@ -271,13 +269,15 @@ class _Connection(asyncio.Protocol):
         """The current response is complete."""
         self.job = None
         self._busy = False
+        self._release()  # before the next pipelined request, which queues behind the others
         if not self._keep_alive or (self._eof and not self._pending):
             self.close()
         elif not self._in_next:
             self._next()
 
     def close(self) -> None:
-        """Close after whatever is buffered has been sent."""
+        """Close after whatever is buffered has been sent; generation here is over."""
+        self._release()
         if self._transport is not None:
             self._transport.close()
 
@@ -286,8 +286,21 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Drop the connection now (server shutdown)."""
+        self._release()
         if self._transport is not None:
             self._transport.abort()
+
+    def _release(self) -> None:
+        """This connection's request no longer needs its slot (or its place in the queue).
+
+        Called when the reply ends (`done`), when the server hangs up (a `cut` fault, a
+        parse error: `close`) and when the client does (`connection_lost`, which also
+        ends a `stall`ed stream): whichever comes first frees the slot.
+        """
+        ticket = self.ticket
+        if ticket is not None:
+            self.ticket = None
+            self._app.engine.release(ticket)
 
     def _next(self) -> None:
         self._in_next = True
@@ -307,14 +320,15 @@ class MockServer:
     def __init__(self, options: MockOptions, tls: ssl.SSLContext | None = None) -> None:
         self.options = options
         self.tls = tls  # serve HTTPS with this context
-        self.stats = MockStats()
+        self._slots: Slots[Ticket] = Slots(options.slots)
+        self.stats = MockStats(self._slots.statistics)
         self._server: asyncio.Server | None = None
         self._app: _App | None = None
 
     async def start(self) -> tuple[str, int]:
         """Listen on `options.host`/`options.port`; return the bound host and port."""
         loop = asyncio.get_running_loop()
-        app = _App(self.options, Scheduler(loop), self.stats)
+        app = _App(self.options, Scheduler(loop), self.stats, self._slots)
         self._app = app
         self._server = await loop.create_server(
             lambda: _Connection(app),
@@ -332,9 +346,10 @@ class MockServer:
         if self._server is not None:
             self._server.close()
         if self._app is not None:
+            # The engine first, so a slot freed by a dropped connection starts no reply.
+            self._app.engine.close()
             for conn in list(self._app.connections):
                 conn.abort()
-            self._app.scheduler.close()
         if self._server is not None:
             await self._server.wait_closed()
         # Let connection_lost callbacks of the aborted transports run.

@@ -2,16 +2,21 @@
 
 If the mock writes a first token late, a benchmark blames the client or the network for
 it. So the mock measures itself: first-token lateness is the actual write time minus the
-ideal one (`arrival + ttft + jitter`), recorded in an HDR histogram. Only first tokens are
+ideal one (`start + ttft + jitter`, the start being the arrival or, when `--slots` made the
+request wait, its admission), recorded in an HDR histogram. Only first tokens are
 histogrammed (a few hundred a second); later tokens only update a maximum, because an
-HDR record per token would cost the mock a tenth of a core at 50,000 tokens/s.
+HDR record per token would cost the mock a tenth of a core at 50,000 tokens/s. The
+capacity figures (`--slots`: active, queued, queue waits) come from `capacity.Slots`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from hdrh.histogram import HdrHistogram
+
+from llmbench.mock.capacity import CapacitySnapshot, Slots
 
 __all__ = ["MockStats", "MockStatsSnapshot"]
 
@@ -36,10 +41,13 @@ class MockStatsSnapshot:
     streams_active: int
     errors: int
     faults: dict[str, int]
+    capacity: CapacitySnapshot
 
     def to_json(self) -> dict[str, object]:
-        """A JSON-ready dict with lateness grouped under `first_token_lateness_ms`."""
+        """A JSON-ready dict: lateness grouped under `first_token_lateness_ms`, the slots
+        and queue under `capacity` (see `CapacitySnapshot`)."""
         flat = asdict(self)
+        flat["capacity"] = self.capacity.to_json()
         return {
             "first_token_lateness_ms": {
                 "p50": flat.pop("first_token_lateness_p50_ms"),
@@ -61,6 +69,7 @@ class MockStatsSnapshot:
             f"requests={self.requests} streams: started={self.streams_started} "
             f"completed={self.streams_completed} aborted={self.streams_aborted} "
             f"errors={self.errors}",
+            self.capacity.line(),
             f"faults={sum(self.faults.values())}"
             + "".join(f" {spec}={n}" for spec, n in sorted(self.faults.items())),
         ]
@@ -70,6 +79,7 @@ class MockStats:
     """Live counters, mutated by the server on the event loop thread only."""
 
     __slots__ = (
+        "_capacity",
         "_first",
         "errors",
         "faults",
@@ -81,7 +91,9 @@ class MockStats:
         "tokens",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: Callable[[], CapacitySnapshot] | None = None) -> None:
+        # Where the capacity figures come from (the server's `Slots.statistics`).
+        self._capacity = capacity or Slots[object]().statistics
         self._first = HdrHistogram(1, _MAX_TRACKED_US, _SIGNIFICANT_DIGITS)
         self.requests = 0
         self.errors = 0
@@ -122,4 +134,5 @@ class MockStats:
             streams_active=self.streams_started - self.streams_completed - self.streams_aborted,
             errors=self.errors,
             faults=dict(self.faults),
+            capacity=self._capacity(),
         )

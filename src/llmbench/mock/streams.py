@@ -1,9 +1,11 @@
 """The timing engine: when each pre-rendered piece of a reply is written.
 
-Token k of a reply is due at `arrival + ttft + k * itl + U(0, jitter)` on an ideal
-timeline computed from the arrival time, so scheduling delays never accumulate into
-drift. The jobs here know nothing about formats: they write bytes they were handed
-(`StreamPlan`); a fault changes the plan, never the engine's timing.
+Token k of a reply is due at `start + ttft + k * itl + U(0, jitter)` on an ideal
+timeline computed from the start time (the arrival, or the admission when `--slots`
+made the request wait), so scheduling delays never accumulate into drift. Under
+`--itl-per-active-ms` each gap also grows with the load (`LoadTimeline`), still added to
+the ideal previous time. The jobs here know nothing about formats: they write bytes they
+were handed (`StreamPlan`); a fault changes the plan, never the engine's timing.
 """
 
 from __future__ import annotations
@@ -11,13 +13,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from llmbench.mock.stats import MockStats
 
-__all__ = ["BodyJob", "StreamJob", "StreamPlan", "Timing"]
+__all__ = [
+    "BodyJob",
+    "LoadTimeline",
+    "PacedBodyJob",
+    "StreamJob",
+    "StreamPlan",
+    "Timeline",
+    "Timing",
+]
 
 _clock = time.perf_counter_ns
+
+
+class Timeline(Protocol):
+    """When token k of a reply that started at `start_ns` is due."""
+
+    def due(self, start_ns: int, k: int) -> int:
+        """Token k's deadline; a stateful timeline must be asked for k = 0, 1, 2, ..."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +53,41 @@ class Timing:
         if self.jitter_ns:
             due += int(self.rand() * self.jitter_ns)
         return due
+
+
+class LoadTimeline:
+    """One reply's timeline when decoding slows with load (`--itl-per-active-ms`).
+
+    As in a batching server, every step takes longer the more requests share it: the gap
+    before token k is `itl + per_active * active()`, with `active()` (the requests
+    generating now, this one included) read when the gap starts, i.e. when token k - 1
+    is written. The gap is added to token k - 1's ideal time, never to when it was
+    actually written, so scheduling delays do not accumulate as drift; jitter goes on
+    top of each ideal time, as in `Timing`. Stateful: ask for k = 0, 1, 2, ... in order.
+    """
+
+    __slots__ = ("_active", "_base", "_k", "_per_active_ns", "_timing")
+
+    def __init__(self, timing: Timing, per_active_ns: int, active: Callable[[], int]) -> None:
+        self._timing = timing
+        self._per_active_ns = per_active_ns
+        self._active = active
+        self._base = 0
+        self._k = -1
+
+    def due(self, start_ns: int, k: int) -> int:
+        """Token k's deadline; k = 0 (re)starts the timeline at `start_ns`."""
+        timing = self._timing
+        if k == 0:
+            base = start_ns + timing.ttft_ns
+        elif k == self._k + 1:
+            base = self._base + timing.itl_ns + self._per_active_ns * self._active()
+        else:
+            raise ValueError(f"LoadTimeline asked for token {k} after token {self._k}")
+        self._base, self._k = base, k
+        if timing.jitter_ns:
+            return base + int(timing.rand() * timing.jitter_ns)
+        return base
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +127,7 @@ class StreamJob:
         write: Callable[[bytes], object],
         done: Callable[[], None],
         plan: StreamPlan,
-        timing: Timing,
+        timing: Timeline,
         stats: MockStats,
         arrival_ns: int,
         close: Callable[[], None] | None = None,
@@ -172,6 +225,55 @@ class BodyJob:
 
     def fire(self, now_ns: int) -> int | None:
         """Write the reply and hand the connection back."""
+        self.dead = True
+        self._write(self._data)
+        self._done()
+        return None
+
+    def abort(self) -> None:
+        """The client went away before the reply was due."""
+        self.dead = True
+
+
+class PacedBodyJob:
+    """A non-streamed reply on a `LoadTimeline`: it steps through every token's time
+    (each gap depends on the load when it starts) and writes the reply at the last."""
+
+    __slots__ = ("_data", "_done", "_due", "_k", "_n", "_start", "_timeline", "_write", "dead")
+
+    def __init__(
+        self,
+        write: Callable[[bytes], object],
+        done: Callable[[], None],
+        data: bytes,
+        timeline: Timeline,
+        start_ns: int,
+        n: int,
+    ) -> None:
+        self.dead = False
+        self._write = write
+        self._done = done
+        self._data = data
+        self._timeline = timeline
+        self._start = start_ns
+        self._n = n
+        self._k = 0
+        self._due = timeline.due(start_ns, 0)
+
+    @property
+    def due_ns(self) -> int:
+        """The time of the next token."""
+        return self._due
+
+    def fire(self, now_ns: int) -> int | None:
+        """Step past every token due by `now_ns`; write the reply once the last is due."""
+        k = self._k
+        while k < self._n - 1:
+            k += 1
+            due = self._timeline.due(self._start, k)
+            if due > now_ns:
+                self._k, self._due = k, due
+                return due
         self.dead = True
         self._write(self._data)
         self._done()
