@@ -38,6 +38,7 @@ bench: install
 	$(PY) benchmarks/schedule_accuracy.py
 	$(PY) benchmarks/report_scale.py
 	$(PY) benchmarks/scale_out.py
+	$(PY) benchmarks/sweep_cost.py
 	$(PY) benchmarks/soak.py --duration 120
 
 clean:
@@ -95,6 +96,44 @@ print(f"wrote {out}")
 endef
 export SCREENSHOT_PY
 
+# docs/sweep.png: a real sweep's report, against the mock with a known capacity (47 req/s).
+define SWEEP_SCREENSHOT_PY
+import subprocess, sys, tempfile
+from pathlib import Path
+from playwright.sync_api import sync_playwright
+
+out, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
+flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+llmbench = [sys.executable, "-m", "llmbench"]
+mock = subprocess.Popen(
+    [*llmbench, "mock", "--port", "0", "--slots", "32", "--ttft-ms", "50", "--itl-ms", "10",
+     "--tokens", "64"], stdout=subprocess.PIPE, text=True)
+try:
+    url = mock.stdout.readline().split()[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        sweep_dir = Path(tmp) / "sweep"
+        subprocess.run(
+            [*llmbench, "sweep", "--url", url, "--model", "demo-model", "--slo",
+             "ttft_p95<=200ms", "--slo", "tpot_p95<=20ms", "--step-duration", "6",
+             "--out", str(sweep_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        with sync_playwright() as pw:
+            context = pw.chromium.launch_persistent_context(
+                str(Path(tmp) / "profile"), executable_path=chromium, args=flags,
+                viewport={"width": 1360, "height": 900})
+            page = context.new_page()
+            page.goto((sweep_dir / "report.html").as_uri())
+            page.wait_for_selector("html[data-ready='1']")
+            page.screenshot(path=str(out), full_page=True)
+            context.close()
+finally:
+    mock.terminate()
+    mock.wait()
+print(f"wrote {out}")
+endef
+export SWEEP_SCREENSHOT_PY
+
 screenshot: install chromium
 	@mkdir -p docs
 	$(PY) -c "$$SCREENSHOT_PY" docs/report.png $(CHROMIUM)
+	$(PY) -c "$$SWEEP_SCREENSHOT_PY" docs/sweep.png $(CHROMIUM)

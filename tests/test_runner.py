@@ -608,3 +608,30 @@ def test_one_process_still_waits_for_its_warm_up_to_finish(bench: Bench) -> None
     runner = bench.runner(transport, concurrency=1, requests=1, warmup_s=2.0)
     bench.drive(runner)
     assert runner.recorder.origin_ns == 2250 * MS  # the third warm-up request ended
+
+
+def test_an_overloaded_stop_ends_the_run_at_once_without_the_grace_period(
+    bench: Bench,
+) -> None:
+    # A sweep step judged hopeless at 0.5 s: nothing more is sent, and the requests in
+    # flight (30 s each) are cancelled then, not after the 5 s grace period.
+    transport = bench.transport(delay_s=30.0)
+    runner = bench.runner(transport, concurrency=3, duration_s=60.0, grace_s=5.0)
+
+    async def judge() -> None:
+        await bench.clock.sleep(0.5)
+        runner.stop_overloaded("TTFT p50 rose every second")
+        runner.stop_overloaded("a second verdict is ignored")
+
+    async def main() -> RunOutcome:
+        task = asyncio.create_task(judge())
+        outcome = await runner.run()
+        await task
+        return outcome
+
+    outcome = bench.clock.run(main())
+    bench.close()
+    assert (outcome.stop_reason, outcome.overload) == ("overloaded", "TTFT p50 rose every second")
+    assert outcome.interrupted is False
+    assert [line["status"] for line in bench.lines()] == ["canceled"] * 3
+    assert bench.clock.now_ns() == 500 * MS

@@ -350,6 +350,7 @@ def result(**kw: Any) -> RequestResult:
         ("ttft:500", {"ttft_ms": 500.0}),
         (" TTFB = 0.2s , itl:100ms ", {"ttfb_ms": 200.0, "itl_ms": 100.0}),
         ("ttft:500,e2el:8000", {"ttft_ms": 500.0, "latency_ms": 8000.0}),  # vLLM's spelling
+        ("ttft<=500ms, tpot <= 50ms", {"ttft_ms": 500.0, "tpot_ms": 50.0}),  # as an --slo reads
     ],
 )
 def test_parse_goodput(text: str, criteria: dict[str, float]) -> None:
@@ -364,6 +365,8 @@ def test_parse_goodput(text: str, criteria: dict[str, float]) -> None:
         ("ttft:", "malformed --goodput part"),
         ("ttft:fast", "malformed --goodput part"),
         ("ttft:5%", "malformed --goodput part"),
+        ("ttft>=5ms", "malformed --goodput part"),  # a bound is an upper bound
+        ("ttft<5ms", "malformed --goodput part"),
         ("ttft:-5ms", "malformed --goodput part"),
         ("e2e:5s", r"unknown --goodput key 'e2e'.*keys: ttft, latency, ttfb, tpot, itl"),
         ("ttft:1s,e2el:5s,latency:6s", r"--goodput key 'latency' given twice"),

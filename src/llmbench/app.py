@@ -32,15 +32,17 @@ from llmbench.exchange import Exchange
 from llmbench.http.fast import FastTransport
 from llmbench.http.httpx_transport import HttpxTransport
 from llmbench.http.transport import Transport
-from llmbench.metrics import Recorder
+from llmbench.metrics import Recorder, histogram_stats
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import run_summary, write_json_atomic
+from llmbench.overload import OverloadWatch, Tick
 from llmbench.prepare import Prepared, prepare
 from llmbench.report_command import CSV_IN_RUN_DIR, write_after_run
 from llmbench.run_options import add_run_arguments
 from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.scale_options import checked_start, workers_of
 from llmbench.shard_merge import partial_block
+from llmbench.sharding import Shard
 from llmbench.tokens import run_token_unit, unit_label
 from llmbench.worker_handles import die_with_parent
 from llmbench.workload import KeyRing, WorkloadItem
@@ -63,6 +65,8 @@ EXIT_NOTHING_MEASURED = 3
 EXIT_OUTPUT_NOT_WRITTEN = 4
 # --max-error-rate stopped the run: what was measured is mostly failures.
 EXIT_ERROR_RATE = 5
+# A sweep step (the hidden --stop-overloaded) ended early: the load is past capacity.
+EXIT_OVERLOADED = 6
 # The pre-flight error shown on the one line: enough for a status and a server's message.
 _PREFLIGHT_ERROR_CHARS = 300
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
@@ -184,6 +188,7 @@ def _execute(
     prep: Prepared, recorder: Recorder, writer: ResultsWriter, run_start_unix_ns: int
 ) -> RunOutcome:
     view = _LiveView(prep.cfg, recorder, as_json=prep.coordinated)
+    overloaded = _overload_check(prep, recorder)
 
     async def main() -> RunOutcome:
         transport = _transport(prep)
@@ -195,9 +200,16 @@ def _execute(
                 await _preflight(prep, transport, first)
                 if direct is None:
                     items = itertools.chain([first], items)
+
+            def tick(progress: Progress) -> None:
+                view.tick(progress)
+                reason = overloaded(progress) if overloaded is not None else None
+                if reason is not None:
+                    runner.stop_overloaded(reason)
+
             runner = Runner(
                 prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
-                tick=view.tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
+                tick=tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
                 begin_ns=_perf_instant(prep.start_at),
             )  # fmt: skip
             loop = asyncio.get_running_loop()
@@ -213,6 +225,36 @@ def _execute(
         return _run_loop(main())
     finally:
         view.close()
+
+
+def _overload_check(prep: Prepared, recorder: Recorder) -> Callable[[Progress], str | None] | None:
+    """A sweep step's early stop (:mod:`llmbench.overload`) over the live figures:
+    why the step is overloaded, once a second of its measured phase; None without
+    --stop-overloaded. A shard judges its own share of the load."""
+    if not prep.stop_overloaded:
+        return None
+    cfg = prep.cfg
+    cap = Shard(cfg.shard, cfg.shards).share(cfg.concurrency) if cfg.open_loop else None
+    watch = OverloadWatch(prep.checks, cap)
+
+    def read(key: str, stat: str) -> float | None:
+        hist = recorder.hist[key]
+        if not hist.get_total_count():
+            return None
+        if stat.startswith("p"):  # one query (~1 ms), not every figure: this runs live
+            percentile = float(stat[1:].replace("_", "."))
+            return float(hist.get_value_at_percentile(percentile)) / 1000
+        stats = histogram_stats(hist)
+        return None if stats is None else stats.get(stat)
+
+    def check(progress: Progress) -> str | None:
+        if progress.phase != "measure":
+            return None
+        live = recorder.statistics(progress.elapsed_s)
+        tick = Tick(progress.elapsed_s, progress.in_flight, live.finished, live.last_ttft_p50_ms)
+        return watch.observe(tick, read)
+
+    return check
 
 
 async def _start_from_coordinator(run_start_unix_ns: int) -> float:
@@ -261,6 +303,7 @@ def _summarize(
             "error_rate_stop": dict(outcome.error_rate_stop) if outcome.error_rate_stop else None,
             "preflight": prep.preflight,
             "allow_char_slo": prep.allow_char_slo,
+            **({"overload": outcome.overload} if outcome.overload else {}),
             **(
                 {"start_late_s": outcome.start_late_s}
                 if prep.start_at is not None or prep.coordinated
@@ -394,8 +437,9 @@ def write_output(path: Path, write: Callable[[], None], keys: KeyRing) -> bool:
 def exit_code(
     outcome: RunOutcome, summary: dict[str, Any], *, written: bool = True, quiet: bool = False
 ) -> int:
-    """130/143 interrupted; 3 nothing measured; 5 stopped at --max-error-rate; 1 an SLO
-    failed; 4 summary.json or the JUnit file could not be written; else 0."""
+    """130/143 interrupted; 3 nothing measured; 5 stopped at --max-error-rate; 6 a
+    sweep step stopped as overloaded; 1 an SLO failed; 4 summary.json or the JUnit
+    file could not be written; else 0."""
     if outcome.interrupted:
         return _EXIT_BY_SIGNAL.get(outcome.signal or "", 130)
     if summary["requests"]["ok"] == 0:
@@ -410,6 +454,8 @@ def exit_code(
             file=sys.stderr,
         )
         return EXIT_ERROR_RATE
+    if outcome.overload:  # a sweep step: the sweep reads why from summary.json
+        return EXIT_OVERLOADED
     if summary["slo"] is not None and not summary["slo"]["passed"]:
         return EXIT_SLO_FAILED
     return 0 if written else EXIT_OUTPUT_NOT_WRITTEN

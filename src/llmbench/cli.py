@@ -1,5 +1,5 @@
-"""Command line: `llmbench run | mock | demo | compare | report | merge`. Bad input: one line,
-exit 2."""
+"""Command line: `llmbench run | mock | demo | compare | report | merge | sweep`. Bad
+input: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import orjson
 
 from llmbench import __version__
 from llmbench.config import EXIT_USAGE, ConfigError
+from llmbench.config_file import add_config_flags, expand, render, subcommand
 from llmbench.run_options import add_plugin_arguments
 from llmbench.worker_handles import WORKER
 
@@ -72,8 +73,11 @@ def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"llmbench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, (module, help_text) in _COMMANDS.items():
-        epilog = EXIT_CODES if name in _GATES else None
+    for name, (module_name, help_text) in _COMMANDS.items():
+        module = import_module(module_name)
+        # a gate's --help spells out its exit codes (a command with codes of its own,
+        # such as sweep, has them as its module's EXIT_CODES_HELP)
+        epilog = EXIT_CODES if name in _GATES else getattr(module, "EXIT_CODES_HELP", None)
         command = sub.add_parser(
             name,
             help=help_text,
@@ -84,16 +88,42 @@ def _build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             # coordinator hands its workers the flags as written.
             allow_abbrev=False,
         )
-        import_module(module).add_arguments(command)
+        module.add_arguments(command)
         if name in _PICK_A_PROVIDER:
             add_plugin_arguments(command, argv)
+        if name in _CONFIGURABLE:
+            add_config_flags(command)
     return parser
+
+
+def _with_config(argv: list[str]) -> list[str]:
+    """A configurable command's ``--config FILE`` read: its flags, then the command
+    line's (see llmbench.config_file). Workers get these flags, never the file."""
+    if not argv or argv[0] not in _CONFIGURABLE:
+        return argv
+    name = argv[0]
+    return [name, *expand(argv[1:], lambda flags: subcommand(_build_parser([name, *flags]), name))]
+
+
+def _print_config(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``--print-config``: the resolved flags as TOML (UTF-8, as TOML is), exit 0."""
+    text = render(subcommand(parser, args.command), args.argv, f"llmbench {args.command}")
+    raw = getattr(sys.stdout, "buffer", None)  # whatever the locale's encoding
+    if raw is None:
+        sys.stdout.write(text)
+    else:
+        sys.stdout.flush()
+        raw.write(text.encode("utf-8"))
+    sys.stdout.flush()
+    return 0
 
 
 # The commands a CI pipeline gates on: their --help spells out the exit codes.
 _GATES = ("run", "compare", "merge")
 # The commands with --provider: a plugin provider named there adds its own flags.
-_PICK_A_PROVIDER = ("run",)
+_PICK_A_PROVIDER = ("run", "sweep")
+# The commands with --config FILE.toml and --print-config.
+_CONFIGURABLE = ("run", "sweep")
 
 
 # Each command's module has add_arguments(parser) and run(args) -> exit code.
@@ -104,6 +134,10 @@ _COMMANDS = {
     "compare": ("llmbench.compare", "compare two runs; exit 1 on a regression"),
     "report": ("llmbench.report_command", "rebuild a run's report.html (and a CSV)"),
     "merge": ("llmbench.merge_command", "merge the run directories of --shard runs into one run"),
+    "sweep": (
+        "llmbench.sweep_command",
+        "find the highest load that meets the SLOs, with the curve",
+    ),
 }
 
 
@@ -113,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         _take_signals()
         argv = _worker_argv()
     try:
+        argv = _with_config(argv)
+    except ConfigError as exc:
+        print(f"llmbench {argv[0]}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         parser = _build_parser(argv)
     except ConfigError as exc:  # a plugin named by --provider that cannot add its flags
         print(f"llmbench: error: {exc}", file=sys.stderr)
@@ -121,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = list(argv[1:])  # a --workers coordinator gives its workers the same flags
     run = import_module(_COMMANDS[args.command][0]).run
     try:
+        if getattr(args, "print_config", False):
+            return _print_config(parser, args)
         return int(run(args))
     except ConfigError as exc:
         print(f"llmbench {args.command}: error: {exc}", file=sys.stderr)

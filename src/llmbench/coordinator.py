@@ -32,7 +32,7 @@ from typing import Any
 
 import orjson
 
-from llmbench.app import EXIT_ERROR_RATE, announce, open_run_dir
+from llmbench.app import EXIT_ERROR_RATE, EXIT_OVERLOADED, announce, open_run_dir
 from llmbench.console import workers_line
 from llmbench.environment import make_output_parents
 from llmbench.merge_command import exit_code, write_merged
@@ -279,10 +279,12 @@ def _stop_on_first_failure(control: _Control) -> None:
             reason = f"worker {w.index} died ({w.proc.ended_how()})"
         elif code == EXIT_ERROR_RATE and any(o.proc.poll() is None for o in control.workers):
             reason = f"worker {w.index} stopped at --max-error-rate"
+        elif code == EXIT_OVERLOADED and any(o.proc.poll() is None for o in control.workers):
+            reason = "overloaded"  # a sweep step: its own line says so
         else:
             continue
         control.stopped_by = "error rate" if code == EXIT_ERROR_RATE and w.finished() else reason
-        if control.started:
+        if control.started and reason != "overloaded":
             print(f"llmbench run: {reason}; stopping the others", file=sys.stderr)
         for other in control.workers:
             if other.proc.poll() is None:

@@ -169,6 +169,7 @@ def write_merged(
             "preflight": parts[0].run.get("preflight"),
             "allow_char_slo": allow_char_slo,
             **({} if merged.start_late_s is None else {"start_late_s": merged.start_late_s}),
+            **({"overload": merged.overload} if merged.overload else {}),
             "workers": len(parts),
             **(extra_run or {}),
         },
@@ -228,6 +229,7 @@ def exit_code(merged: MergedRun, summary: dict[str, Any], *, written: bool = Tru
         merged.stop_reason,
         merged.signal,
         error_rate_stop=merged.error_rate_stop,
+        overload=merged.overload,
     )
     return run_exit_code(outcome, summary, written=written)
 

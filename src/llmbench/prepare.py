@@ -60,6 +60,7 @@ class Prepared:
     allow_char_slo: bool = False  # --allow-char-slo: per-token SLOs on any unit
     start_at: float | None = None  # --start-at: Unix seconds when the shards all begin
     coordinated: bool = False  # a --workers coordinator's worker (progress and start via pipes)
+    stop_overloaded: bool = False  # a sweep step: end early when overloaded (llmbench.overload)
 
 
 def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
@@ -190,4 +191,5 @@ def prepare(args: argparse.Namespace) -> Prepared:
         max_error_rate=getattr(args, "max_error_rate", None),
         start_at=start_at(args, time.time()),
         coordinated=bool(getattr(args, "coordinated", False)),
+        stop_overloaded=bool(getattr(args, "stop_overloaded", False)),
     )  # fmt: skip

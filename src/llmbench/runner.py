@@ -57,7 +57,8 @@ class RunOutcome:
     before the stop but never sent, because the concurrency cap was full;
     ``error_rate_stop`` is set when ``--max-error-rate`` stopped the run (its
     threshold, the observed rate and the window it was seen over); ``ramp`` holds the
-    ramp's own figures when ``--ramp-up`` ran one (kept out of the headline figures)."""
+    ramp's own figures when ``--ramp-up`` ran one (kept out of the headline figures);
+    ``overload`` says why a sweep step was stopped as overloaded (:mod:`llmbench.overload`)."""
 
     interrupted: bool
     stop_reason: str
@@ -67,6 +68,7 @@ class RunOutcome:
     error_rate_stop: Mapping[str, Any] | None = None
     ramp: RampFigures | None = None
     start_late_s: float = 0.0  # how late the run began after its begin_ns (--start-at)
+    overload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class Runner:
         self._due_unsent = 0
         self._errors = None if max_error_rate is None else ErrorRateWindow(max_error_rate)
         self._error_rate_stop: dict[str, Any] | None = None
+        self._overload: str | None = None
         self._phase_ramp_s = 0.0  # the current phase's ramp (0: full load from its start)
         # the ramp's own figures: requests started before _ramp_end_ns, and ok among them
         self._ramp_end_ns: int | None = None
@@ -163,6 +166,15 @@ class Runner:
         self._interrupted = True
         self._signal = self._signal or signal_name
         self.stop(signal_name)
+
+    def stop_overloaded(self, reason: str) -> None:
+        """A sweep step past the server's capacity: stop now, without the grace period
+        (its requests would only wait in the server's queue); they end as canceled."""
+        if self._stopping:
+            return
+        self._overload = reason
+        self.stop("overloaded")
+        self.cancel_in_flight()
 
     def cancel_in_flight(self) -> None:
         for task in list(self._tasks):
@@ -201,6 +213,7 @@ class Runner:
             error_rate_stop=self._error_rate_stop,
             ramp=self._ramp,
             start_late_s=round(self._start_late_s, 6),
+            overload=self._overload,
         )
 
     def _resume(self) -> None:

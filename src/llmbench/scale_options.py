@@ -59,6 +59,9 @@ def add_scale_flags(p: argparse.ArgumentParser) -> None:
     # A --workers coordinator's worker: progress as JSON lines on stdout, the start
     # instant on stdin (see llmbench.coordinator). Not for users.
     g.add_argument("--coordinated", action="store_true", help=argparse.SUPPRESS)
+    # A `llmbench sweep` step: end early as "overloaded" (exit 6) when the load is past
+    # what the server sustains (llmbench.overload). Not for users: the sweep sets it.
+    g.add_argument("--stop-overloaded", action="store_true", help=argparse.SUPPRESS)
 
 
 def _usable_cores() -> int:

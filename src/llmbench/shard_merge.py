@@ -57,6 +57,7 @@ class MergedRun:
     error_rate_stop: Mapping[str, Any] | None
     workers: list[dict[str, Any]]
     start_late_s: float | None = None  # the latest shard's start after --start-at
+    overload: str | None = None  # why a sweep step's shard stopped as overloaded
 
 
 def partial_block(measured: Measured, run_start_ns: int, due_unsent: int) -> dict[str, Any]:
@@ -128,6 +129,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "allow_char_slo": (bool,),
     "start_late_s": (int, float),
     "exit": (str,),
+    "overload": (str,),
 }
 
 
@@ -242,6 +244,7 @@ def merge_parts(parts: Sequence[ShardPart]) -> MergedRun:
     stop_reason = next((r for r in reasons if r not in ("done", "None")), "done")
     stops = [p.error_rate_stop for p in parts if p.error_rate_stop]
     late = [float(p.run["start_late_s"]) for p in parts if "start_late_s" in p.run]
+    overloads = [str(p.run["overload"]) for p in parts if "overload" in p.run]
     return MergedRun(
         measured=merge([p.measured for p in parts]),
         run_start_ns=min(p.run_start_ns for p in parts),
@@ -254,6 +257,7 @@ def merge_parts(parts: Sequence[ShardPart]) -> MergedRun:
         error_rate_stop=stops[0] if stops else None,
         workers=[worker_row(p) for p in parts],
         start_late_s=max(late) if late else None,
+        overload=overloads[0] if overloads else None,
     )
 
 

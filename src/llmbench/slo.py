@@ -315,7 +315,10 @@ def format_table(results: Sequence[SloResult]) -> str:
 GOODPUT_KEYS = tuple(m.name for m in HISTOGRAM_METRICS if m.goodput)
 # vLLM's benchmark spells end-to-end latency "e2el"; accept its --goodput strings as they are.
 _GOODPUT_ALIASES = {"e2el": "latency"}
-_BOUND = re.compile(rf"\s*(?P<key>[a-z0-9_]+)\s*[:=]\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*")
+# ``ttft:500ms``, ``ttft=500ms`` or ``ttft<=500ms``: each is an upper bound.
+_BOUND = re.compile(
+    rf"\s*(?P<key>[a-z0-9_]+)\s*(?::|=|<=)\s*(?P<num>{_NUMBER})\s*(?P<unit>ms|s)?\s*"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +353,8 @@ def _met(r: RequestResult, key: str, bound_ns: float) -> bool:
 
 
 def parse_goodput(text: str) -> GoodputSpec:
-    """``ttft:500ms,tpot:50ms,latency:10s`` (bare numbers are ms); raises SloError."""
+    """``ttft:500ms,tpot:50ms,latency:10s`` (or ``ttft<=500ms``; bare numbers are ms);
+    raises SloError."""
     keys = ", ".join(GOODPUT_KEYS)
     hint = f"expected KEY:VALUE[ms|s] pairs, e.g. ttft:500ms,tpot:50ms; keys: {keys}"
     bounds: dict[str, float] = {}

@@ -38,7 +38,14 @@ from llmbench.output.jsonl import iter_results
 from llmbench.output.summary import SAMPLE_CAP
 from llmbench.redaction import redact_url
 
-__all__ = ["SCATTER_CAP", "SLOWEST_KEPT", "ReportError", "build_report", "echarts_source"]
+__all__ = [
+    "SCATTER_CAP",
+    "SLOWEST_KEPT",
+    "ReportError",
+    "build_report",
+    "echarts_source",
+    "render_page",
+]
 
 # Points a browser draws at once without stalling; a point costs ~18 bytes of JSON.
 SCATTER_CAP = 20_000
@@ -72,7 +79,7 @@ _SERIES = ("t", "in_flight", "rps", "errors_per_s", "tokens_per_s", "ttft_p50_ms
 _SUMMARY_BLOCKS = ("run", "requests", "throughput", "tokens", "goodput", "slo", "client", "ramp")
 # JSON escapes that leave no way to end the script element or a JS string literal.
 _ESCAPES = [(c.encode(), f"\\u{ord(c):04x}".encode()) for c in "<>&\u2028\u2029"]
-_SLOT = re.compile(r"@@(CSP|DATA|ECHARTS|REPORT_JS)@@")
+_SLOT = re.compile(r"@@(CSP|CSS|DATA|ECHARTS|REPORT_JS)@@")
 
 
 class ReportError(ValueError):
@@ -466,13 +473,26 @@ def _script_hash(text: str) -> str:
 
 
 def _render(data: dict[str, Any]) -> str:
-    echarts, script = echarts_source(), _asset("report.js")
-    if "</script" in script.lower():
-        raise ReportError("report.js contains '</script' and cannot be inlined")
+    return render_page("report_template.html", "report.js", data)
+
+
+def render_page(template: str, script: str, data: Any) -> str:
+    """A report page: the package's ``template`` with its slots filled: the shared
+    CSS, ``data`` as escaped JSON, ECharts and the page's own ``script``, and a CSP
+    that lets those two scripts run and nothing else. The sweep report uses it too."""
+    echarts, code = echarts_source(), _asset(script)
+    if "</script" in code.lower():
+        raise ReportError(f"{script} contains '</script' and cannot be inlined")
     csp = (
-        f"default-src 'none'; script-src {_script_hash(echarts)} {_script_hash(script)}; "
+        f"default-src 'none'; script-src {_script_hash(echarts)} {_script_hash(code)}; "
         "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
     )
-    slots = {"CSP": csp, "DATA": _embed_json(data), "ECHARTS": echarts, "REPORT_JS": script}
+    slots = {
+        "CSP": csp,
+        "CSS": _asset("report.css"),
+        "DATA": _embed_json(data),
+        "ECHARTS": echarts,
+        "REPORT_JS": code,
+    }
     # One pass: text put into a slot is never searched for further slots.
-    return _SLOT.sub(lambda m: slots[m.group(1)], _asset("report_template.html"))
+    return _SLOT.sub(lambda m: slots[m.group(1)], _asset(template))
