@@ -58,34 +58,41 @@ chromium:
 		apt-get update && apt-get install -y chromium; \
 	fi
 
-# docs/report.png: a real report of a real run against the mock, in headless Chromium.
+# docs/report.png and docs/sweep.png: the reports of a real run and a real sweep against
+# the mock, in headless Chromium. Arguments: which one (report or sweep), the PNG, Chromium.
 define SCREENSHOT_PY
 import subprocess, sys, tempfile
 from pathlib import Path
 from playwright.sync_api import sync_playwright
 
-out, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
+# What to run: the llmbench command, the mock's flags and the command's own flags
+# (--url, --model, --out and --quiet are added).
+JOBS = {
+    "report": ("run", ["--ttft-ms", "150", "--itl-ms", "15", "--jitter-ms", "40", "--tokens", "128"],
+               ["--rps", "30", "--arrival", "poisson", "--ramp-up", "5", "--duration", "20"]),
+    # The mock with a known capacity (47 req/s).
+    "sweep": ("sweep", ["--slots", "32", "--ttft-ms", "50", "--itl-ms", "10", "--tokens", "64"],
+              ["--slo", "ttft_p95<=200ms", "--slo", "tpot_p95<=20ms", "--step-duration", "6"]),
+}
+command, mock_flags, command_flags = JOBS[sys.argv[1]]
+out, chromium = Path(sys.argv[2]).resolve(), sys.argv[3]
 flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 llmbench = [sys.executable, "-m", "llmbench"]
-mock = subprocess.Popen(
-    [*llmbench, "mock", "--port", "0", "--ttft-ms", "150", "--itl-ms", "15",
-     "--jitter-ms", "40", "--tokens", "128"], stdout=subprocess.PIPE, text=True)
+mock = subprocess.Popen([*llmbench, "mock", "--port", "0", *mock_flags], stdout=subprocess.PIPE, text=True)
 try:
     url = mock.stdout.readline().split()[-1]
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / "run"
+        out_dir = Path(tmp) / "out"
         subprocess.run(
-            [*llmbench, "run", "--url", url, "--model", "demo-model", "--rps", "30",
-             "--arrival", "poisson", "--ramp-up", "5", "--duration", "20",
-             "--out", str(run_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        html = run_dir / "report.html"  # every run writes its report
+            [*llmbench, command, "--url", url, "--model", "demo-model", *command_flags,
+             "--out", str(out_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
         with sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
                 str(Path(tmp) / "profile"), executable_path=chromium, args=flags,
                 viewport={"width": 1360, "height": 900})
             page = context.new_page()
-            page.goto(html.as_uri())
+            page.goto((out_dir / "report.html").as_uri())  # every run and sweep writes one
             page.wait_for_selector("html[data-ready='1']")
             page.screenshot(path=str(out), full_page=True)
             context.close()
@@ -96,44 +103,7 @@ print(f"wrote {out}")
 endef
 export SCREENSHOT_PY
 
-# docs/sweep.png: a real sweep's report, against the mock with a known capacity (47 req/s).
-define SWEEP_SCREENSHOT_PY
-import subprocess, sys, tempfile
-from pathlib import Path
-from playwright.sync_api import sync_playwright
-
-out, chromium = Path(sys.argv[1]).resolve(), sys.argv[2]
-flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-llmbench = [sys.executable, "-m", "llmbench"]
-mock = subprocess.Popen(
-    [*llmbench, "mock", "--port", "0", "--slots", "32", "--ttft-ms", "50", "--itl-ms", "10",
-     "--tokens", "64"], stdout=subprocess.PIPE, text=True)
-try:
-    url = mock.stdout.readline().split()[-1]
-    with tempfile.TemporaryDirectory() as tmp:
-        sweep_dir = Path(tmp) / "sweep"
-        subprocess.run(
-            [*llmbench, "sweep", "--url", url, "--model", "demo-model", "--slo",
-             "ttft_p95<=200ms", "--slo", "tpot_p95<=20ms", "--step-duration", "6",
-             "--out", str(sweep_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        with sync_playwright() as pw:
-            context = pw.chromium.launch_persistent_context(
-                str(Path(tmp) / "profile"), executable_path=chromium, args=flags,
-                viewport={"width": 1360, "height": 900})
-            page = context.new_page()
-            page.goto((sweep_dir / "report.html").as_uri())
-            page.wait_for_selector("html[data-ready='1']")
-            page.screenshot(path=str(out), full_page=True)
-            context.close()
-finally:
-    mock.terminate()
-    mock.wait()
-print(f"wrote {out}")
-endef
-export SWEEP_SCREENSHOT_PY
-
 screenshot: install chromium
 	@mkdir -p docs
-	$(PY) -c "$$SCREENSHOT_PY" docs/report.png $(CHROMIUM)
-	$(PY) -c "$$SWEEP_SCREENSHOT_PY" docs/sweep.png $(CHROMIUM)
+	$(PY) -c "$$SCREENSHOT_PY" report docs/report.png $(CHROMIUM)
+	$(PY) -c "$$SCREENSHOT_PY" sweep docs/sweep.png $(CHROMIUM)

@@ -1,7 +1,8 @@
-"""``--config FILE.toml`` and ``--print-config`` (llmbench.config_file, wired in
-llmbench.cli): keys and values per kind of flag, aliases, conflicts, unknown keys,
-precedence, the printed configuration (read back, credentials redacted) and hostile
-files. Refusals are one ConfigError line naming the key; through ``main``, exit 2."""
+"""``--config FILE.toml`` and ``--print-config`` (llmbench.config_file and
+llmbench.config_print, wired in llmbench.cli): keys and values per kind of flag,
+aliases, conflicts, unknown keys, precedence, the printed configuration (read back,
+credentials redacted) and hostile files. Refusals are one ConfigError line naming the
+key; through ``main``, exit 2."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ from llmbench.config_file import (
     file_flags,
     parse_toml,
     read_config,
-    render,
     subcommand,
 )
+from llmbench.config_print import render
 from llmbench.providers.base import OptionSources
 from llmbench.redaction import REDACTED, redact_url
 from llmbench.run_options import build_config

@@ -4,7 +4,9 @@ tests/integration/test_report_browser.py for the page in real Chromium)."""
 from __future__ import annotations
 
 import argparse
+import base64
 import csv
+import hashlib
 import json
 import random
 import re
@@ -32,6 +34,7 @@ IMG_XSS = "<img src=x onerror=alert(2)>"
 DATA_RE = re.compile(
     r'<script type="application/json" id="llmbench-data">(.*?)</script>', re.DOTALL
 )
+PAGE_SCRIPTS = ("report_common.js", "report.js")  # in page order, after ECharts
 
 
 def ok_result(index: int, start_s: float, latency_ms: float = 200.0, **kw: Any) -> RequestResult:
@@ -109,6 +112,15 @@ def page_data(html: str) -> dict[str, Any]:
     return data
 
 
+def read_page_file(name: str) -> str:
+    return (ROOT / "src/llmbench/output" / name).read_text(encoding="utf-8")
+
+
+def script_hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     results = [ok_result(i, i * 0.05, 200 + i) for i in range(40)]
@@ -126,9 +138,9 @@ def test_hostile_strings_cannot_end_the_data_element_and_round_trip(tmp_path: Pa
     results.append(failed_result(1, 0.1, error=hostile))
     make_run(tmp_path, results)
     html = build_report(tmp_path).read_text(encoding="utf-8")
-    # The template's three scripts (data, ECharts, report.js) and nothing else.
-    assert html.count("<script") == 3
-    assert html.lower().count("</script") == 3
+    # The template's four scripts (data, ECharts, report_common.js, report.js), no more.
+    assert html.count("<script") == 4
+    assert html.lower().count("</script") == 4
     raw = DATA_RE.search(html)
     assert raw is not None
     for char in ("<", ">", "&", "\u2028", "\u2029"):
@@ -152,8 +164,12 @@ def test_no_network_reference_and_a_locking_csp(run_dir: Path) -> None:
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     assert csp is not None
     assert "default-src 'none'" in csp.group(1)
-    assert csp.group(1).count("'sha256-") == 2  # ECharts and report.js, nothing inline else
-    assert "unsafe-inline" not in csp.group(1).split("script-src")[1].split(";")[0]
+    script_src = csp.group(1).split("script-src")[1].split(";")[0]
+    # ECharts, report_common.js and report.js, each inlined exactly as hashed; nothing else.
+    scripts = [report.echarts_source(), *(read_page_file(n) for n in PAGE_SCRIPTS)]
+    assert script_src.split() == [script_hash(code) for code in scripts]
+    for code in scripts:
+        assert f"<script>{code}</script>" in html
 
 
 # The only URLs in the ECharts build: XML namespace names and license comments, which
@@ -189,8 +205,9 @@ def test_credentials_in_a_hand_made_summary_url_are_stripped(tmp_path: Path) -> 
     assert page_data(html)["config"]["url"].startswith("http://10.0.0.1:8000/v1?")
 
 
-def test_report_js_never_parses_data_as_html() -> None:
-    script = (ROOT / "src/llmbench/output/report.js").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", PAGE_SCRIPTS)
+def test_report_js_never_parses_data_as_html(name: str) -> None:
+    script = read_page_file(name)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script
 

@@ -3,9 +3,7 @@ test_sweep_report_browser.py loads it in real Chromium)."""
 
 from __future__ import annotations
 
-import base64
 import copy
-import hashlib
 import json
 import math
 import re
@@ -19,11 +17,10 @@ from hypothesis import strategies as st
 from llmbench.output import report, sweep_report
 from llmbench.output.report import ReportError
 from llmbench.output.sweep_report import build_sweep_report, write_sweep_report
+from test_report import DATA_RE, page_data, read_page_file, script_hash
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_RE = re.compile(
-    r'<script type="application/json" id="llmbench-data">(.*?)</script>', re.DOTALL
-)
+PAGE_SCRIPTS = ("report_common.js", "sweep_report.js")  # in page order, after ECharts
 # A payload that ends the data element and, parsed as HTML, would run a script.
 XSS = "</script><img src=x onerror=window.__xss=1>"
 LS = "\u2028"  # ends a JS string literal in pre-ES2019 parsers
@@ -176,29 +173,14 @@ def hostile_sweep() -> dict[str, Any]:
     return sweep
 
 
-# ---- helpers -----------------------------------------------------------------------
-
-
-def page_data(html: str) -> dict[str, Any]:
-    match = DATA_RE.search(html)
-    assert match is not None
-    data: dict[str, Any] = json.loads(match.group(1))
-    return data
-
-
-def script_hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
-
-
 # ---- safety ------------------------------------------------------------------------
 
 
 def test_hostile_strings_cannot_end_the_data_element_and_round_trip() -> None:
     sweep = hostile_sweep()
     html = build_sweep_report(sweep)
-    assert html.count("<script") == 3  # the data, ECharts and sweep_report.js
-    assert html.lower().count("</script") == 3
+    assert html.count("<script") == 4  # the data, ECharts, report_common.js, sweep_report.js
+    assert html.lower().count("</script") == 4
     own = html.replace(report.echarts_source(), "")  # the markup ECharts itself holds
     assert "<img" not in own
     assert LS not in html
@@ -217,15 +199,16 @@ def test_hostile_strings_cannot_end_the_data_element_and_round_trip() -> None:
     assert by_index[1]["verdict"] == XSS
 
 
-def test_the_csp_runs_exactly_echarts_and_the_page_script() -> None:
+def test_the_csp_runs_exactly_echarts_and_the_page_scripts() -> None:
     html = build_sweep_report(rate_sweep())
     csp = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', html)
     assert csp is not None
     script_src = csp.group(1).split("script-src")[1].split(";")[0]
-    js = (ROOT / "src/llmbench/output/sweep_report.js").read_text(encoding="utf-8")
-    assert script_src.split() == [script_hash(report.echarts_source()), script_hash(js)]
+    scripts = [report.echarts_source(), *map(read_page_file, PAGE_SCRIPTS)]
+    assert script_src.split() == [script_hash(code) for code in scripts]
     assert "default-src 'none'" in csp.group(1)
-    assert f"<script>{js}</script>" in html  # inlined exactly as hashed
+    for code in scripts:
+        assert f"<script>{code}</script>" in html  # inlined exactly as hashed
 
 
 def test_nothing_outside_the_data_and_echarts_refers_to_the_network() -> None:
@@ -234,17 +217,19 @@ def test_nothing_outside_the_data_and_echarts_refers_to_the_network() -> None:
     assert re.findall(r"https?://|src\s*=|url\(|@import", page, re.I) == []
 
 
-def test_the_page_script_never_parses_data_as_html() -> None:
-    script = (ROOT / "src/llmbench/output/sweep_report.js").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", PAGE_SCRIPTS)
+def test_the_page_scripts_never_parse_data_as_html(name: str) -> None:
+    script = read_page_file(name)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in script
 
 
 def test_the_run_reports_look_is_shared() -> None:
-    css = (ROOT / "src/llmbench/output/report.css").read_text(encoding="utf-8")
-    assert css in build_sweep_report(rate_sweep())
-    run_template = (ROOT / "src/llmbench/output/report_template.html").read_text()
-    assert "@@CSS@@" in run_template
+    html = build_sweep_report(rate_sweep())
+    css, own = read_page_file("report.css"), read_page_file("sweep_report.css")
+    assert f"<style>\n{css}{own}</style>" in html  # the run's rules, then the sweep's
+    assert "<title>llmbench sweep report</title>" in html
+    assert "@@" not in html.replace(report.echarts_source(), "")  # every slot filled
 
 
 @pytest.mark.parametrize(
@@ -462,6 +447,7 @@ def test_the_page_files_are_package_data() -> None:
 
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     data = set(config["package-data"]["llmbench.output"])
-    assert {"report.css", "sweep_report_template.html", "sweep_report.js"} <= data
+    pages = {"report_template.html", "report.css", "report_common.js"}
+    assert pages | {"sweep_report_body.html", "sweep_report.js", "sweep_report.css"} <= data
     for name in data:
         assert (ROOT / "src/llmbench/output" / name).is_file()

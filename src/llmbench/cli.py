@@ -15,7 +15,8 @@ import orjson
 
 from llmbench import __version__
 from llmbench.config import EXIT_USAGE, ConfigError
-from llmbench.config_file import add_config_flags, expand, render, subcommand
+from llmbench.config_file import add_config_flags, expand, subcommand
+from llmbench.config_print import render
 from llmbench.run_options import add_plugin_arguments
 from llmbench.worker_handles import WORKER
 

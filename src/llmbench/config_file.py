@@ -22,7 +22,8 @@ command line replaces the file's value for its option, a repeatable one included
 values are not added to the file's).
 
 Pure apart from :func:`read_config`: TOML in, flags or one-line :class:`ConfigError`
-out; a configuration in, TOML text out (:func:`render`).
+out. ``--print-config`` (a configuration in, TOML text out) is
+:mod:`llmbench.config_print`'s, on the helpers named here.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
-import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
@@ -38,14 +38,6 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from llmbench.config import ConfigError
-from llmbench.redaction import (
-    REDACTED,
-    SecretPattern,
-    is_secret_name,
-    redact_url,
-    secret_values,
-    url_secrets,
-)
 
 __all__ = [
     "CONFIG_FLAG",
@@ -53,11 +45,15 @@ __all__ = [
     "MAX_KEY_PARTS",
     "PRINT_FLAG",
     "add_config_flags",
+    "configurable",
     "expand",
     "file_flags",
+    "is_switch",
+    "long_flag",
+    "norm_key",
     "parse_toml",
+    "raw_values",
     "read_config",
-    "render",
     "subcommand",
 ]
 
@@ -71,13 +67,6 @@ MAX_CONFIG_BYTES = 1 << 20
 MAX_KEY_PARTS = 100
 # Keys only the command line may give.
 _RESERVED = ("config", "print-config", "help")
-# The flag name's last word that makes its value a credential (api-key; a plugin's
-# --gateway-token) and the flags named so that hold a file's path instead.
-_SECRET_WORDS = frozenset(
-    {"key", "token", "secret", "password", "passwd", "cookie", "credential", "credentials"}
-)
-_PATH_FLAGS = frozenset({"client-key"})
-_OWS = " \t"  # around a header's value (RFC 9110 §5.6.3)
 # A count flag (-v -v) from a number: more than this is a typo.
 _MAX_COUNT = 100
 
@@ -159,19 +148,22 @@ class _Key:
     on_false: str | None = None
 
 
-def _norm(name: str) -> str:
+def norm_key(name: str) -> str:
+    """A key or flag name as keys are matched: ``max_error_rate`` is ``max-error-rate``."""
     return name.replace("_", "-")
 
 
-def _is_switch(action: argparse.Action) -> bool:
+def is_switch(action: argparse.Action) -> bool:
+    """Whether ``action`` is an on/off flag (it takes no value)."""
     return action.nargs == 0
 
 
-def _long(action: argparse.Action) -> str:
+def long_flag(action: argparse.Action) -> str:
+    """The first ``--`` name of ``action``: the one a key stands for."""
     return next(o for o in action.option_strings if o.startswith("--"))
 
 
-def _configurable(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+def configurable(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The actions a key may set: named, shown in --help, and not the file's own flags."""
     return [
         a
@@ -197,18 +189,18 @@ def _keys(parser: argparse.ArgumentParser) -> dict[str, _Key]:
     """Every key the parser's flags allow, by normalized name."""
     keys: dict[str, _Key] = {}
     aliases: dict[str, _Key] = {}
-    for action in _configurable(parser):
+    for action in configurable(parser):
         longs = [o for o in action.option_strings if o.startswith("--")]
         for flag in longs:
-            if _is_switch(action):  # --X or --no-X, as named
-                keys[_norm(flag[2:])] = _Key(action, flag, flag, _opposite(action, flag))
+            if is_switch(action):  # --X or --no-X, as named
+                keys[norm_key(flag[2:])] = _Key(action, flag, flag, _opposite(action, flag))
             else:  # an alias gives the flag's first name: --model-name=M is --model=M
-                keys[_norm(flag[2:])] = _Key(action, longs[0])
+                keys[norm_key(flag[2:])] = _Key(action, longs[0])
         const = getattr(action, "const", None)
-        if longs and _is_switch(action) and isinstance(const, bool):
+        if longs and is_switch(action) and isinstance(const, bool):
             # `stream = false` for --no-stream (dest stream): the value the flag stores
             on_true, on_false = (longs[0], None) if const else (None, longs[0])
-            aliases[_norm(action.dest)] = _Key(action, longs[0], on_true, on_false)
+            aliases[norm_key(action.dest)] = _Key(action, longs[0], on_true, on_false)
     return aliases | keys  # a flag's own name wins over another's destination
 
 
@@ -228,7 +220,7 @@ def _kind(value: object) -> str:
 
 
 def _unknown(name: str, keys: Iterable[str]) -> ConfigError:
-    close = difflib.get_close_matches(_norm(name), sorted(keys), n=1)
+    close = difflib.get_close_matches(norm_key(name), sorted(keys), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return ConfigError(f"unknown key {name[:80]!r}{hint}")
 
@@ -244,7 +236,7 @@ def file_flags(
     seen: dict[str, str] = {}  # dest -> the key that set it
     out: list[tuple[str, list[str]]] = []
     for name, value in table.items():
-        norm = _norm(name)
+        norm = norm_key(name)
         if norm in _RESERVED:
             raise ConfigError(f"key {name!r} is for the command line, not a config file")
         key = keys.get(norm)
@@ -255,7 +247,7 @@ def file_flags(
         dest = key.action.dest
         if dest in seen:
             raise ConfigError(
-                f"keys {seen[dest]!r} and {name!r} both set {_long(key.action)}; keep one"
+                f"keys {seen[dest]!r} and {name!r} both set {long_flag(key.action)}; keep one"
             )
         seen[dest] = name
         out.append((dest, _flags(name, key, value, parser)))
@@ -271,7 +263,7 @@ def _flags(name: str, key: _Key, value: object, parser: argparse.ArgumentParser)
         if isinstance(value, int) and 0 <= value <= _MAX_COUNT:
             return [key.flag] * int(value)
         raise ConfigError(f"key {name!r} takes a count from 0 to {_MAX_COUNT}, got {_kind(value)}")
-    if _is_switch(action):
+    if is_switch(action):
         if not isinstance(value, bool):
             raise ConfigError(f"key {name!r} takes true or false, got {_kind(value)}")
         flag = key.on_true if value else key.on_false
@@ -374,7 +366,7 @@ def expand(
         table = read_config(path)
         parser = parser_for(rest)
         known = _keys(parser)
-        if any(_norm(name) not in known for name in table):
+        if any(norm_key(name) not in known for name in table):
             first = file_flags(table, parser, lenient=True)
             parser = parser_for([*(f for _, flags in first for f in flags), *rest])
         found = file_flags(table, parser)
@@ -389,13 +381,14 @@ class _RawParser(argparse.ArgumentParser):
         raise argparse.ArgumentError(None, message)
 
 
-def _raw_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict[str, Any]:
+def raw_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> dict[str, Any]:
     """The options ``argv`` gives, by dest, as written: no type, no default (the parser
-    checked them already). Raises argparse.ArgumentError where the parser would fail."""
+    checked them already). Raises argparse.ArgumentError where the parser would fail.
+    What the command line overrides (:func:`expand`) and what --print-config prints."""
     raw = _RawParser(
         add_help=False, allow_abbrev=False, prefix_chars=parser.prefix_chars, exit_on_error=False
     )
-    for action in _configurable(parser):
+    for action in configurable(parser):
         clone = copy.copy(action)
         clone.type, clone.choices, clone.required = None, None, False
         clone.default = argparse.SUPPRESS
@@ -408,165 +401,6 @@ def _given(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
     """The options (dests) ``argv`` gives; none if it does not parse (the real parse
     then says why)."""
     try:
-        return set(_raw_values(parser, argv))
+        return set(raw_values(parser, argv))
     except argparse.ArgumentError:
         return set()
-
-
-# --- printing ------------------------------------------------------------------------
-
-
-def render(parser: argparse.ArgumentParser, argv: Sequence[str], title: str) -> str:
-    """``--print-config``: the options ``argv`` gives (the file's and the command
-    line's, in --help's order) as TOML that ``--config`` reads back to the same
-    options, credentials as ``<redacted>``. Defaults are left out. ``argv`` has been
-    parsed by ``parser`` already."""
-    raw = _raw_values(parser, argv)
-    rows: list[tuple[str, Any]] = []
-    done: set[str] = set()
-    for action in _configurable(parser):
-        dest = action.dest
-        if dest in raw and dest not in done and _fired(action, raw[dest]):
-            done.add(dest)
-            rows.append(_row(action, raw[dest], parser))
-    hide = SecretPattern(s for s in _secrets(rows) if REDACTED not in s)
-    lines = [
-        f"# {title} --print-config: the flags the command line and --config gave;",
-        "# everything else is its default. Credentials show as <redacted>.",
-    ]
-    lines += [f"{key} = {_toml(key, _redacted(key, value), hide)}" for key, value in rows]
-    return "\n".join(lines) + "\n"
-
-
-def _fired(action: argparse.Action, value: object) -> bool:
-    """Whether ``action`` stored ``value`` (another with its dest may have)."""
-    if isinstance(action, _ANY_VALUE):
-        return True
-    if _is_switch(action) or (action.nargs == argparse.OPTIONAL and value == action.const):
-        return bool(value == action.const)
-    return isinstance(value, str | list)
-
-
-# Actions whose stored value does not say which flag stored it: theirs, whatever it is.
-_ANY_VALUE = (argparse.BooleanOptionalAction, argparse._CountAction, argparse._AppendConstAction)
-
-
-def _row(action: argparse.Action, value: Any, parser: argparse.ArgumentParser) -> tuple[str, Any]:
-    """(key, TOML value) for one option as given."""
-    name = _long(action)[2:]
-    if isinstance(action, argparse.BooleanOptionalAction | argparse._CountAction):
-        return name, value
-    if _is_switch(action) or (action.nargs == argparse.OPTIONAL and value == action.const):
-        return name, True
-    if isinstance(value, list):
-        return name, [_scalar(action, str(v), parser) for v in value]
-    return name, _scalar(action, str(value), parser)
-
-
-def _scalar(action: argparse.Action, text: str, parser: argparse.ArgumentParser) -> Any:
-    """A value as written, as a TOML number when it is one that the flag reads as it
-    reads the text (``16``, ``0.5``; not ``"10%"``, nor ``"007"`` for a text flag)."""
-    if action.type is None or action.type is str:
-        return text
-    number: int | float
-    if _INTEGER.fullmatch(text) and abs(int(text)) < 2**63:
-        number = int(text)
-    elif _FLOAT.fullmatch(text) and math.isfinite(float(text)):
-        number = float(text)
-    else:
-        return text
-    try:
-        same = parser._get_value(action, text) == parser._get_value(action, repr(number))
-    except argparse.ArgumentError:
-        return text
-    return number if same else text
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-
-def _role(key: str) -> str | None:
-    """What a key's value may hold: a credential, headers, a URL, or nothing secret."""
-    last = _norm(key).lower().split("-")[-1]
-    if last in _SECRET_WORDS and key not in _PATH_FLAGS:
-        return "credential"
-    return "header" if last in ("header", "headers") else "url" if last == "url" else None
-
-
-def _redacted(key: str, value: Any) -> Any:
-    """A value with the credentials its key says it holds replaced."""
-    if isinstance(value, list):
-        return [_redacted(key, v) for v in value]
-    if not isinstance(value, str):
-        return value
-    match _role(key):
-        case "credential":
-            return REDACTED
-        case "header":
-            name, sep, _ = value.partition(":")
-            if not sep:  # not a header: maybe a credential alone (run_options.parse_header)
-                return REDACTED
-            return f"{name.strip(_OWS)}: {REDACTED}" if is_secret_name(name) else value
-        case "url":
-            return redact_url(value)
-    return value
-
-
-def _secrets(rows: list[tuple[str, Any]]) -> list[str]:
-    """Every credential the options hold, to scrub wherever else it shows."""
-    out: list[str] = []
-    for key, value in rows:
-        texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
-        match _role(key):
-            case "credential":
-                out += texts
-            case "header":
-                pairs = [t.partition(":") for t in texts]
-                out += [name for name, sep, _ in pairs if not sep]
-                out += secret_values(tuple((n.strip(_OWS), v.strip(_OWS)) for n, _, v in pairs))
-            case "url":
-                out += [secret for t in texts for secret in url_secrets(t)]
-    return out
-
-
-def _toml(key: str, value: Any, hide: SecretPattern) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(key, v, hide) for v in value) + "]"
-    return _string(key, hide.redact(value))
-
-
-# TOML's short escapes; any other control character is written \uXXXX.
-_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\b": "\\b",
-    "\t": "\\t",
-    "\n": "\\n",
-    "\f": "\\f",
-    "\r": "\\r",
-}
-
-
-def _string(key: str, text: str) -> str:
-    """A TOML basic string (control characters escaped); ConfigError for text no file
-    can hold (a command-line byte that is not UTF-8, as a lone surrogate)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(
-            f"--{key}: not valid UTF-8 text (a byte the locale cannot read)"
-        ) from None
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'

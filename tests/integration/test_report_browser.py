@@ -192,7 +192,7 @@ def assert_shown_as_text(seen: Visit, html: Path, texts: list[str]) -> None:
     assert_clean(seen, html)  # no dialog: no alert() ran
     page = seen.page
     assert page.locator("img").count() == 0  # no element came from the data
-    assert page.locator("script").count() == 3
+    assert page.locator("script").count() == 4  # data, ECharts, common, page
     body = page.locator("body").inner_text()
     assert "[native code]" not in body  # a data key ("constructor") found a JS builtin
     for text in texts:

@@ -234,3 +234,23 @@ def test_a_run_given_the_sweeps_hidden_flag_stops_overloaded_with_exit_6(
     assert run["wall_time_s"] < 8
     assert run["overload"].startswith("ttft_p95 already")
     assert "--stop-overloaded" not in llmbench("run", "--help").stdout  # not for users
+
+
+def test_a_sweep_kept_in_a_config_file_gives_its_steps_the_files_values(
+    mock_server: MockServer, tmp_path: Path
+) -> None:
+    url = mock_server(*FAST_MOCK)
+    config = tmp_path / "sweep.toml"
+    config.write_text(
+        f'url = "{url}"\nslo = ["ttft_p95<=2s"]\nloads = "4,8"\nstep-duration = 2\n'
+        'seed = 7\noutput-tokens = 5\nmode = "rate"\n'
+    )
+    out = tmp_path / "sweep"
+    proc = llmbench("sweep", "--config", str(config), "--seed", "9", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    steps = sweep_json(out)["steps"]
+    assert [s["load"] for s in steps] == [4, 8]
+    for step in steps:
+        config_block = json.loads((out / step["dir"] / "summary.json").read_text())["config"]
+        assert config_block["seed"] == 9  # the command line over the file
+        assert config_block["output_tokens"] == 5  # the file's own value

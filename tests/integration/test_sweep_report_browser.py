@@ -144,7 +144,7 @@ def test_markup_in_sweep_json_is_shown_as_text(browser_context: Any, tmp_path: P
     page = open_sweep(browser_context, tmp_path / "sweep", sweep)
     assert page.evaluate("() => window.__xss") is None
     assert page.locator("img").count() == 0
-    assert page.locator("script").count() == 3
+    assert page.locator("script").count() == 4  # data, ECharts, common, page
     body = page.locator("body").inner_text()
     assert XSS in body
     assert "constructor ≤ 50.00 ms" in body  # a data key finds no JS builtin

@@ -235,11 +235,11 @@ class BodyJob:
         self.dead = True
 
 
-class PacedBodyJob:
+class PacedBodyJob(BodyJob):
     """A non-streamed reply on a `LoadTimeline`: it steps through every token's time
     (each gap depends on the load when it starts) and writes the reply at the last."""
 
-    __slots__ = ("_data", "_done", "_due", "_k", "_n", "_start", "_timeline", "_write", "dead")
+    __slots__ = ("_due", "_k", "_n", "_start", "_timeline")
 
     def __init__(
         self,
@@ -250,10 +250,7 @@ class PacedBodyJob:
         start_ns: int,
         n: int,
     ) -> None:
-        self.dead = False
-        self._write = write
-        self._done = done
-        self._data = data
+        super().__init__(write, done, data)
         self._timeline = timeline
         self._start = start_ns
         self._n = n
@@ -274,11 +271,4 @@ class PacedBodyJob:
             if due > now_ns:
                 self._k, self._due = k, due
                 return due
-        self.dead = True
-        self._write(self._data)
-        self._done()
-        return None
-
-    def abort(self) -> None:
-        """The client went away before the reply was due."""
-        self.dead = True
+        return super().fire(now_ns)

@@ -5,8 +5,8 @@
  * inserts tooltip formatter output as HTML, so formatters escape what they include. */
 (function () {
   "use strict";
+  const { el, add, esc, has, num, fix, ms, compact, chart, heading, meta, banner, card, footer, drawPage } = LLMBENCH;
   const D = JSON.parse(document.getElementById("llmbench-data").textContent);
-  const charts = [];
   const C = {
     ok: "#3b6fd8", good: "#43a047", bad: "#c62828", muted: "#7b8494",
     p50: "#2e7d32", p95: "#e08a00", p99: "#c62828", grid: "#e6e9ef",
@@ -24,49 +24,13 @@
   }
   Object.keys((D.requests || {}).by_status || {}).forEach(kindColor);
 
-  // ---- small helpers -------------------------------------------------------------
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  function add(parent, child) { parent.appendChild(child); return child; }
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
-  }
-  function has(v) { return v !== null && v !== undefined && !(typeof v === "number" && !isFinite(v)); }
-  function num(v, digits) {
-    if (!has(v)) return "–";
-    const d = digits || 0;
-    return Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
-  }
+  // ---- small helpers (the rest are report_common.js's) ----------------------------
   function pct(f) {  // a share: never "0.0 %" for something that happened, nor "100 %" short of it
     if (!has(f)) return "–";
     if (f === 0 || f === 1) return 100 * f + " %";
     if (f < 0.001) return "<0.1 %";
     if (f > 0.99999) return ">99.999 %";
     return (100 * f).toFixed(f > 0.999 ? 3 : f > 0.99 ? 2 : 1) + " %";
-  }
-  function fix(v) {  // a millisecond figure in a table: 3 significant digits or more
-    if (!has(v)) return "–";
-    return v >= 1000 ? num(v, 0) : v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
-  }
-  function ms(v) {
-    if (!has(v)) return "–";
-    if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 1 : 2) + " s";
-    return fix(v) + " ms";
-  }
-  function compact(v) {
-    const a = Math.abs(v);
-    return a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : String(+v.toFixed(2));
-  }
-  function chart(div, option) {
-    const c = echarts.init(div, null, { renderer: "canvas" });
-    c.setOption(Object.assign({ animation: false, textStyle: { fontFamily: "system-ui, sans-serif" } }, option));
-    charts.push(c);
-    new ResizeObserver(() => c.resize()).observe(div);  // layout changes, not only the window
-    return c;
   }
   function table(parent, headers, rows) {
     const t = add(parent, el("table"));
@@ -81,13 +45,6 @@
       });
     });
     return t;
-  }
-  function section(id, draw) {  // one broken section must not blank the whole page
-    const box = document.getElementById(id);
-    try { draw(box); } catch (err) {
-      console.error("llmbench report: " + id + ": " + err);
-      add(box, el("p", "empty", "This section could not be drawn: " + err));
-    }
   }
 
   // ---- header ----------------------------------------------------------------------
@@ -131,29 +88,19 @@
     const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = Math.round(s % 60);
     return (h ? h + " h " : "") + m + " min " + sec + " s (" + num(s, 1) + " s)";
   }
-  function banner(parent, cls, text) { add(parent, el("div", "banner " + cls, text)); }
   function header(h) {
     const run = D.run || {}, cfg = D.config || {}, client = D.client || {}, req = D.requests || {};
-    const title = add(h, el("h1", null, "llmbench report "));
-    const who = [cfg.provider, cfg.model].filter(Boolean).join(" · ");
-    if (who) add(title, el("span", "sub", "· " + who));
-    add(h, el("div", "target", cfg.url || "(no URL recorded)"));
-    document.title = "llmbench · " + (cfg.model || cfg.provider || "report") + " · " + (run.started_at || "");
-    const meta = add(h, el("dl", "meta"));
+    heading(h, "llmbench report", "llmbench",
+      { provider: cfg.provider, model: cfg.model, url: cfg.url, started_at: run.started_at });
     const cpu = has(client.cpu_pct) ? "CPU " + client.cpu_pct + " %" : "";
     const lag = client.loop_lag_ms ? "loop lag p99 " + ms(client.loop_lag_ms.p99) : "";
-    [
+    meta(h, [
       ["Load", loadText(cfg)], ["Stop rule", stopText(cfg, run)],
       ["Started", run.started_at], ["Measured duration", duration(run.wall_time_s)],
       ["Workload", D.workload], ["Token count", tokenText()], ["Endpoint", cfg.endpoint],
       ["Client", [cpu, lag].filter(Boolean).join(", ")],
       ["llmbench", (run.llmbench_version || "?") + (cfg.transport ? " (" + cfg.transport + " transport)" : "")],
-    ].forEach(([k, v]) => {
-      if (!has(v) || v === "") return;
-      const d = add(meta, el("div"));
-      add(d, el("dt", null, k));
-      add(d, el("dd", null, v));
-    });
+    ]);
     if (run.recovered) {
       banner(h, "bad", "Recovered from results.jsonl: the run ended without writing summary.json (killed or crashed). " +
         "The figures cover the requests it recorded; its config is unknown and there is no ITL (see run.recovery in summary.json).");
@@ -190,14 +137,6 @@
   }
 
   // ---- cards -----------------------------------------------------------------------
-  function card(parent, label, value, unit, note, cls) {
-    const c = add(parent, el("div", "card" + (cls ? " " + cls : "")));
-    add(c, el("div", "label", label));
-    const v = add(c, el("div", "value", value));
-    if (unit) add(v, el("small", null, " " + unit));
-    if (note) add(c, el("div", "note", note));
-    return c;
-  }
   function trio(parent, label, stats) {
     const c = add(parent, el("div", "card wide"));
     add(c, el("div", "label", label));
@@ -425,24 +364,11 @@
     });
     if (!Object.keys(defs).length) add(box, el("p", "empty", "No definitions in summary.json."));
   }
-  function footer(box) {
-    box.textContent = "Built by llmbench " + (D.report_version || "?") + " from summary.json and results.jsonl. " +
-      "Charts: Apache ECharts " + echarts.version + " (Apache-2.0), embedded; this page loads nothing from the network.";
-  }
 
-  section("header", header);
-  section("cards", cards);
-  section("histograms", histograms);
-  section("timeseries", timeseries);
-  section("scatter", scatter);
-  section("pie", pie);
-  section("errors", errors);
-  section("slo", slo);
-  section("percentiles", percentiles);
-  section("samples", samples);
-  section("definitions", definitions);
-  section("footer", footer);
-  // The page has its final layout (and scrollbar) only now: size every chart to it.
-  charts.forEach((c) => c.resize());
-  document.documentElement.dataset.ready = "1";
+  drawPage("llmbench report", [
+    ["header", header], ["cards", cards], ["histograms", histograms], ["timeseries", timeseries],
+    ["scatter", scatter], ["pie", pie], ["errors", errors], ["slo", slo], ["percentiles", percentiles],
+    ["samples", samples], ["definitions", definitions],
+    ["footer", (box) => footer(box, D.report_version, "summary.json and results.jsonl")],
+  ]);
 })();

@@ -3,8 +3,9 @@
 Why it is built this way:
 
 - Offline: ECharts is inlined from the vendored build (vendor/echarts/); nothing is
-  fetched, and a Content-Security-Policy with the two scripts' hashes stops the page
-  from loading anything or running any script but its own.
+  fetched, and a Content-Security-Policy with the three scripts' hashes (ECharts,
+  report_common.js and the page's own) stops the page from loading anything or
+  running any other script.
 - Safe whatever the server sent: every figure and string travels as one JSON document
   in a ``<script type="application/json">`` element, with ``<``, ``>``, ``&``, U+2028
   and U+2029 escaped, so no string can end the element; the page's script shows
@@ -79,7 +80,7 @@ _SERIES = ("t", "in_flight", "rps", "errors_per_s", "tokens_per_s", "ttft_p50_ms
 _SUMMARY_BLOCKS = ("run", "requests", "throughput", "tokens", "goodput", "slo", "client", "ramp")
 # JSON escapes that leave no way to end the script element or a JS string literal.
 _ESCAPES = [(c.encode(), f"\\u{ord(c):04x}".encode()) for c in "<>&\u2028\u2029"]
-_SLOT = re.compile(r"@@(CSP|CSS|DATA|ECHARTS|REPORT_JS)@@")
+_SLOT = re.compile(r"@@(CSP|TITLE|CSS|BODY|DATA|ECHARTS|COMMON_JS|PAGE_JS)@@")
 
 
 class ReportError(ValueError):
@@ -473,26 +474,38 @@ def _script_hash(text: str) -> str:
 
 
 def _render(data: dict[str, Any]) -> str:
-    return render_page("report_template.html", "report.js", data)
+    return render_page("llmbench report", "report_body.html", "report.js", data)
 
 
-def render_page(template: str, script: str, data: Any) -> str:
-    """A report page: the package's ``template`` with its slots filled: the shared
-    CSS, ``data`` as escaped JSON, ECharts and the page's own ``script``, and a CSP
-    that lets those two scripts run and nothing else. The sweep report uses it too."""
-    echarts, code = echarts_source(), _asset(script)
-    if "</script" in code.lower():
-        raise ReportError(f"{script} contains '</script' and cannot be inlined")
+def render_page(title: str, body: str, script: str, data: Any, css: tuple[str, ...] = ()) -> str:
+    """A report page: report_template.html (the page both reports share) with its slots
+    filled: ``title``, the shared report.css then the page's own ``css`` files, the
+    ``body`` file's sections, ``data`` as escaped JSON, ECharts, report_common.js and
+    the page's own ``script``, and a CSP that lets those three scripts run and nothing
+    else. The sweep report uses it too."""
+    echarts, common, own = echarts_source(), _script("report_common.js"), _script(script)
+    hashes = " ".join(_script_hash(code) for code in (echarts, common, own))
     csp = (
-        f"default-src 'none'; script-src {_script_hash(echarts)} {_script_hash(code)}; "
+        f"default-src 'none'; script-src {hashes}; "
         "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
     )
     slots = {
         "CSP": csp,
-        "CSS": _asset("report.css"),
+        "TITLE": title,
+        "CSS": "".join(_asset(name) for name in ("report.css", *css)),
+        "BODY": _asset(body),
         "DATA": _embed_json(data),
         "ECHARTS": echarts,
-        "REPORT_JS": code,
+        "COMMON_JS": common,
+        "PAGE_JS": own,
     }
     # One pass: text put into a slot is never searched for further slots.
-    return _SLOT.sub(lambda m: slots[m.group(1)], _asset(template))
+    return _SLOT.sub(lambda m: slots[m.group(1)], _asset("report_template.html"))
+
+
+def _script(name: str) -> str:
+    """One of the package's page scripts, checked that it can be inlined."""
+    code = _asset(name)
+    if "</script" in code.lower():
+        raise ReportError(f"{name} contains '</script' and cannot be inlined")
+    return code

@@ -4,11 +4,11 @@
  * with textContent or as ECharts canvas text, never parsed as HTML; ECharts inserts a
  * tooltip formatter's output as HTML, so formatters escape what they include. A link's
  * href is set only from a step's checked relative name (sweep_report.py) and is checked
- * again here. The small helpers are report.js's: the CSP lets one page script run. */
+ * again here. The small helpers are report_common.js's, shared with report.js. */
 (function () {
   "use strict";
+  const { el, add, esc, has, num, fix, ms, compact, chart, heading, meta, banner, card, footer, guarded, drawPage } = LLMBENCH;
   const D = JSON.parse(document.getElementById("llmbench-data").textContent);
-  const charts = [];
   const C = { grid: "#e6e9ef", muted: "#7b8494", line: "#3b6fd8", ideal: "#9aa3b2",
     answer: "#2e7d32", knee: "#3b6fd8", client: "#8e24aa", slo: "#c62828", target: "#b26a00" };
   // Verdicts in legend order; an unknown one is drawn as "other".
@@ -30,60 +30,16 @@
   const UNIT = D.load_unit || (D.mode === "concurrency" ? "concurrency" : "req/s");
   const RATE = D.mode === "rate" || (D.mode !== "concurrency" && UNIT === "req/s");
 
-  // ---- small helpers (as report.js) ------------------------------------------------
-  function el(tag, cls, text) {
-    const e = document.createElement(tag);
-    if (cls) e.className = cls;
-    if (text !== undefined && text !== null) e.textContent = String(text);
-    return e;
-  }
-  function add(parent, child) { parent.appendChild(child); return child; }
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => "&#" + c.charCodeAt(0) + ";");
-  }
-  function has(v) { return v !== null && v !== undefined && !(typeof v === "number" && !isFinite(v)); }
-  function num(v, digits) {
-    if (!has(v)) return "–";
-    const d = digits || 0;
-    return Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d });
-  }
+  // ---- small helpers (the rest are report_common.js's) ----------------------------
   function short(v) {  // a load or a rate: as many decimals as it has, up to 2
     if (!has(v)) return "–";
     return Number(v).toLocaleString("en-US", { maximumFractionDigits: Math.abs(v) < 10 ? 2 : 1 });
-  }
-  function fix(v) {  // a millisecond figure in a table: 3 significant digits or more
-    if (!has(v)) return "–";
-    return v >= 1000 ? num(v, 0) : v >= 100 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3);
-  }
-  function ms(v) {
-    if (!has(v)) return "–";
-    if (v >= 1000) return (v / 1000).toFixed(v >= 10000 ? 1 : 2) + " s";
-    return fix(v) + " ms";
-  }
-  function compact(v) {
-    const a = Math.abs(v);
-    return a >= 1e6 ? (v / 1e6).toFixed(1) + "M" : a >= 1e4 ? (v / 1e3).toFixed(0) + "k" : String(+v.toFixed(2));
   }
   function load(v) {  // a load in its unit, for sentences
     if (!has(v)) return "–";
     if (UNIT === "concurrency") return "concurrency " + short(v);
     return short(v) + " " + UNIT;
   }
-  function chart(div, option) {
-    const c = echarts.init(div, null, { renderer: "canvas" });
-    c.setOption(Object.assign({ animation: false, textStyle: { fontFamily: "system-ui, sans-serif" } }, option));
-    charts.push(c);
-    new ResizeObserver(() => c.resize()).observe(div);  // layout changes, not only the window
-    return c;
-  }
-  function section(id, draw) {  // one broken section must not blank the whole page
-    const box = document.getElementById(id);
-    try { draw(box); } catch (err) {
-      console.error("llmbench sweep report: " + id + ": " + err);
-      add(box, el("p", "empty", "This section could not be drawn: " + err));
-    }
-  }
-  function banner(parent, cls, text) { add(parent, el("div", "banner " + cls, text)); }
   function link(name, href) {  // a step's report, or its name alone when it has no safe link
     if (typeof href === "string" && HREF.test(href)) {
       const a = el("a", null, name);
@@ -124,16 +80,6 @@
     const parts = Array.from(counts, ([k, n]) => n + " " + k);
     return S.length + (S.length === 1 ? " step" : " steps") + (parts.length ? " (" + parts.join(", ") + ")" : "");
   }
-  function meta(h, rows) {
-    const dl = add(h, el("dl", "meta"));
-    rows.forEach(([k, v]) => {
-      if (!has(v) || v === "") return;
-      const d = add(dl, el("div"));
-      add(d, el("dt", null, k));
-      const dd = add(d, el("dd"));
-      if (v instanceof Node) add(dd, v); else dd.textContent = String(v);
-    });
-  }
   function notFoundText() {
     if (S.some((s) => s.verdict === "slo_failed" || s.verdict === "overloaded")) {
       return "no load tested held the SLOs" + (A.bounded_by.length ? " (" + A.bounded_by.join("; ") + ")" : "") +
@@ -149,11 +95,7 @@
     return parts.join(" or ") || null;
   }
   function header(h) {
-    const title = add(h, el("h1", null, "llmbench sweep "));
-    const who = [D.provider, D.model].filter(Boolean).join(" · ");
-    if (who) add(title, el("span", "sub", "· " + who));
-    add(h, el("div", "target", D.url || "(no URL recorded)"));
-    document.title = "llmbench sweep · " + (D.model || D.provider || "report") + " · " + (D.started_at || "");
+    heading(h, "llmbench sweep", "llmbench sweep", D);
     const sentence = A ? A.text || (A.found ? "max sustainable load: " + load(A.load) : "no sustainable load found")
       : "sweep.json records no answer";
     add(h, el("p", "answer" + (A && A.found ? "" : " none"), sentence));
@@ -185,13 +127,6 @@
       banner(h, "warn", "The client saturated at " + load(A.client_limited_at) +
         ": the load generator, not the server, limited the higher loads. Rerun with --workers (more client processes) to measure past it.");
     }
-  }
-  function card(parent, label, value, unit, note, cls) {
-    const c = add(parent, el("div", "card" + (cls ? " " + cls : "")));
-    add(c, el("div", "label", label));
-    const v = add(c, el("div", "value", value));
-    if (unit) add(v, el("small", null, " " + unit));
-    if (note) add(c, el("div", "note", note));
   }
   function cards(box) {
     const at = S.find((s) => s.answer) || null;
@@ -384,12 +319,7 @@
     draws.push(paretoChart);
     // Every panel first: a chart takes its container's width when it is created.
     const panels = draws.map(() => add(box, el("div", "panel")));
-    draws.forEach((draw, i) => {
-      try { draw(panels[i]); } catch (err) {
-        console.error("llmbench sweep report: chart " + i + ": " + err);
-        add(panels[i], el("p", "empty", "This chart could not be drawn: " + err));
-      }
-    });
+    draws.forEach((draw, i) => guarded(panels[i], "llmbench sweep report: chart " + i, "chart", draw));
   }
 
   // ---- the steps table -------------------------------------------------------------
@@ -427,17 +357,9 @@
       add(add(tr, el("td", "name")), link(s.dir, s.href));
     });
   }
-  function footer(box) {
-    box.textContent = "Built by llmbench " + (D.report_version || "?") + " from sweep.json. " +
-      "Charts: Apache ECharts " + echarts.version + " (Apache-2.0), embedded; this page loads nothing from the network.";
-  }
 
-  section("header", header);
-  section("cards", cards);
-  section("charts", chartsSection);
-  section("steps", stepsTable);
-  section("footer", footer);
-  // The page has its final layout (and scrollbar) only now: size every chart to it.
-  charts.forEach((c) => c.resize());
-  document.documentElement.dataset.ready = "1";
+  drawPage("llmbench sweep report", [
+    ["header", header], ["cards", cards], ["charts", chartsSection], ["steps", stepsTable],
+    ["footer", (box) => footer(box, D.report_version, "sweep.json")],
+  ]);
 })();

@@ -1,7 +1,7 @@
 """The report.html of a capacity sweep (`llmbench sweep`), from its sweep.json value.
 
 It is built as a run's report is (:mod:`llmbench.output.report`): one offline file with
-the vendored ECharts inlined, a CSP that runs only its two scripts, and every figure
+the vendored ECharts inlined, a CSP that runs only its three scripts, and every figure
 and string in one escaped JSON document that the page shows as text only.
 
 sweep.json may come back from disk damaged or hand-edited, so nothing is taken on
@@ -50,7 +50,13 @@ _NAME_CAP = 255  # a file name's longest on common file systems
 
 def build_sweep_report(sweep: dict[str, Any]) -> str:
     """The whole report.html of a sweep, from its sweep.json value (any shape)."""
-    return render_page("sweep_report_template.html", "sweep_report.js", _sweep_data(sweep))
+    return render_page(
+        "llmbench sweep report",
+        "sweep_report_body.html",
+        "sweep_report.js",
+        _sweep_data(sweep),
+        css=("sweep_report.css",),
+    )
 
 
 def write_sweep_report(sweep_dir: Path, sweep: dict[str, Any]) -> Path:
