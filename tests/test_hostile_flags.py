@@ -27,9 +27,11 @@ from llmbench.config import (
     MAX_RPS,
     MAX_SEED,
     MAX_TOKENS,
+    MAX_TRACE_SPEED,
     MIN_BURSTINESS,
     MIN_LINE_BYTES,
     MIN_RPS,
+    MIN_TRACE_SPEED,
 )
 from llmbench.environment import env_api_keys
 from llmbench.providers.base import OptionSources
@@ -102,6 +104,7 @@ INTEGERS: dict[str, tuple[int, int]] = {
 NUMBERS: dict[str, tuple[float, bool, float]] = {
     "--rps": (MIN_RPS, True, MAX_RPS),
     "--burstiness": (MIN_BURSTINESS, True, MAX_BURSTINESS),
+    "--trace-speed": (MIN_TRACE_SPEED, True, MAX_TRACE_SPEED),
     "--duration": (0.0, False, MAX_DURATION_S),
     "--ramp-up": (0.0, True, MAX_DURATION_S),
     "--warmup-s": (0.0, True, MAX_DURATION_S),

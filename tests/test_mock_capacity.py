@@ -2,7 +2,8 @@
 
 `Slots` is pure bookkeeping, so it is driven directly, including by a Hypothesis model
 test; the timelines, jobs and the engine get fake clocks, sinks and wheels, and assert
-exact nanoseconds.
+exact nanoseconds. A server connection gets a fake transport, to show that a client
+leaving (FIN or RST) frees what its request held.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmbench.mock.capacity import MAX_SLOTS, CapacitySnapshot, Slots
-from llmbench.mock.engine import Engine, Job
+from llmbench.mock.conversations import Conversations, seeded_ids
+from llmbench.mock.engine import Engine, Job, Ticket
 from llmbench.mock.options import MockOptions, OptionsError, add_arguments, options_from_args
+from llmbench.mock.server import _App, _Connection
 from llmbench.mock.stats import MockStats
 from llmbench.mock.streams import LoadTimeline, PacedBodyJob, StreamJob, StreamPlan, Timing
 
@@ -438,3 +441,126 @@ def test_random_release_orders_never_lose_a_stream() -> None:
     assert (snap.active, snap.queued, snap.active_max) == (0, 0, 3)
     assert snap.admitted + snap.left_queue == 200
     assert len(wheel.added) == snap.admitted
+
+
+# A connection's request holds its slot or its place in the queue until the reply ends
+# or the client leaves, whether it closes (FIN: eof_received, then connection_lost once
+# the server has closed too) or resets (RST: connection_lost alone).
+
+
+class _Transport:
+    """What a `_Connection` needs of an asyncio transport, recorded."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+    def write(self, data: bytes) -> None:
+        assert not self.closing
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
+
+
+_BODY = b'{"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true}'
+_REQUEST = b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(_BODY),
+    _BODY,
+)
+
+
+def _app(*argv: str) -> tuple[_App, _Wheel]:
+    options = _options(*argv)
+    wheel, slots = _Wheel(), Slots[Ticket](options.slots)
+    app = _App(
+        options,
+        wheel,  # type: ignore[arg-type]
+        MockStats(slots.statistics),
+        slots,
+        Conversations(seeded_ids(options.seed)),
+        None,
+    )
+    return app, wheel
+
+
+def _send(app: _App) -> tuple[_Connection, _Transport]:
+    conn, transport = _Connection(app), _Transport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    conn.data_received(_REQUEST)
+    return conn, transport
+
+
+def _leave(conn: _Connection, transport: _Transport, how: str) -> None:
+    if how == "fin":
+        # False: asyncio closes the transport (after what is buffered is sent), and
+        # the server's close, not the client's, ends the connection.
+        assert conn.eof_received() is False
+        transport.close()
+        conn.connection_lost(None)
+    else:
+        conn.connection_lost(ConnectionResetError())
+
+
+def _capacity(app: _App) -> tuple[int, int, int, int]:
+    cap = app.stats.statistics().capacity
+    return cap.active, cap.queued, cap.admitted, cap.left_queue
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_a_stalled_stream_frees_its_slot_when_its_client_leaves(how: str) -> None:
+    app, wheel = _app("--slots", "1", "--fault", "stall", "--tokens", "20")
+    first, first_transport = _send(app)
+    second, second_transport = _send(app)
+    assert _capacity(app) == (1, 1, 1, 0)
+    job, _ = wheel.added[0]
+    assert job.fire(10**15) is None  # the stall: nothing more is due, ever
+    assert not job.dead
+    assert _capacity(app) == (1, 1, 1, 0)  # the stall keeps the slot
+    _leave(first, first_transport, how)
+    assert job.dead
+    assert _capacity(app) == (1, 0, 2, 0)  # the waiting stream has the slot now
+    assert len(wheel.added) == 2
+    _leave(second, second_transport, how)
+    assert _capacity(app) == (0, 0, 2, 0)
+    snap = app.stats.statistics()
+    assert (snap.streams_started, snap.streams_aborted) == (2, 2)
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_a_client_that_leaves_the_queue_gives_up_its_place(how: str) -> None:
+    app, wheel = _app("--slots", "1", "--tokens", "2")
+    holder, _ = _send(app)
+    leaver, leaver_transport = _send(app)
+    assert leaver_transport.out.startswith(b"HTTP/1.1 200 ")  # the head goes out at once
+    _leave(leaver, leaver_transport, how)
+    assert _capacity(app) == (1, 0, 1, 1)
+    job, _ = wheel.added[0]
+    assert job.fire(10**15) is None  # the holder's reply ends
+    assert (job.dead, holder.job) == (True, None)
+    assert _capacity(app) == (0, 0, 1, 1)  # the slot went to nobody
+    assert len(wheel.added) == 1
+    _send(app)
+    assert _capacity(app) == (1, 0, 2, 1)  # and a newcomer starts at once
+    assert len(wheel.added) == 2
+
+
+def test_a_fin_from_an_idle_or_hung_connection_closes_it() -> None:
+    app, _ = _app("--slots", "1", "--fault", "hang")
+    idle, hung = _Connection(app), _Connection(app)
+    idle.connection_made(_Transport())  # type: ignore[arg-type]
+    assert idle.eof_received() is False
+    hung_transport = _Transport()
+    hung.connection_made(hung_transport)  # type: ignore[arg-type]
+    hung.data_received(_REQUEST)  # read, never answered
+    assert hung.eof_received() is False
+    assert (bytes(hung_transport.out), _capacity(app)) == (b"", (0, 0, 0, 0))

@@ -7,6 +7,7 @@ from llmbench.overload import (
     RISE_SECONDS,
     STUCK_SECONDS,
     OverloadWatch,
+    Stop,
     Tick,
     watched_checks,
 )
@@ -18,7 +19,9 @@ def nothing(_key: str, _stat: str) -> float | None:
 
 
 def feed(watch: OverloadWatch, ticks: list[Tick]) -> list[str | None]:
-    return [watch.observe(t, nothing) for t in ticks]
+    """What the watch said at each tick: "kind: reason", or None."""
+    said = [watch.observe(t, nothing) for t in ticks]
+    return [None if s is None else f"{s.kind}: {s.reason}" for s in said]
 
 
 def test_a_growing_server_queue_stops_an_open_loop_step() -> None:
@@ -52,11 +55,27 @@ def test_a_second_without_a_success_restarts_the_trend() -> None:
     assert feed(watch, rising + gap + again) == [None] * 8
 
 
-def test_every_slot_busy_for_some_seconds_stops_an_open_loop_step() -> None:
+def test_every_slot_busy_with_ttft_rising_is_the_servers_queue() -> None:
     watch = OverloadWatch([], cap=64)
-    said = feed(watch, [Tick(s, 64, 10 * s, 50.0) for s in range(1, STUCK_SECONDS + 1)])
+    ticks = [Tick(s, 64, 10 * s, 50.0 * 2**s) for s in range(1, STUCK_SECONDS + 1)]
+    said = feed(watch, ticks)
     assert said[:-1] == [None] * (STUCK_SECONDS - 1)
-    assert "all 64 request slots busy" in (said[-1] or "")
+    assert (said[-1] or "").startswith("overloaded: all 64 request slots busy for 3 s while TTFT")
+
+
+def test_every_slot_busy_with_ttft_flat_is_the_clients_cap() -> None:
+    # 3 s requests at 10 req/s need 30 in flight; a cap of 20 holds them back while the
+    # server answers as fast as ever: raise --concurrency, the server is fine.
+    watch = OverloadWatch([], cap=20)
+    said = feed(watch, [Tick(s, 20, 5 * s, 52.0) for s in range(1, STUCK_SECONDS + 1)])
+    assert (said[-1] or "").startswith("client_limited: all 20 request slots busy")
+    assert "raise --concurrency" in (said[-1] or "")
+
+
+def test_every_slot_busy_and_nothing_succeeding_is_the_server() -> None:
+    watch = OverloadWatch([], cap=8)
+    said = feed(watch, [Tick(s, 8, 0, None) for s in range(1, STUCK_SECONDS + 1)])
+    assert (said[-1] or "").startswith("overloaded: all 8 request slots busy")
 
 
 def test_a_slot_freed_resets_the_count() -> None:
@@ -80,12 +99,30 @@ def test_an_slo_failed_by_twice_its_bound_on_enough_requests_stops_the_step() ->
         return 1_200.0
 
     assert watch.observe(Tick(2.0, 10, 500, 60.0), read) is None  # too early
-    assert watch.observe(Tick(4.0, 10, MIN_REQUESTS - 1, 60.0), read) is None  # too few
-    said = watch.observe(Tick(4.0, 10, MIN_REQUESTS, 60.0), read)
-    assert said is not None
-    assert "ttft_p95 already 1,200 ms" in said
-    assert "2.4x" in said
+    assert watch.observe(Tick(4.0, 10, 199, 60.0), read) is None  # a p95 needs 200 requests
+    said = watch.observe(Tick(4.0, 10, 200, 60.0), read)
+    assert isinstance(said, Stop)
+    assert said.kind == "overloaded"
+    assert "ttft_p95 already 1,200 ms" in said.reason
+    assert "2.4x" in said.reason
     assert reads == [("ttft_ms", "p95")]
+
+
+def test_a_tail_percentile_waits_for_ten_requests_beyond_it() -> None:
+    # One slow request among the first 99 is the whole of a p99: not yet a verdict.
+    reads: list[str] = []
+
+    def read(_key: str, stat: str) -> float | None:
+        reads.append(stat)
+        return 900.0
+
+    watch = OverloadWatch(parse_slos(["ttft_p99<=100ms", "ttft_max<=100ms"]), cap=None)
+    assert watch.observe(Tick(5.0, 10, 999, 60.0), read) is not None  # the max: at once
+    assert reads == ["max"]  # the p99 was not judged on 999 requests
+    watch = OverloadWatch(parse_slos(["ttft_p99<=100ms"]), cap=None)
+    assert watch.observe(Tick(5.0, 10, 999, 60.0), read) is None
+    assert watch.observe(Tick(6.0, 10, 1000, 60.0), read) is not None
+    assert watch.observe(Tick(6.0, 10, MIN_REQUESTS - 1, 60.0), read) is None
 
 
 def test_an_slo_missed_by_less_than_the_margin_goes_on() -> None:

@@ -61,6 +61,10 @@ def sweep(capsys: pytest.CaptureFixture[str], tmp_path: Path, *flags: str) -> tu
             "measured only in open loop",
         ),
         (("--slo", "ttft_p95<=1s", "--extra-body", "[1]"), "--extra-body"),
+        (("--slo", "ttft_p95<=1s", "--mode", "concurrency", "--loads", "inf"), "a concurrency"),
+        (("--slo", "ttft_p95<=1s", "--mode", "concurrency", "--loads", "1e400"), "a concurrency"),
+        (("--slo", "ttft_p95<=1s", "--coordinated"), "--coordinated: not a sweep flag"),
+        (("--slo", "ttft_p95<=1s", "--stop-overloaded"), "--stop-overloaded: not a sweep flag"),
     ],
 )
 def test_bad_sweep_flags_are_one_line_and_exit_2(
@@ -88,3 +92,21 @@ def test_the_sweeps_own_flags_never_reach_a_step() -> None:
             "--goodput-target", "90", "--probe-concurrency", "8", "--probe-duration", "2",
             "--tolerance", "5", "--steps", "4", "--step-requests", "7"]  # fmt: skip
     assert run_tokens(argv) == ["--url", "u", "--slo", "x<=1", "--concurrency", "64"]
+
+
+def test_print_config_lints_as_the_sweep_would(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text('url = "http://127.0.0.1:9"\nslo = "ttft_p95<=1s"\nloads = "1,2"\nmin = 1\n')
+    assert main(["sweep", "--config", str(config), "--print-config"]) == 2
+    assert "--loads runs exactly those loads: drop --min" in capsys.readouterr().err
+    config.write_text('url = "http://127.0.0.1:9"\nslo = "ttft_p95<=1s"\nloads = "1,2"\n')
+    assert main(["sweep", "--config", str(config), "--print-config"]) == 0
+    assert 'loads = "1,2"' in capsys.readouterr().out
+
+
+def test_listed_loads_run_as_given() -> None:
+    from llmbench.sweep_options import _loads
+
+    assert _loads("1234.5,0.125", "rate") == (1234.5, 0.125)

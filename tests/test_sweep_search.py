@@ -56,10 +56,10 @@ def test_the_first_steps_go_up_from_a_passing_guess_then_bisect() -> None:
     assert all(b > a for a, b in itertools.pairwise(loads[:4]))
 
 
-def test_a_failing_guess_halves_until_a_pass() -> None:
+def test_a_failing_guess_steps_down_faster_and_faster_until_a_pass() -> None:
     space = SearchSpace(low=1, high=1000, guess=100, tolerance=0.05)
     points = search(capacity(20), space)
-    assert [p.load for p in points[:4]] == [100, 50, 25, 12.5]
+    assert [p.load for p in points[:4]] == [100, 80, 51.2, 26.2]  # /1.25, /1.25², /1.25³
     b = bracket(points)
     assert b.passed is not None
     assert b.passed <= 20 < (b.failed or 0) <= b.passed * 1.05
@@ -81,8 +81,11 @@ def test_everything_passes_ends_at_the_highest_load() -> None:
 
 
 def test_concurrency_is_searched_in_whole_numbers_to_the_exact_one() -> None:
-    space = SearchSpace(low=1, high=256, guess=8, tolerance=0.05, integer=True, growth=2.0)
+    space = SearchSpace(
+        low=1, high=256, guess=8, tolerance=0.05, integer=True, growth=2.0, accelerate=False
+    )
     points = search(capacity(37), space)
+    assert [p.load for p in points[:4]] == [8, 16, 32, 64]  # doubling, not compounding
     assert all(p.load == int(p.load) for p in points)
     b = bracket(points)
     assert (b.passed, b.failed) == (37, 38) or (b.failed or 0) <= (b.passed or 0) * 1.05
@@ -142,7 +145,9 @@ def test_the_search_always_converges_and_brackets_the_capacity(
 @settings(max_examples=200, deadline=None)
 @given(c=st.integers(min_value=1, max_value=3000), guess=st.integers(min_value=1, max_value=64))
 def test_integer_search_converges_on_every_capacity(c: int, guess: int) -> None:
-    space = SearchSpace(low=1, high=4096, guess=guess, tolerance=0.05, integer=True, growth=2.0)
+    space = SearchSpace(
+        low=1, high=4096, guess=guess, tolerance=0.05, integer=True, growth=2.0, accelerate=False
+    )
     b = bracket(search(capacity(c), space, limit=40))
     assert b.passed is not None
     assert b.passed <= c

@@ -11,10 +11,11 @@ import pytest
 from llmbench.sweep_search import Point, bracket
 from llmbench.sweep_steps import (
     CSV_COLUMNS,
+    achieved_rate,
     answer_block,
     judge_step,
     knee_block,
-    steady_rate,
+    sending_window_s,
     step_line,
     step_record,
     sweep_csv,
@@ -37,7 +38,9 @@ def summary(
     rows.append({"t": seconds, "started": 0, "ok": rate * 0.7, "output_tokens": 0})
     return {
         "run": {"stop_reason": "duration", "wall_time_s": seconds + 0.7, **run},
+        "config": {"duration_s": float(seconds)},
         "requests": {"total": int(rate * seconds), "ok": int(rate * seconds)},
+        "tokens": {"output": int(rate * seconds * 64)},
         "throughput": {"requests_per_s": rate * 0.9, "output_tokens_per_s": rate * 64 * 0.9},
         "ttft_ms": {"p50": 51.0, "p95": ttft_p95, "p99": ttft_p95 + 5},
         "tpot_ms": {"p50": 10.0, "p95": 10.5, "p99": 11.0},
@@ -59,30 +62,56 @@ def summary(
     }
 
 
-def test_the_steady_rate_leaves_out_the_fill_and_the_drain() -> None:
+def test_the_achieved_rate_counts_each_request_sent_once_over_the_sending_window() -> None:
     s = summary(rate=47.0)
-    assert steady_rate(s) == 47.0  # not the 42.3 the headline's wall time gives
-    assert steady_rate(s, "output_tokens") == 47.0 * 64
+    assert sending_window_s(s) == 10.0
+    assert achieved_rate(s, "requests") == 47.0  # not the 42.3 the headline's wall time gives
+    assert achieved_rate(s, "tokens") == 47.0 * 64
 
 
-def test_without_per_second_rows_the_steady_rate_is_the_headline() -> None:
+def test_requests_longer_than_the_step_still_count_at_their_rate() -> None:
+    # 3 s requests in a 2 s step: every one finished in the drain, after the last send.
+    s = summary(rate=5.0, seconds=2)
+    s["timeseries"] = [
+        {"t": 0, "started": 5, "ok": 0},
+        {"t": 1, "started": 5, "ok": 0},
+        {"t": 3, "started": 0, "ok": 5},
+        {"t": 4, "started": 0, "ok": 5},
+    ]
+    assert achieved_rate(s, "requests") == 5.0
+    assert judge_step(s, "rate", 5.0, None) == ("ok", [])
+
+
+def test_without_per_second_rows_the_achieved_rate_is_the_headline() -> None:
     s = summary(rate=47.0)
     del s["timeseries"]
-    assert steady_rate(s) == pytest.approx(47.0 * 0.9)
+    assert achieved_rate(s, "requests") == pytest.approx(47.0 * 0.9)
 
 
 def test_a_step_that_keeps_up_and_meets_the_slo_is_ok() -> None:
     assert judge_step(summary(rate=40), "rate", 40.0, None) == ("ok", [])
 
 
-def test_an_open_loop_step_that_does_not_keep_up_is_overloaded() -> None:
-    verdict, reasons = judge_step(summary(rate=40), "rate", 50.0, None)
+def test_a_step_where_many_requests_failed_or_were_cut_off_is_overloaded() -> None:
+    s = summary(rate=40)
+    s["requests"]["ok"] = 300  # of 400
+    verdict, reasons = judge_step(s, "rate", 40.0, None)
     assert verdict == "overloaded"
-    assert "achieved 40 req/s of 50 offered (80%)" in reasons[0]
+    assert reasons[0].startswith("only 75% of the requests succeeded (100 failed or were cut off)")
 
 
-def test_a_closed_loop_step_has_no_offered_rate_to_keep_up_with() -> None:
-    assert judge_step(summary(rate=40), "concurrency", 64.0, None)[0] == "ok"
+def test_fewer_arrivals_than_the_nominal_rate_is_not_an_overload() -> None:
+    # Poisson arrivals: 33 sent in a second at a nominal 40 req/s, all of them fine.
+    s = summary(rate=33)
+    assert judge_step(s, "rate", 40.0, None) == ("ok", [])
+
+
+def test_a_step_stopped_at_its_own_cap_is_client_limited() -> None:
+    s = summary(stop_reason="client cap", overload="all 20 request slots busy for 3 s ...")
+    assert judge_step(s, "rate", 10.0, None) == (
+        "client_limited",
+        ["stopped early: all 20 request slots busy for 3 s ..."],
+    )
 
 
 def test_a_failed_slo_is_named_with_what_was_measured() -> None:
@@ -140,7 +169,18 @@ def test_a_step_record_holds_the_figures_the_report_draws() -> None:
     assert record["achieved_rps"] == 40.0
     assert record["ttft_ms"] == {"p50": 51.0, "p95": 60.0, "p99": 65.0}
     assert record["per_user_tokens_per_s"] == 100.0  # 1000 / TPOT p50 of 10 ms
-    assert record["requests"] == {"ok": 400, "failed": 0}
+    assert record["requests"] == {"ok": 400, "failed": 0, "canceled": 0}
+
+
+def test_requests_an_early_stop_cut_off_are_canceled_not_failed() -> None:
+    s = summary(stop_reason="overloaded", overload="x")
+    s["requests"] = {
+        "total": 100,
+        "ok": 60,
+        "by_status": {"ok": 60, "canceled": 30, "http_error": 10},
+    }
+    record = step_record(0, "search", 40.0, "d", s, mode="rate", goodput_target=None)
+    assert record["requests"] == {"ok": 60, "failed": 10, "canceled": 30}
     assert record["goodput_percent"] is None
 
 
@@ -171,6 +211,7 @@ def test_the_answer_names_the_load_its_figures_and_what_bounds_it() -> None:
     steps = _steps((40, "ok"), (50, "slo_failed"), (45, "ok"), (47, "overloaded"))
     b = bracket([Point(s["load"], s["verdict"]) for s in steps])
     answer = answer_block(steps, b, "rate", None)
+    assert answer["lower_bound"] is False
     assert (answer["found"], answer["load"], answer["step"], answer["bound_load"]) == (
         True,
         45,
@@ -196,15 +237,26 @@ def test_a_client_limit_makes_the_answer_a_lower_bound() -> None:
     b = bracket([Point(s["load"], s["verdict"]) for s in steps])
     answer = answer_block(steps, b, "rate", None)
     assert answer["found"]
+    assert answer["lower_bound"] is True
     assert answer["client_limited_at"] == 50
-    assert "the client saturated at 50 req/s; rerun with --workers N" in answer["text"]
+    assert "the client saturated at 50 req/s (why 50); rerun with --workers N" in answer["text"]
+
+
+def test_a_full_client_cap_says_to_raise_the_cap() -> None:
+    steps = _steps((40, "ok"), (50, "client_limited"))
+    steps[1]["reasons"] = ["stopped early: all 20 request slots busy: the --concurrency cap ..."]
+    b = bracket([Point(s["load"], s["verdict"]) for s in steps])
+    text = answer_block(steps, b, "rate", None)["text"]
+    assert "at 50 req/s the --concurrency cap held the load back" in text
 
 
 def test_everything_passing_says_the_limit_was_the_sweeps() -> None:
     steps = _steps((40, "ok"), (80, "ok"))
     b = bracket([Point(s["load"], s["verdict"]) for s in steps])
-    assert answer_block(steps, b, "rate", 80.0)["text"].endswith(
-        "every SLO held up to the highest load tried (--max 80)"
+    answer = answer_block(steps, b, "rate", 80.0)
+    assert answer["lower_bound"] is True
+    assert answer["text"].endswith(
+        "at least that: every SLO held up to the highest load tried (--max 80)"
     )
 
 

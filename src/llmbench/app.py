@@ -35,10 +35,10 @@ from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder, histogram_stats
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.output.summary import run_summary, write_json_atomic
-from llmbench.overload import OverloadWatch, Tick
-from llmbench.prepare import Prepared, prepare
+from llmbench.overload import OverloadWatch, Stop, Tick
+from llmbench.prepare import Prepared, criteria, prepare
 from llmbench.report_command import CSV_IN_RUN_DIR, write_after_run
-from llmbench.run_options import add_run_arguments
+from llmbench.run_options import add_run_arguments, build_config
 from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.scale_options import checked_start, workers_of
 from llmbench.shard_merge import partial_block
@@ -203,9 +203,9 @@ def _execute(
 
             def tick(progress: Progress) -> None:
                 view.tick(progress)
-                reason = overloaded(progress) if overloaded is not None else None
-                if reason is not None:
-                    runner.stop_overloaded(reason)
+                stop = overloaded(progress) if overloaded is not None else None
+                if stop is not None:
+                    runner.stop_overloaded(stop.reason, client_cap=stop.kind == "client_limited")
 
             runner = Runner(
                 prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
@@ -227,10 +227,10 @@ def _execute(
         view.close()
 
 
-def _overload_check(prep: Prepared, recorder: Recorder) -> Callable[[Progress], str | None] | None:
+def _overload_check(prep: Prepared, recorder: Recorder) -> Callable[[Progress], Stop | None] | None:
     """A sweep step's early stop (:mod:`llmbench.overload`) over the live figures:
-    why the step is overloaded, once a second of its measured phase; None without
-    --stop-overloaded. A shard judges its own share of the load."""
+    whether and why to end the step, once a second of its measured phase; None
+    without --stop-overloaded. A shard judges its own share of the load."""
     if not prep.stop_overloaded:
         return None
     cfg = prep.cfg
@@ -247,7 +247,7 @@ def _overload_check(prep: Prepared, recorder: Recorder) -> Callable[[Progress], 
         stats = histogram_stats(hist)
         return None if stats is None else stats.get(stat)
 
-    def check(progress: Progress) -> str | None:
+    def check(progress: Progress) -> Stop | None:
         if progress.phase != "measure":
             return None
         live = recorder.statistics(progress.elapsed_s)
@@ -328,6 +328,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """The run's checks that read no file and send nothing (ConfigError): the flags'
+    combinations and the SLO expressions, as ``--print-config`` lints them."""
+    criteria(args, build_config(args))
+
+
 def open_run_dir(cfg: RunConfig) -> Path:
     """The run directory, made; a run dir holds one run, so an older summary and report
     go (results.jsonl is truncated when its writer opens it)."""
@@ -349,6 +355,8 @@ def announce(prep: Prepared, run_dir: Path) -> None:
     load = f"concurrency {cfg.concurrency}"
     if cfg.rps is not None:  # the offered rate, beside which the summary puts the achieved
         load = f"offered {cfg.rps:g} req/s ({cfg.arrival} arrivals), cap {cfg.concurrency}"
+    elif cfg.trace is not None:
+        load = f"trace replay of {cfg.trace} at {cfg.trace_speed:g}x, cap {cfg.concurrency}"
     ramp = f", ramp-up {cfg.ramp_up_s:g} s (not measured)" if cfg.ramp_up_s else ""
     print(
         f"llmbench {__version__}: {cfg.provider} at {url}, {load}{ramp}; writing {run_dir}/",

@@ -159,10 +159,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     args = parser.parse_args(argv)
     args.argv = list(argv[1:])  # a --workers coordinator gives its workers the same flags
-    run = import_module(_COMMANDS[args.command][0]).run
+    module = import_module(_COMMANDS[args.command][0])
     try:
         if getattr(args, "print_config", False):
+            # the command's own checks that need nothing sent: --print-config is a lint
+            check = getattr(module, "check_flags", None)
+            if check is not None:
+                check(args)
             return _print_config(parser, args)
+        run = module.run
         return int(run(args))
     except ConfigError as exc:
         print(f"llmbench {args.command}: error: {exc}", file=sys.stderr)

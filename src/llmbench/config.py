@@ -47,9 +47,11 @@ __all__ = [
     "MAX_RPS",
     "MAX_SEED",
     "MAX_TOKENS",
+    "MAX_TRACE_SPEED",
     "MIN_BURSTINESS",
     "MIN_LINE_BYTES",
     "MIN_RPS",
+    "MIN_TRACE_SPEED",
     "PRIVATE_OPTION",
     "TRANSPORTS",
     "Arrival",
@@ -92,6 +94,10 @@ MAX_TOKENS = 10_000_000  # --max-tokens, --output-tokens: beyond any context win
 # --input-tokens: each synthetic prompt is built in memory (about 6 bytes a token), so
 # a million tokens is ~6 MB per request; 10**9 was 2.6 GB and a MemoryError.
 MAX_INPUT_TOKENS = 1_000_000
+# --trace-speed: a thousand times slower or faster; beyond, a trace's times either pass
+# any horizon a run has or collapse into one burst (use a smaller trace).
+MIN_TRACE_SPEED = 1e-3
+MAX_TRACE_SPEED = 1e3
 MIN_LINE_BYTES = 1024
 MAX_LINE_BYTES = 256 * 1024 * 1024  # --max-line-bytes: a buffer per in-flight request
 # JSON given on the command line or in files (--extra-body, --inputs, prompt files):
@@ -303,6 +309,9 @@ class RunConfig:
     quiet: bool = False
     # --save-detailed: results.jsonl keeps each request's prompt id, ITL list and text.
     save_detailed: bool = False
+    # --trace FILE: open loop at the trace's times (scaled by --trace-speed), its lengths.
+    trace: Path | None = None
+    trace_speed: float = 1.0
     # This process runs shard ``shard`` of ``shards`` (llmbench.sharding); 0 of 1: all.
     shard: int = 0
     shards: int = 1
@@ -373,11 +382,32 @@ class RunConfig:
             (self.token_mode == "tokenizer") == (self.tokenizer is not None),
             "--token-mode tokenizer and --tokenizer PATH go together",
         )
+        self._check_trace()
         _require(
             self.provider_options is None or _is_dataclass_value(self.provider_options),
             "provider_options must be a provider's options dataclass, "
             f"got {type(self.provider_options).__name__}",
         )
+
+    def _check_trace(self) -> None:
+        """--trace gives the arrival times and the lengths: the flags that would give
+        them too are refused, not silently ignored."""
+        speed = self.trace_speed
+        _require(
+            MIN_TRACE_SPEED <= speed <= MAX_TRACE_SPEED,
+            f"--trace-speed must be in {MIN_TRACE_SPEED:g}..{MAX_TRACE_SPEED:g}, got {speed}",
+        )
+        if self.trace is None:
+            return
+        for flag, given in (
+            ("--rps", self.rps is not None),
+            ("--ramp-up", self.ramp_up_s > 0),
+            ("--prompts-file", self.prompts_file is not None),
+            ("--input-tokens", self.input_tokens is not None),
+            ("--output-tokens", self.output_tokens is not None),
+            ("--max-tokens", self.max_tokens is not None),
+        ):
+            _require(not given, f"--trace and {flag} are alternatives: {_TRACE_GIVES}")
 
     @property
     def timeouts(self) -> Timeouts:
@@ -390,7 +420,7 @@ class RunConfig:
 
     @property
     def open_loop(self) -> bool:
-        return self.rps is not None
+        return self.rps is not None or self.trace is not None
 
     def public(self) -> dict[str, Any]:
         """The config as written to summary.json: plain JSON values, URL credentials removed."""
@@ -405,9 +435,12 @@ class RunConfig:
         ]
         out["extra_body"] = dict(self.extra_body)
         out["provider_options"] = public_options(self.provider_options)
-        if self.prompts_file is not None or self.input_tokens is not None:
+        if self.prompts_file is not None or self.input_tokens is not None or self.trace:
             out["prompt"] = None  # not sent: another source gave the prompts
         return out
+
+
+_TRACE_GIVES = "the trace gives each request's send time, prompt length and max_tokens"
 
 
 def _is_dataclass_value(value: object) -> bool:

@@ -280,11 +280,11 @@ def _stop_on_first_failure(control: _Control) -> None:
         elif code == EXIT_ERROR_RATE and any(o.proc.poll() is None for o in control.workers):
             reason = f"worker {w.index} stopped at --max-error-rate"
         elif code == EXIT_OVERLOADED and any(o.proc.poll() is None for o in control.workers):
-            reason = "overloaded"  # a sweep step: its own line says so
+            reason = _own_stop_reason(w)  # a sweep step: the sweep's line says why
         else:
             continue
         control.stopped_by = "error rate" if code == EXIT_ERROR_RATE and w.finished() else reason
-        if control.started and reason != "overloaded":
+        if control.started and code != EXIT_OVERLOADED:
             print(f"llmbench run: {reason}; stopping the others", file=sys.stderr)
         for other in control.workers:
             if other.proc.poll() is None:
@@ -293,6 +293,17 @@ def _stop_on_first_failure(control: _Control) -> None:
                 else:
                     other.proc.kill()  # still in its pre-flight: nothing measured yet
         return
+
+
+def _own_stop_reason(worker: _Worker) -> str:
+    """A sweep step's worker that stopped early: "overloaded" or "client cap", as its
+    summary.json says (see Runner.stop_overloaded)."""
+    try:
+        run = orjson.loads((worker.out / "summary.json").read_bytes()).get("run") or {}
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return "overloaded"
+    reason = run.get("stop_reason") if isinstance(run, dict) else None
+    return reason if reason in ("overloaded", "client cap") else "overloaded"
 
 
 def _parts(

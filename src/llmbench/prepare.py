@@ -28,6 +28,7 @@ from llmbench.report_command import check_output_paths
 from llmbench.run_options import build_config
 from llmbench.scale_options import start_at
 from llmbench.tokens import TokenPolicy, counts_true_tokens, load_tokenizer
+from llmbench.trace import TraceItems, scan_trace
 from llmbench.workload import (
     KeyRing,
     WorkloadItem,
@@ -39,7 +40,7 @@ from llmbench.workload import (
     synthetic_items,
 )
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["Prepared", "criteria", "prepare"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,10 @@ class Prepared:
 
 def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
     """The workload, and a console note about it ("" when there is nothing to say)."""
+    if cfg.trace is not None:  # every line checked here, in one pass, before the run
+        trace = scan_trace(cfg.trace)
+        note = f"--trace: {trace.count:,} requests; prompts of about their lengths (a word a token)"
+        return TraceItems(trace, cfg.seed), note
     if args.prompts_file:
         prompts = load_prompts(Path(args.prompts_file))
         return cycle_items(prompts.items, args.order, cfg.seed), prompts.note
@@ -153,6 +158,24 @@ def _replace(cfg: RunConfig, **changes: Any) -> RunConfig:
     return dataclasses.replace(cfg, **changes)
 
 
+def criteria(
+    args: argparse.Namespace, cfg: RunConfig
+) -> tuple[list[slo.SloCheck], slo.GoodputSpec | None]:
+    """The --slo checks and the --goodput bounds, checked against the run they judge
+    (ConfigError naming the flag). Pure: what a lint (--print-config) checks too."""
+    try:
+        checks = slo.parse_slos(args.slo)
+        goodput = slo.parse_goodput(args.goodput) if args.goodput else None
+        slo.require_goodput(checks, goodput)
+        if not getattr(args, "allow_char_slo", False):
+            slo.refuse_per_token_criteria(checks, goodput, _planned_unit(cfg))
+        slo.require_open_loop(checks, cfg.open_loop)
+    except slo.SloError as exc:
+        message = str(exc)  # name the flag: --goodput's messages already do
+        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
+    return checks, goodput
+
+
 def prepare(args: argparse.Namespace) -> Prepared:
     """Validate everything and load every file; raises ConfigError (exit 2)."""
     cfg = build_config(args)
@@ -166,16 +189,7 @@ def prepare(args: argparse.Namespace) -> Prepared:
         client_cert=cfg.client_cert,
         client_key=cfg.client_key,
     )
-    try:
-        checks = slo.parse_slos(args.slo)
-        goodput = slo.parse_goodput(args.goodput) if args.goodput else None
-        slo.require_goodput(checks, goodput)
-        if not getattr(args, "allow_char_slo", False):
-            slo.refuse_per_token_criteria(checks, goodput, _planned_unit(cfg))
-        slo.require_open_loop(checks, cfg.open_loop)
-    except slo.SloError as exc:
-        message = str(exc)  # name the flag: --goodput's messages already do
-        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
+    checks, goodput = criteria(args, cfg)
     check_environment(cfg, Path(args.junit) if args.junit else None)
     check_output_paths(args.html_report, args.csv)
     items, items_note = _items(args, cfg)

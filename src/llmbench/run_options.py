@@ -28,9 +28,11 @@ from llmbench.config import (
     MAX_RPS,
     MAX_SEED,
     MAX_TOKENS,
+    MAX_TRACE_SPEED,
     MIN_BURSTINESS,
     MIN_LINE_BYTES,
     MIN_RPS,
+    MIN_TRACE_SPEED,
     TRANSPORTS,
     ConfigError,
     RunConfig,
@@ -169,6 +171,23 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
         "--tokenizer",
         help="--token-mode tokenizer: a tokenizer.json, a directory holding one, or a model "
         "id in the local Hugging Face cache (never downloaded)",
+    )
+
+
+def _trace_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("trace replay")
+    g.add_argument(
+        "--trace",
+        help="replay a trace open loop at its times: .jsonl (Mooncake: timestamp ms, "
+        "input_length, output_length, hash_ids) or .csv (Azure: TIMESTAMP, ContextTokens, "
+        "GeneratedTokens); synthetic prompts of its lengths",
+    )
+    g.add_argument(
+        "--trace-speed",
+        type=_number,
+        default=1.0,
+        help=f"scale the trace's time: 2 replays twice as fast ({MIN_TRACE_SPEED:g}.."
+        f"{MAX_TRACE_SPEED:g}, default 1)",
     )
 
 
@@ -343,6 +362,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         _target_flags,
         _provider_flags,
         _workload_flags,
+        _trace_flags,
         _load_flags,
         _http_flags,
         _gate_flags,
@@ -412,9 +432,30 @@ def _path(text: str | None) -> Path | None:
 
 
 def _stop_rules(args: argparse.Namespace) -> tuple[int | None, float | None]:
-    if args.requests is None and args.duration is None:
+    if args.requests is None and args.duration is None and not args.trace:
         return DEFAULT_REQUESTS, None
     return args.requests, args.duration
+
+
+# Flags that a trace's times and lengths replace, and how to tell one was given; the
+# others (--rps, --ramp-up, --input-tokens, ...) RunConfig refuses itself.
+_NOT_WITH_TRACE = (
+    ("--prompt", lambda a: a.prompt is not None),
+    ("--arrival", lambda a: a.arrival != "constant"),
+    ("--burstiness", lambda a: a.burstiness != 1.0),
+    ("--burst", lambda a: a.burst != 1),
+)
+
+
+def _check_trace_flags(args: argparse.Namespace) -> None:
+    if not args.trace:
+        return
+    for flag, given in _NOT_WITH_TRACE:
+        if given(args):
+            raise ConfigError(
+                f"--trace and {flag} are alternatives: the trace gives each request's "
+                "send time and prompt length"
+            )
 
 
 def _check_text_flags(args: argparse.Namespace) -> None:
@@ -454,11 +495,12 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
     if len(given) > 1:
         flags = " and ".join("--" + s.replace("_", "-") for s in given)
         raise ConfigError(f"{flags} are alternatives: give one")
+    _check_trace_flags(args)
     check_count(args.output_tokens, "--output-tokens", 1, MAX_TOKENS)
     requests, duration = _stop_rules(args)
     concurrency = args.concurrency
     if concurrency is None:
-        concurrency = 1000 if args.rps is not None else 1
+        concurrency = 1000 if args.rps is not None or args.trace else 1
     cfg = RunConfig(
         url=_url(args),
         provider=args.provider,
@@ -503,6 +545,8 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         out_dir=_path(args.out),
         quiet=args.quiet,
         save_detailed=args.save_detailed,
+        trace=_path(args.trace),
+        trace_speed=args.trace_speed,
         **_split(args),
     )
     options = options_for(cfg.provider, args, sources or local_sources())

@@ -38,6 +38,7 @@ from llmbench.retry import (
 from llmbench.schedule import arrival_offsets, closed_loop_starts
 from llmbench.sharding import Positioned, Shard, item_position
 from llmbench.tokens import TokenPolicy
+from llmbench.trace import TraceIndex, TraceItems, scan_trace, trace_offsets
 from llmbench.workload import KeyRing, WorkloadItem
 
 __all__ = ["Progress", "RunOutcome", "Runner"]
@@ -117,6 +118,7 @@ class Runner:
         self._shard = Shard(cfg.shard, cfg.shards)
         self._positioned = None if self._shard.whole else Positioned(items)
         self._item_base = 0  # the phase's first item position (after the warm-up's)
+        self._trace = self._trace_of(items)  # --trace: its index, for the times
         self.recorder = recorder
         self._writer = writer
         self._tick = tick
@@ -149,6 +151,13 @@ class Runner:
         self._measure_at: int | None = None  # a shard's common measured start
         self._start_late_s = 0.0
 
+    def _trace_of(self, items: Iterator[WorkloadItem]) -> TraceIndex | None:
+        """--trace's index: the items' own (read before the run), else read now, before
+        any clock starts."""
+        if self._cfg.trace is None:
+            return None
+        return items.trace if isinstance(items, TraceItems) else scan_trace(self._cfg.trace)
+
     # -- control ---------------------------------------------------------------
 
     def stop(self, reason: str) -> None:
@@ -167,13 +176,15 @@ class Runner:
         self._signal = self._signal or signal_name
         self.stop(signal_name)
 
-    def stop_overloaded(self, reason: str) -> None:
-        """A sweep step past the server's capacity: stop now, without the grace period
-        (its requests would only wait in the server's queue); they end as canceled."""
+    def stop_overloaded(self, reason: str, *, client_cap: bool = False) -> None:
+        """A sweep step past what it can measure: past the server's capacity
+        ("overloaded"), or held back by its own --concurrency cap ("client cap"). Stop
+        now, without the grace period (its requests would only wait in a queue); they
+        end as canceled."""
         if self._stopping:
             return
         self._overload = reason
-        self.stop("overloaded")
+        self.stop("client cap" if client_cap else "overloaded")
         self.cancel_in_flight()
 
     def cancel_in_flight(self) -> None:
@@ -328,18 +339,9 @@ class Runner:
     async def _feed(self, tg: asyncio.TaskGroup, phase: Phase, start: int) -> None:
         """Run the phase's open-loop feeder as a waiter (stop() cancels it) until it ends."""
         cfg = self._cfg
-        assert cfg.rps is not None
         measuring = phase == "measure"
-        offsets = arrival_offsets(
-            cfg.rps,
-            cfg.arrival,
-            burst=cfg.burst,
-            burstiness=cfg.burstiness,
-            ramp_s=self._phase_ramp_s,
-            seed=cfg.seed,
-        )
         feeder = OpenLoopFeeder(
-            self._shard.arrivals(offsets),
+            self._shard.arrivals(self._offsets()),
             start,
             concurrency=self._shard.share(cfg.concurrency),
             clock=self._clock,
@@ -361,6 +363,22 @@ class Runner:
         self._waiters.discard(task)
         if measuring:
             self._due_unsent = feeder.due_unsent
+
+    def _offsets(self) -> Iterator[int]:
+        """The phase's global schedule: the trace's times from the phase's first item
+        (the trace's end ends the phase), or the seeded arrival process."""
+        cfg = self._cfg
+        if self._trace is not None:
+            return trace_offsets(self._trace, cfg.trace_speed, start=self._item_base)
+        assert cfg.rps is not None
+        return arrival_offsets(
+            cfg.rps,
+            cfg.arrival,
+            burst=cfg.burst,
+            burstiness=cfg.burstiness,
+            ramp_s=self._phase_ramp_s,
+            seed=cfg.seed,
+        )
 
     # -- one request -----------------------------------------------------------
 

@@ -18,7 +18,7 @@ import contextlib
 import io
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
@@ -27,16 +27,18 @@ from typing import Any
 import orjson
 
 from llmbench import __version__, slo
+from llmbench.app import EXIT_NOTHING_MEASURED, EXIT_OUTPUT_NOT_WRITTEN
 from llmbench.config import (
     EXIT_USAGE,
+    MAX_CONCURRENCY,
     MAX_RPS,
     MIN_RPS,
     ConfigError,
 )
-from llmbench.output.summary import write_json_atomic
+from llmbench.output.report import ReportError
+from llmbench.output.summary import write_bytes_atomic, write_json_atomic
 from llmbench.output.sweep_report import write_sweep_report
 from llmbench.sweep_options import (
-    DEFAULT_PROBE_CONCURRENCY,
     SweepPlan,
     add_arguments,
     check_run_flags,
@@ -55,13 +57,12 @@ from llmbench.sweep_search import (
 from llmbench.sweep_steps import (
     answer_block,
     knee_block,
-    steady_rate,
     step_line,
     step_record,
     sweep_csv,
 )
 
-__all__ = ["EXIT_CODES_HELP", "add_arguments", "run"]
+__all__ = ["EXIT_CODES_HELP", "add_arguments", "check_flags", "run"]
 
 EXIT_CODES_HELP = """exit codes:
   0    an answer was found: the highest load that met every --slo (and --goodput-target)
@@ -69,29 +70,31 @@ EXIT_CODES_HELP = """exit codes:
   2    usage or configuration error: one line on stderr, nothing was run
   3    nothing measured: the probe's (or a step's) pre-flight failed, or the probe
        measured no throughput
+  4    measured, but sweep.json, sweep.csv or report.html could not be written (named)
   130  interrupted by Ctrl-C (SIGINT); 143 by SIGTERM; the finished steps are written"""
 
 EXIT_NO_ANSWER = 1
-EXIT_NOTHING_MEASURED = 3
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 # A search that has not converged after this many steps is chasing noise: it stops.
 _MAX_SEARCH_STEPS = 20
-# Without --min/--max, rate mode searches from a twentieth to twice the probe's estimate.
-_RATE_SPAN = (1 / 20, 2.0)
+# Without --min, rate mode searches down to a twentieth of the probe's estimate.
+_RATE_FLOOR = 1 / 20
 # Concurrency mode starts here (or at --min) and doubles until a step fails.
 _FIRST_CONCURRENCY = 8.0
 
 
-class _Stopped(Exception):
-    """A signal between steps (during a step, the step's own run handles it)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C is (a BaseException: an event loop running a step's
+    pre-flight lets it through, where it would log and swallow an Exception)."""
 
 
 def _on_term(_signum: int, _frame: FrameType | None) -> None:
-    raise _Stopped("SIGTERM")
+    _TERM.append("SIGTERM")
+    raise _Terminated
+
+
+# Set once SIGTERM came: a step that reports 130 (Ctrl-C's code) was ended by it.
+_TERM: list[str] = []
 
 
 @contextlib.contextmanager
@@ -117,6 +120,15 @@ class _Sweep:
     steps: list[dict[str, Any]] = field(default_factory=list)
     probe: dict[str, Any] | None = None
     interrupted: str | None = None
+    unwritten: set[str] = field(default_factory=set)  # outputs whose last write failed
+
+    @property
+    def high(self) -> float:
+        """The highest load the search may try: --max, else as high as a run may go
+        (the search grows fast, and stops where the SLOs or the client give out)."""
+        if self.plan.high is not None:
+            return self.plan.high
+        return float(MAX_RPS if self.plan.mode == "rate" else MAX_CONCURRENCY)
 
     def points(self) -> list[Point]:
         return [Point(s["load"], s["verdict"]) for s in self.steps]
@@ -143,8 +155,9 @@ class _Sweep:
         with _signals(), contextlib.redirect_stdout(sink):
             code = cli_main(argv)
         if code in _EXIT_BY_SIGNAL.values():
-            self.interrupted = "SIGTERM" if code == _EXIT_BY_SIGNAL["SIGTERM"] else "SIGINT"
-            return code  # cut short: its figures are not the load's
+            term = code == _EXIT_BY_SIGNAL["SIGTERM"] or bool(_TERM)
+            self.interrupted = "SIGTERM" if term else "SIGINT"
+            return _EXIT_BY_SIGNAL[self.interrupted]  # cut short: not the load's figures
         try:
             summary = orjson.loads((directory / "summary.json").read_bytes())
         except (OSError, orjson.JSONDecodeError):
@@ -153,7 +166,7 @@ class _Sweep:
             return code or EXIT_NOTHING_MEASURED
         model = (summary.get("config") or {}).get("model")
         if not self.model_found and isinstance(model, str):  # asked once, by the first step
-            self.tokens += ["--model", model]
+            self.tokens.append(f"--model={model}")  # one token: a name may start with "-"
             self.head["model"] = model
             self.model_found = True
         return summary
@@ -188,12 +201,20 @@ class _Sweep:
         summary = self.run_step(tokens, "probe")
         if isinstance(summary, int):
             return summary
-        estimate = steady_rate(summary) or 0.0
+        # A saturated closed loop completes at the server's rate: successes over the
+        # whole wall time, the drain included (the headline), which the probe's own
+        # sending window would overstate when requests outlast it.
+        throughput = summary.get("throughput") or {}
+        estimate = throughput.get("requests_per_s")
+        estimate = float(estimate) if isinstance(estimate, int | float) else 0.0
+        client = summary.get("client") or {}
         self.probe = {
             "concurrency": plan.probe_concurrency,
             "achieved_rps": estimate,
-            "output_tokens_per_s": steady_rate(summary, "output_tokens"),
+            "output_tokens_per_s": throughput.get("output_tokens_per_s"),
             "dir": "probe",
+            "client_limited": bool(client.get("saturated")),
+            "client_reasons": list(client.get("saturation_reasons") or []),
         }
         if not self.quiet:
             print(f" probe    concurrency {plan.probe_concurrency}  achieved {estimate:.3g} "
@@ -213,12 +234,28 @@ class _Sweep:
         }
 
     def write(self) -> None:
-        """sweep.json, sweep.csv and report.html as they stand (after every step)."""
+        """sweep.json, sweep.csv and report.html as they stand (after every step). One
+        that cannot be written is named on one line (once) and costs only itself; the
+        sweep goes on and exits 4."""
         sweep = self.sweep_json()
         out = self.plan.out
-        write_json_atomic(out / "sweep.json", sweep)
-        (out / "sweep.csv").write_text(sweep_csv(self.steps), encoding="utf-8")
-        write_sweep_report(out, sweep)
+        csv_bytes = sweep_csv(self.steps).encode("utf-8")
+        writers: list[tuple[str, Callable[[], object]]] = [
+            ("sweep.json", lambda: write_json_atomic(out / "sweep.json", sweep)),
+            ("sweep.csv", lambda: write_bytes_atomic(out / "sweep.csv", csv_bytes)),
+            ("report.html", lambda: write_sweep_report(out, sweep)),
+        ]
+        for name, write in writers:
+            try:
+                write()
+            except (OSError, ReportError) as exc:
+                if name not in self.unwritten:
+                    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                    print(f"llmbench sweep: error: could not write {out / name}: {reason}",
+                          file=sys.stderr)  # fmt: skip
+                self.unwritten.add(name)
+            else:
+                self.unwritten.discard(name)
 
 
 # The probe sets its own load, and judges nothing.
@@ -259,18 +296,26 @@ def _head(args: argparse.Namespace, plan: SweepPlan, url: str) -> dict[str, Any]
     }
 
 
+def check_flags(args: argparse.Namespace) -> None:
+    """Every check the sweep makes before it runs, nothing sent (ConfigError)."""
+    check_run_flags(args, run_tokens(args.argv), plan_of(args))
+
+
 def run(args: argparse.Namespace) -> int:
     """`llmbench sweep`: 0 an answer was found, 1 not even the lowest load met the SLOs,
     2 usage, 3 nothing measured, 130/143 interrupted (finished steps written)."""
     plan = plan_of(args)
-    tokens = run_tokens(list(getattr(args, "argv", None) or sys.argv[2:]))
+    tokens = run_tokens(args.argv)
     url = check_run_flags(args, tokens, plan)
     try:
         plan.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"--out {plan.out}: cannot create it: {exc.strerror}") from None
     for stale in ("sweep.json", "sweep.csv", "report.html"):
-        (plan.out / stale).unlink(missing_ok=True)
+        try:
+            (plan.out / stale).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"--out {plan.out}: cannot replace {stale}: {exc.strerror}") from None
     sweep = _Sweep(plan, tokens, _head(args, plan, url), args.quiet, args.model is not None)
     if not args.quiet:
         target = ", ".join(sweep.head["slos"]) or "goodput"
@@ -279,17 +324,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         with _signals():
             code = _drive(sweep)
-    except (KeyboardInterrupt, _Stopped) as exc:
-        sweep.interrupted = exc.name if isinstance(exc, _Stopped) else "SIGINT"
+    except KeyboardInterrupt:  # between steps (a step's own run handles it within)
+        sweep.interrupted = "SIGTERM" if _TERM else "SIGINT"
         code = _EXIT_BY_SIGNAL[sweep.interrupted]
     sweep.write()
     answer = sweep.sweep_json()["answer"]
     print(f"\n{answer['text']}" if not args.quiet else answer["text"])
-    print(f"sweep: {plan.out / 'sweep.json'}\nreport: {plan.out / 'report.html'}")
+    written = [n for n in ("sweep.json", "report.html") if n not in sweep.unwritten]
+    print("\n".join(f"{n.split('.')[0] if n == 'sweep.json' else 'report'}: {plan.out / n}"
+                    for n in written))  # fmt: skip
     if code is not None:
         return code
     if not sweep.steps:
         return EXIT_NOTHING_MEASURED
+    if sweep.unwritten:
+        return EXIT_OUTPUT_NOT_WRITTEN
     return 0 if answer["found"] else EXIT_NO_ANSWER
 
 
@@ -323,10 +372,9 @@ def _space(sweep: _Sweep) -> SearchSpace | int:
     plan = sweep.plan
     tol = plan.tolerance
     if plan.mode == "concurrency":
-        high = plan.high or float(DEFAULT_PROBE_CONCURRENCY)
         low = plan.low or 1.0
-        guess = min(high, max(low, _FIRST_CONCURRENCY))
-        return SearchSpace(low, high, guess, tol, integer=True, growth=2.0)
+        guess = min(sweep.high, max(low, _FIRST_CONCURRENCY))
+        return SearchSpace(low, sweep.high, guess, tol, integer=True, growth=2.0, accelerate=False)
     estimate = sweep.run_probe()
     if isinstance(estimate, int):
         return estimate
@@ -334,7 +382,6 @@ def _space(sweep: _Sweep) -> SearchSpace | int:
         print("llmbench sweep: the probe measured no throughput; nothing to search",
               file=sys.stderr)  # fmt: skip
         return EXIT_NOTHING_MEASURED
-    low = plan.low or max(MIN_RPS, round_load(estimate * _RATE_SPAN[0], False))
-    high = plan.high or min(MAX_RPS, round_load(estimate * _RATE_SPAN[1], False))
-    guess = min(max(estimate, low), high)
-    return SearchSpace(low, high, guess, tol)
+    low = plan.low or max(MIN_RPS, round_load(estimate * _RATE_FLOOR, False))
+    guess = min(max(estimate, low), sweep.high)
+    return SearchSpace(low, sweep.high, guess, tol)

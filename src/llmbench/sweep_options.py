@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from llmbench import slo
 from llmbench.config import (
     MAX_CONCURRENCY,
     MAX_DURATION_S,
@@ -20,9 +19,9 @@ from llmbench.config import (
     MIN_RPS,
     ConfigError,
 )
+from llmbench.prepare import criteria
 from llmbench.redaction import redact_url
 from llmbench.run_options import add_run_arguments, build_config
-from llmbench.sweep_search import round_load
 from llmbench.sweep_steps import Mode
 
 __all__ = [
@@ -57,6 +56,9 @@ _REFUSED = {
     "junit": "--junit: the sweep's answer is its exit code and sweep.json",
     "html_report": "--html-report: the sweep writes DIR/report.html, each step its own",
     "csv": "--csv: the sweep writes DIR/sweep.csv, each step its results.jsonl",
+    # the hidden flags a run's coordinator and a sweep give their own processes
+    "coordinated": "--coordinated: not a sweep flag",
+    "stop_overloaded": "--stop-overloaded: not a sweep flag (every step has it)",
 }
 
 
@@ -99,13 +101,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max",
         type=_number,
         metavar="LOAD",
-        help="highest load the search may try (rate: default twice the probe's estimate; "
-        f"concurrency: default {DEFAULT_PROBE_CONCURRENCY})",
+        help="highest load the search may try (default: no limit but a run's own; an answer "
+        "at --max is reported as a lower bound)",
     )
     g.add_argument(
         "--steps",
         type=_integer,
-        help=f"steps in all, search and curve (2..{MAX_STEPS}, default {DEFAULT_STEPS})",
+        help="steps in all, at least: the search takes as many as it needs (at most 20), "
+        f"then steps below the answer fill up to N to draw the curve (2..{MAX_STEPS}, "
+        f"default {DEFAULT_STEPS})",
     )
     g.add_argument(
         "--tolerance",
@@ -178,7 +182,7 @@ def _loads(text: str, mode: Mode) -> tuple[float, ...]:
         except ValueError:
             raise ConfigError(f"--loads: not a number: {part.strip()!r}") from None
         _check_load(value, mode, "--loads")
-        loads.append(round_load(value, mode == "concurrency"))
+        loads.append(value)  # as given: a listed load is not rounded
     if len(loads) > MAX_STEPS:
         raise ConfigError(f"--loads: at most {MAX_STEPS} loads, got {len(loads)}")
     if len(set(loads)) != len(loads):
@@ -192,14 +196,14 @@ def _check_load(value: float, mode: Mode, flag: str) -> None:
             raise ConfigError(
                 f"{flag}: a rate from {MIN_RPS:g} to {MAX_RPS:.0f} req/s, got {value:g}"
             )
-    elif not (value == int(value) and 1 <= value <= MAX_CONCURRENCY):
+    elif not (math.isfinite(value) and value == int(value) and 1 <= value <= MAX_CONCURRENCY):
         raise ConfigError(f"{flag}: a concurrency from 1 to {MAX_CONCURRENCY}, got {value:g}")
 
 
 def plan_of(args: argparse.Namespace) -> SweepPlan:
     """The sweep flags, checked; ConfigError (exit 2) names the flag."""
     for dest, message in _REFUSED.items():
-        if getattr(args, dest, None) is not None:
+        if getattr(args, dest, None) not in (None, False):
             raise ConfigError(message)
     mode: Mode = args.mode
     if mode == "concurrency" and args.concurrency is not None:
@@ -300,12 +304,5 @@ def check_run_flags(args: argparse.Namespace, tokens: list[str], plan: SweepPlan
                                ["--concurrency", str(int(first))])]  # fmt: skip
     step_args = _build_parser(flags).parse_args(flags)
     cfg = build_config(step_args)
-    try:
-        checks = slo.parse_slos(step_args.slo)
-        goodput = slo.parse_goodput(step_args.goodput) if step_args.goodput else None
-        slo.require_goodput(checks, goodput)
-        slo.require_open_loop(checks, plan.mode == "rate")
-    except slo.SloError as exc:
-        message = str(exc)
-        raise ConfigError(message if "--goodput" in message else f"--slo: {message}") from None
+    criteria(step_args, cfg)
     return redact_url(cfg.url)

@@ -44,9 +44,10 @@ class Point:
 @dataclass(frozen=True, slots=True)
 class SearchSpace:
     """Where the search may go. ``integer`` loads are concurrencies; ``growth`` is the
-    factor of the first step up from a pass with no fail above it yet (each further
-    step up grows by it once more), ``tolerance`` the relative width (0.05: 5%) at
-    which the bracket is narrow enough."""
+    factor of the first step up from a pass with no fail above it yet, or down from a
+    fail with no pass below it; ``accelerate``: each further step that way moves by it
+    once more (1.25, then 1.25², ...), else by the same factor each time;
+    ``tolerance`` is the relative width (0.05: 5%) at which the bracket is narrow enough."""
 
     low: float
     high: float
@@ -54,6 +55,7 @@ class SearchSpace:
     tolerance: float
     integer: bool = False
     growth: float = 1.25
+    accelerate: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +118,14 @@ def next_search_load(points: Sequence[Point], space: SearchSpace) -> float | Non
         assert top is not None
         if top <= round_load(space.low, space.integer):
             return None  # even the lowest load fails
-        return _fresh(round_load(max(space.low, top / 2), space.integer), points)
+        downs = sum(1 for p in points if p.verdict != "ok")
+        load = max(space.low, top / _factor(space, downs))
+        return _fresh(round_load(load, space.integer), points)
     if top is None:
         if b.passed >= space.high:
             return None  # it passes as high as the sweep may go
         ups = sum(1 for p in points if p.verdict == "ok")
-        load = min(space.high, b.passed * space.growth**ups)
+        load = min(space.high, b.passed * _factor(space, ups))
         return _fresh(round_load(load, space.integer), points)
     if _narrow(b.passed, top, space):
         return None
@@ -131,6 +135,10 @@ def next_search_load(points: Sequence[Point], space: SearchSpace) -> float | Non
         if mid >= top:
             return None
     return _fresh(mid, points)
+
+
+def _factor(space: SearchSpace, moves: int) -> float:
+    return float(space.growth**moves if space.accelerate else space.growth)
 
 
 def _fresh(load: float, points: Sequence[Point]) -> float | None:

@@ -4,10 +4,12 @@ each step's summary.json, so sweep.json, sweep.csv and the console say the same 
 Verdicts, in the order they are decided (the first that holds):
 
 - ``client_limited``: llmbench's own self-check says the client saturated, so the
-  step's latencies include client delay: never counted as the server's limit.
+  step's latencies include client delay; or the step's --concurrency cap, not the
+  server, held the load back (:mod:`llmbench.overload`). Never the server's limit.
 - ``overloaded``: the step was stopped early (:mod:`llmbench.overload`) or at
-  --max-error-rate, nothing succeeded, or (rate mode) the achieved rate fell below
-  :data:`ACHIEVED_MIN` of the offered one: the server did not keep up.
+  --max-error-rate, or fewer than :data:`OK_SHARE_MIN` of its requests succeeded
+  (errors, or requests still unfinished when its grace period ended): the server did
+  not keep up.
 - ``slo_failed``: an --slo failed, or goodput fell below --goodput-target.
 - ``ok``: the load is sustainable under every SLO.
 """
@@ -24,23 +26,24 @@ from llmbench.slo import show_figure
 from llmbench.sweep_search import FAILING, Bracket, Verdict
 
 __all__ = [
-    "ACHIEVED_MIN",
     "CSV_COLUMNS",
+    "OK_SHARE_MIN",
     "Mode",
+    "achieved_rate",
     "answer_block",
     "judge_step",
     "knee_block",
     "load_text",
-    "steady_rate",
+    "sending_window_s",
     "step_line",
     "step_record",
     "sweep_csv",
 ]
 
 Mode = Literal["rate", "concurrency"]
-# An open-loop step that completes less than this share of its offered rate is past
-# what the server sustains, whatever its latencies say.
-ACHIEVED_MIN = 0.9
+# A step in which fewer than this share of the requests succeeded (errors, or requests
+# cut off at its end) is past what the server sustains, whatever its latencies say.
+OK_SHARE_MIN = 0.9
 _FIGURES = ("ttft_ms", "tpot_ms", "itl_ms", "latency_ms")
 _STATS = ("p50", "p95", "p99")
 
@@ -71,19 +74,21 @@ def judge_step(
     run, requests = _block(summary, "run"), _block(summary, "requests")
     if run.get("stop_reason") == "overloaded":
         return "overloaded", [f"stopped early: {run.get('overload') or 'overloaded'}"]
+    if run.get("stop_reason") == "client cap":
+        return "client_limited", [f"stopped early: {run.get('overload') or 'the client cap'}"]
     stop = run.get("error_rate_stop")
     if isinstance(stop, Mapping):
         observed = _num(stop.get("observed")) or 0.0
         return "overloaded", [
             f"stopped at --max-error-rate: {observed:.0%} of the last {stop.get('window')} failed"
         ]
-    if not _num(requests.get("ok")):
+    ok, total = _num(requests.get("ok")) or 0.0, _num(requests.get("total")) or 0.0
+    if not ok:
         return "overloaded", ["no request succeeded"]
-    achieved = steady_rate(summary) or 0.0
-    if mode == "rate" and achieved < ACHIEVED_MIN * load:
+    if ok < OK_SHARE_MIN * total:
         return "overloaded", [
-            f"achieved {achieved:.3g} req/s of {load:g} offered ({achieved / load:.0%}): "
-            "the server did not keep up"
+            f"only {ok / total:.0%} of the requests succeeded ({total - ok:,.0f} failed or "
+            "were cut off): the server did not keep up"
         ]
     reasons = []
     slo = _block(summary, "slo")
@@ -99,20 +104,39 @@ def judge_step(
     return ("slo_failed", reasons) if reasons else ("ok", [])
 
 
-def steady_rate(summary: Mapping[str, Any], column: str = "ok") -> float | None:
-    """A per-second column (successes, output tokens) averaged while the load was on:
-    the rows from the second second (the first holds the pipeline filling) to the last
-    second that sent. The headline rates divide by the wall time, drain included, so a
-    short step of long streams reads below its offered rate even when it keeps up.
-    Without such rows, the headline rate."""
+def sending_window_s(summary: Mapping[str, Any]) -> float | None:
+    """How long the step sent requests: from its measured start to the end of the last
+    second in which it sent one (at most its --duration); None without per-second rows."""
     rows = summary.get("timeseries")
-    if isinstance(rows, list):
-        rows = [r for r in rows if isinstance(r, Mapping) and isinstance(r.get("t"), int)]
-        last = max((r["t"] for r in rows if _num(r.get("started"))), default=0)
-        steady = [_num(r.get(column)) or 0.0 for r in rows if 1 <= r["t"] < last]
-        if steady:
-            return round(sum(steady) / len(steady), 3)
-    headline = "requests_per_s" if column == "ok" else f"{column}_per_s"
+    if not isinstance(rows, list):
+        return None
+    sent = [
+        r["t"]
+        for r in rows
+        if isinstance(r, Mapping) and isinstance(r.get("t"), int) and _num(r.get("started"))
+    ]
+    if not sent:
+        return None
+    window = float(max(sent) + 1)
+    duration = _num(_block(summary, "config").get("duration_s"))
+    return min(window, duration) if duration else window
+
+
+def achieved_rate(summary: Mapping[str, Any], per: Literal["requests", "tokens"]) -> float | None:
+    """Successes (or their output tokens) per second of the sending window: each request
+    the step sent counts once, whenever it finished. Not the headline rate, which
+    divides by the wall time, drain included: a short step of long streams would read
+    below its offered rate while the server kept up. Without a window, the headline."""
+    window = sending_window_s(summary)
+    if window:
+        count = (
+            _num(_block(summary, "requests").get("ok"))
+            if per == "requests"
+            else _num(_block(summary, "tokens").get("output"))
+        )
+        if count is not None:
+            return round(count / window, 3)
+    headline = "requests_per_s" if per == "requests" else "output_tokens_per_s"
     return _num(_block(summary, "throughput").get(headline))
 
 
@@ -142,6 +166,8 @@ def step_record(
     tpot_p50 = tpot.get("p50") if tpot else None
     ratio = _num(goodput.get("ratio"))
     ok, total = _num(requests.get("ok")) or 0, _num(requests.get("total")) or 0
+    # cut off by the step's end (an early stop cancels at once): not the server's errors
+    canceled = _num(_block(requests, "by_status").get("canceled")) or 0
     return {
         "index": index,
         "role": role,
@@ -151,9 +177,13 @@ def step_record(
         "reasons": reasons,
         "stop_reason": str(run.get("stop_reason") or ""),
         "duration_s": _num(run.get("wall_time_s")),
-        "requests": {"ok": int(ok), "failed": int(total - ok)},
-        "achieved_rps": steady_rate(summary),
-        "output_tokens_per_s": steady_rate(summary, "output_tokens"),
+        "requests": {
+            "ok": int(ok),
+            "failed": int(max(0, total - ok - canceled)),
+            "canceled": int(canceled),
+        },
+        "achieved_rps": achieved_rate(summary, "requests"),
+        "output_tokens_per_s": achieved_rate(summary, "tokens"),
         **figures,
         "goodput_percent": None if ratio is None else round(ratio * 100, 3),
         "per_user_tokens_per_s": round(1000 / tpot_p50, 3) if tpot_p50 else None,
@@ -199,18 +229,17 @@ def answer_block(
     steps: Sequence[Mapping[str, Any]], b: Bracket, mode: Mode, high: float | None
 ) -> dict[str, Any]:
     """sweep.json's ``answer``: the highest load that passed below every fail, what
-    bounds it, and one sentence saying so."""
+    bounds it, and one sentence saying so. ``lower_bound``: the server's limit is higher
+    still (every load tried passed, or the client set the limit)."""
     unit = "req/s" if mode == "rate" else "concurrency"
     at = _at(steps, b.passed, failing=False)
     bound_at = _at(steps, b.failed, failing=True)
     bounded_by = list(steps[bound_at]["reasons"]) if bound_at is not None else []
     limited = b.ceiling is not None and (b.failed is None or b.ceiling < b.failed)
+    client = _client_limit(steps, b.ceiling, mode) if limited else ""
     if b.passed is None:
         if limited:
-            text = (
-                f"no answer: the client saturated at {load_text(b.ceiling or 0, mode)} before any "
-                "load passed; rerun with --workers N"
-            )
+            text = f"no answer: before any load passed, {client}"
         elif b.failed is not None:
             text = f"no load met the SLOs: even {load_text(b.failed, mode)} failed" + (
                 f" ({bounded_by[0]})" if bounded_by else ""
@@ -221,20 +250,18 @@ def answer_block(
         figures = _answer_figures(steps[at]) if at is not None else ""
         head = f"max sustainable load: {load_text(b.passed, mode)}{figures}"
         if limited:
-            text = (
-                f"{head}; at least that: the client saturated at {load_text(b.ceiling or 0, mode)}"
-                "; rerun with --workers N for the server's limit"
-            )
+            text = f"{head}; at least that: {client}"
         elif b.failed is not None:
             text = f"{head}; bounded at {load_text(b.failed, mode)} by " + (
                 bounded_by[0] if bounded_by else "a failed step"
             )
         else:
             limit = f" (--max {high:g})" if high is not None else ""
-            text = f"{head}; every SLO held up to the highest load tried{limit}"
+            text = f"{head}; at least that: every SLO held up to the highest load tried{limit}"
     return {
         "found": b.passed is not None,
         "load": b.passed,
+        "lower_bound": b.passed is not None and (limited or b.failed is None),
         "load_unit": unit,
         "step": at,
         "bounded_by": bounded_by,
@@ -242,6 +269,16 @@ def answer_block(
         "client_limited_at": b.ceiling if limited else None,
         "text": text,
     }
+
+
+def _client_limit(steps: Sequence[Mapping[str, Any]], load: float | None, mode: Mode) -> str:
+    """Why the client, not the server, set the limit at ``load``, and what to do."""
+    reasons = [s["reasons"][0] for s in steps if s["load"] == load and s.get("reasons")]
+    why = f" ({reasons[0]})" if reasons else ""
+    where = load_text(load or 0, mode)
+    if reasons and "--concurrency cap" in reasons[0]:
+        return f"at {where} the --concurrency cap held the load back{why}; raise --concurrency"
+    return f"the client saturated at {where}{why}; rerun with --workers N for the server's limit"
 
 
 def _answer_figures(step: Mapping[str, Any]) -> str:
@@ -282,6 +319,7 @@ CSV_COLUMNS = (
     "index", "role", "load", "verdict", "achieved_rps", "output_tokens_per_s",
     *(f"{key.removesuffix('_ms')}_{stat}_ms" for key in _FIGURES for stat in _STATS),
     "goodput_percent", "per_user_tokens_per_s", "requests_ok", "requests_failed",
+    "requests_canceled",
     "duration_s", "stop_reason", "reasons", "dir",
 )  # fmt: skip
 # A cell starting with one of these is a formula to a spreadsheet (OWASP "CSV injection").
@@ -306,6 +344,7 @@ def sweep_csv(steps: Sequence[Mapping[str, Any]]) -> str:
                 row[f"{key.removesuffix('_ms')}_{stat}_ms"] = _figure(s, key, stat)
         requests = s.get("requests") or {}
         row["requests_ok"], row["requests_failed"] = requests.get("ok"), requests.get("failed")
+        row["requests_canceled"] = requests.get("canceled")
         row["reasons"] = "; ".join(s.get("reasons") or [])
         writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
     return out.getvalue()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import select
 import signal
 import socket
@@ -94,13 +95,38 @@ class Conn:
         data, self.buf = self.buf[:n], self.buf[n:]
         return data
 
-    def read(self) -> Response:
+    def read_head(self) -> Response:
+        """The status line and headers only."""
         status = int(self._line().split(b" ")[1])
         headers = {}
         while line := self._line():
             name, _, value = line.decode().partition(":")
             headers[name.lower()] = value.strip()
-        resp = Response(status, headers)
+        return Response(status, headers)
+
+    def read_chunk(self) -> bytes:
+        """One chunk of a chunked body (after `read_head`)."""
+        data = self._exact(int(self._line(), 16))
+        assert self._exact(2) == b"\r\n"
+        return data
+
+    def close_normally(self, how: str) -> None:
+        """Read all the server has sent (until it is quiet for 0.1 s), then close with a
+        FIN: `shutdown` half-closes and waits for the server to close its side, `close`
+        closes. (Closing with unread data would send an RST instead.)"""
+        self.sock.settimeout(0.1)
+        with contextlib.suppress(TimeoutError):
+            while self.sock.recv(65536):
+                pass
+        self.sock.settimeout(5)
+        if how == "shutdown":
+            self.sock.shutdown(socket.SHUT_WR)
+            assert self.sock.recv(65536) == b""  # the server hung up in turn
+        self.close()
+
+    def read(self) -> Response:
+        resp = self.read_head()
+        headers = resp.headers
         if headers.get("transfer-encoding") == "chunked":
             while size := int(self._line(), 16):
                 resp.chunks.append(self._exact(size))
@@ -743,7 +769,7 @@ def test_a_client_that_leaves_the_queue_holds_no_slot(mock_server: Start) -> Non
         _capacity_until(url, lambda s: _cap(s)["active"] == 1)
         leaver.send("POST", "/v1/chat/completions", chat(stream=True))
         assert _cap(_capacity_until(url, lambda s: _cap(s)["queued"] == 1))["queued"] == 1
-        leaver.close()
+        leaver.close()  # with the response head unread: an RST
         cap = _cap(_capacity_until(url, lambda s: _cap(s)["left_queue"] == 1))
         assert (cap["queued"], cap["active"], cap["left_queue"]) == (0, 1, 1)
         assert len(holder.read().events()) == 10 + 3
@@ -771,13 +797,71 @@ def test_a_stalled_stream_holds_its_slot_until_its_client_leaves(mock_server: St
         time.sleep(0.2)  # past the whole unfaulted reply (105 ms): the stall keeps the slot
         cap = _cap(_capacity_until(url, lambda _: True))
         assert (cap["active"], cap["queued"], cap["admitted"]) == (1, 1, 1)
-        first.close()
+        first.close()  # with data unread: an RST
         stats = _capacity_until(url, lambda s: _cap(s)["admitted"] == 2)
         assert (_cap(stats)["active"], _cap(stats)["queued"]) == (1, 0)  # now it stalls
         assert stats["streams_aborted"] == 1
         second.close()
         stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
         assert (_cap(stats)["active"], stats["streams_aborted"]) == (0, 2)
+    finally:
+        first.close()
+        second.close()
+
+
+# A client that reads everything and then closes (a FIN, as `curl -m` or a client's own
+# timeout sends) has left just as one that resets: the mock closes in turn.
+
+
+@pytest.mark.parametrize("how", ["shutdown", "close"])
+def test_a_client_that_closes_normally_leaves_the_queue(mock_server: Start, how: str) -> None:
+    """As above (a 920 ms hold), the leaver having read its response head first."""
+    url = mock_server("--slots", "1", "--ttft-ms", "20", "--itl-ms", "100", "--tokens", "10")
+    holder, leaver = Conn(url), Conn(url)
+    try:
+        holder.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["active"] == 1)
+        leaver.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["queued"] == 1)
+        assert leaver.read_head().status == 200  # sent at once, though the request waits
+        leaver.close_normally(how)
+        cap = _cap(_capacity_until(url, lambda s: _cap(s)["left_queue"] == 1))
+        assert (cap["queued"], cap["active"], cap["left_queue"]) == (0, 1, 1)
+        assert len(holder.read().events()) == 10 + 3
+    finally:
+        holder.close()
+        leaver.close()
+    (after,) = _together(url, 1, chat(stream=True, max_tokens=1))
+    assert after.times[1] < 0.5  # the slot was free: no 920 ms for a ghost first
+    stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
+    assert (_cap(stats)["admitted"], _cap(stats)["active"]) == (2, 0)
+    assert (stats["streams_started"], stats["streams_aborted"]) == (2, 0)
+
+
+@pytest.mark.parametrize("how", ["shutdown", "close"])
+def test_a_stalled_stream_frees_its_slot_when_its_client_closes_normally(
+    mock_server: Start, how: str
+) -> None:
+    url = mock_server(
+        "--slots", "1", "--fault", "stall", "--ttft-ms", "10", "--itl-ms", "5", "--tokens", "20"
+    )
+    first, second = Conn(url), Conn(url)
+    try:
+        first.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["active"] == 1)
+        second.send("POST", "/v1/chat/completions", chat(stream=True))
+        _capacity_until(url, lambda s: _cap(s)["queued"] == 1)
+        time.sleep(0.2)  # past the whole unfaulted reply (105 ms): the first has stalled
+        first.close_normally(how)
+        stats = _capacity_until(url, lambda s: _cap(s)["admitted"] == 2)
+        cap = _cap(stats)
+        assert (cap["active"], cap["queued"], cap["admitted"]) == (1, 0, 2)
+        assert stats["streams_aborted"] == 1
+        assert second.read_head().status == 200
+        assert second.read_chunk().startswith(b"data: ")  # the second stream has started
+        second.close_normally(how)
+        stats = _capacity_until(url, lambda s: _cap(s)["active"] == 0)
+        assert (_cap(stats)["active"], _cap(stats)["queued"], stats["streams_aborted"]) == (0, 0, 2)
     finally:
         first.close()
         second.close()
@@ -875,3 +959,150 @@ def test_shutdown_with_a_queue_is_clean() -> None:
     assert (proc.returncode, err) == (0, "")
     assert "streams: started=1 completed=0 aborted=1" in out
     assert "capacity: slots=1 active=0 (max 1) queued=0 (max 2)" in out
+
+
+# Dify conversations and --prefix-cache: the truth later multi-turn and shared-prefix
+# tests measure against. Timing bounds are ratios with wide margins (shared CI cores).
+
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+
+
+def dify(query: str, **extra: object) -> dict[str, object]:
+    return {"query": query, "user": "u-1", "inputs": {}, "response_mode": "streaming", **extra}
+
+
+def _dify_events(resp: Response) -> list[dict[str, object]]:
+    """The `data:` events of a streamed Dify reply (the bare `event: ping` skipped)."""
+    assert resp.status == 200, resp.body
+    return [json.loads(c[6:-2]) for c in resp.chunks if c.startswith(b"data: ")]
+
+
+def _dify_ttft(resp: Response, sent: float) -> float:
+    first = next(i for i, c in enumerate(resp.chunks) if b'"event":"message"' in c)
+    return resp.times[first] - sent
+
+
+def test_dify_conversation_is_issued_echoed_and_checked(mock_server: Start) -> None:
+    url = mock_server("--seed", "3", "--ttft-ms", "5", "--itl-ms", "1", "--tokens", "4")
+    c = Conn(url)
+    try:
+        turn1 = _dify_events(c.request("POST", "/v1/chat-messages", dify("one two three")))
+        ids = {e["conversation_id"] for e in turn1 if e["event"] in ("message", "message_end")}
+        assert len(ids) == 1
+        (cid,) = ids
+        assert isinstance(cid, str)
+        assert re.match(_UUID, cid)
+        turn2 = _dify_events(
+            c.request("POST", "/v1/chat-messages", dify("four five", conversation_id=cid))
+        )
+        mine = [e for e in turn2 if e["event"] in ("message", "message_end")]
+        assert {e["conversation_id"] for e in mine} == {cid}
+        end = mine[-1]
+        assert end["event"] == "message_end"
+        usage = end["metadata"]["usage"]  # type: ignore[index]
+        assert usage["prompt_tokens"] == 3 + 4 + 2  # the history (query, answer), the query
+        for body in (
+            dify("x", conversation_id="not-issued"),
+            dify("x", conversation_id=cid, user="u-2"),
+        ):
+            resp = c.request("POST", "/v1/chat-messages", body)
+            assert resp.status == 404
+            assert json.loads(resp.body) == {
+                "code": "not_found",
+                "message": "Conversation Not Exists.",
+                "status": 404,
+            }
+        blocking = c.request("POST", "/v1/chat-messages", dify("six", response_mode="blocking"))
+        new = json.loads(blocking.body)["conversation_id"]
+        assert re.match(_UUID, new)
+        assert new != cid
+    finally:
+        c.close()
+    with httpx.Client(base_url=url) as client:
+        conversations = client.get("/stats").json()["conversations"]
+    assert {k: conversations[k] for k in ("started", "resumed", "not_found", "remembered")} == {
+        "started": 2,
+        "resumed": 1,
+        "not_found": 2,
+        "remembered": 2,
+    }
+
+
+def test_dify_conversation_ids_follow_the_seed(mock_server: Start) -> None:
+    def first_id(url: str) -> str:
+        with httpx.Client(base_url=url) as client:
+            body = dify("q", response_mode="blocking")
+            cid: str = client.post("/v1/chat-messages", json=body).json()["conversation_id"]
+            return cid
+
+    args = ("--seed", "11", "--ttft-ms", "1", "--itl-ms", "0", "--tokens", "1")
+    assert first_id(mock_server(*args)) == first_id(mock_server(*args))
+
+
+def _timed(c: Conn, path: str, body: dict[str, object]) -> tuple[Response, float]:
+    sent = time.perf_counter()
+    return c.request("POST", path, body), sent
+
+
+@pytest.mark.slow
+def test_prefix_cache_shortens_a_repeated_prompts_ttft(mock_server: Start) -> None:
+    """808 words: the repeat has 800 of them cached, so its TTFT is 300 × 8/808 ≈ 3 ms
+    against 300 ms. The mock never writes early, so 300 ms is a floor for the first; the
+    repeat is asserted under a third of it (any machine's lateness fits in that)."""
+    url = mock_server("--prefix-cache", "--ttft-ms", "300", "--itl-ms", "1", "--tokens", "2")
+    prompt = " ".join(f"w{i}" for i in range(807))  # 807 words + the <user> tag: 808
+    body = {"messages": [{"role": "user", "content": prompt}], "stream": True}
+    c = Conn(url)
+    try:
+        first, t1 = _timed(c, "/v1/chat/completions", body)
+        again, t2 = _timed(c, "/v1/chat/completions", body)
+    finally:
+        c.close()
+    cold, warm = first.times[0] - t1, again.times[0] - t2
+    assert cold >= 0.300, (cold, warm)
+    assert warm < cold / 3, (cold, warm)
+    with httpx.Client(base_url=url) as client:
+        cache = client.get("/stats").json()["prefix_cache"]
+    assert cache["enabled"] is True
+    assert (cache["queries"], cache["prompt_blocks"], cache["hit_blocks"]) == (2, 100, 50)
+    assert cache["hit_rate"] == 0.5
+
+
+@pytest.mark.slow
+def test_prefix_cache_makes_a_dify_turn_2_cheap(mock_server: Start) -> None:
+    """Turn 2's prompt is turn 1 (query and answer) plus a short query: 192 of its 210
+    words are cached, so its TTFT is ~26 ms against turn 1's 300 ms."""
+    url = mock_server("--prefix-cache", "--ttft-ms", "300", "--itl-ms", "1", "--tokens", "2")
+    c = Conn(url)
+    try:
+        query = " ".join(f"q{i}" for i in range(200))
+        resp1, t1 = _timed(c, "/v1/chat-messages", dify(query))
+        cid = _dify_events(resp1)[-1]["conversation_id"]
+        resp2, t2 = _timed(c, "/v1/chat-messages", dify("a b c d e", conversation_id=cid))
+    finally:
+        c.close()
+    cold, warm = _dify_ttft(resp1, t1), _dify_ttft(resp2, t2)
+    assert cold >= 0.300, (cold, warm)
+    assert warm < cold / 3, (cold, warm)
+    with httpx.Client(base_url=url) as client:
+        cache = client.get("/stats").json()["prefix_cache"]
+    assert (cache["prompt_blocks"], cache["hit_blocks"]) == (12 + 13, 12)
+
+
+def test_without_the_flag_there_is_no_cache(url: str) -> None:
+    with httpx.Client(base_url=url) as client:
+        client.post("/v1/chat/completions", json=chat())
+        client.post("/v1/chat/completions", json=chat())
+        cache = client.get("/stats").json()["prefix_cache"]
+    assert (cache["enabled"], cache["queries"], cache["blocks"]) == (False, 0, 0)
+
+
+def test_stats_flag_prints_the_prefix_cache() -> None:
+    with own_mock("--stats", "--prefix-cache", "--tokens", "2", "--ttft-ms", "1") as (proc, url):
+        with httpx.Client(base_url=url) as client:
+            client.post("/v1/completions", json=completion(prompt="x " * 40))
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, err) == (0, "")
+    assert "prefix cache: queries=1 hit blocks=0 of 2 (rate 0.000)" in out
+    assert "conversations: started=0" in out

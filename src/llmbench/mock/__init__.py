@@ -27,11 +27,16 @@ besides OpenAI: Dify, DashScope, Anthropic, Ollama and TGI, each at its own path
 wait in a FIFO queue, their wait showing up as TTFT; `--itl-per-active-ms A` slows every
 token gap by A per active request, as batching does (see `capacity.py`).
 
+Dify's `conversation_id` is issued, echoed and checked (an unknown id gets Dify's 404;
+see `conversations.py`); `--prefix-cache` shortens TTFT by the share of the prompt seen
+before (see `prefix_cache.py`).
+
 Module map: `http11` (sans-IO request parsing, response bytes), `formats*` (what bytes a
 reply is made of, per API family), `models` (the served names, vLLM's 404), `capacity`
-(slots and their queue, sans-IO), `engine` (admission, timelines), `streams` (when each
-piece is written), `scheduler` (the timer wheel), `server` (connections and routes),
-`main` (process).
+(slots and their queue, sans-IO), `conversations` (Dify's conversation ids, sans-IO),
+`prefix_cache` (the simulated prefix cache, sans-IO), `engine` (admission, timelines),
+`streams` (when each piece is written), `scheduler` (the timer wheel), `server`
+(connections and routes), `main` (process).
 """
 
 from llmbench.mock.main import run

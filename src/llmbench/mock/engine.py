@@ -4,8 +4,10 @@ The server hands over a reply already rendered (a `StreamPlan`, a body, a trickl
 bytes) as a `Start`: what to run once the request has a slot. The engine takes it
 through `capacity.Slots` (a slot at once, unless `--slots` are all taken), gives it a
 timeline (the shared `Timing`, or its own `LoadTimeline` under `--itl-per-active-ms`)
-starting at its admission, and puts its job on the timer wheel. When the connection says
-the reply is over (`release`), the slot goes to the longest-waiting request.
+starting at its admission, and puts its job on the timer wheel. When the connection
+says the reply is over (`release`), the slot goes to the longest-waiting request. A
+prompt found in the `--prefix-cache` shortens the reply's TTFT by `saved_ns`: its
+timeline starts that much earlier, so every later gap keeps its length.
 """
 
 from __future__ import annotations
@@ -116,21 +118,29 @@ class Engine:
         ticket.sink.job = job
         self.scheduler.add(job, due)
 
-    def stream(self, sink: Sink, plan: StreamPlan) -> Start:
-        """A streamed reply, token by token."""
+    def stream(self, sink: Sink, plan: StreamPlan, saved_ns: int = 0) -> Start:
+        """A streamed reply, token by token, its TTFT shortened by `saved_ns`."""
 
         def start(now: int) -> tuple[Job, int]:
             job = StreamJob(
-                sink.write, sink.done, plan, self._timeline(), self.stats, now, sink.close
+                sink.write,
+                sink.done,
+                plan,
+                self._timeline(),
+                self.stats,
+                now - saved_ns,
+                sink.close,
             )
             return job, job.due_ns
 
         return start
 
-    def body(self, sink: Sink, data: bytes, n: int) -> Start:
-        """A non-streamed reply (head and body), written once its n-th token is due."""
+    def body(self, sink: Sink, data: bytes, n: int, saved_ns: int = 0) -> Start:
+        """A non-streamed reply (head and body), written once its n-th token is due
+        (`saved_ns` earlier for a cached prompt)."""
 
         def start(now: int) -> tuple[Job, int]:
+            now -= saved_ns
             if self.per_active_ns:
                 job = PacedBodyJob(sink.write, sink.done, data, self._timeline(), now, n)
                 return job, job.due_ns

@@ -67,6 +67,7 @@ class Messages:
     def parse(self, body: bytes, header: HeaderLookup) -> GenRequest:
         data = load_object(body)
         messages = get_messages(data)
+        system = data.get("system")
         limit = max_tokens(data, "max_tokens")
         if limit is None:
             raise FormatError("max_tokens: Field required", "max_tokens")
@@ -75,7 +76,10 @@ class Messages:
             max_tokens=limit,
             stream=get_bool(data, "stream", False),
             include_usage=True,
-            prompt_tokens=count_words(messages) + count_words(data.get("system")),
+            prompt_tokens=count_words(messages) + count_words(system),
+            prompt=messages
+            if system is None
+            else ({"role": "system", "content": system}, messages),
         )
 
     def stream(self, reply: Reply) -> StreamEvents:

@@ -74,7 +74,11 @@ class GenRequest:
     """What a generation request asks for, independent of its API family.
 
     `cumulative`: every streamed event repeats the whole text so far (DashScope without
-    `incremental_output`) instead of carrying only the new token.
+    `incremental_output`) instead of carrying only the new token. `prompt` is the
+    prompt as the request gave it (a string, a message list, ...), only read by the
+    prefix cache (`prefix_cache.prompt_words`). A conversation API sets `conversation`:
+    "" to start one, else the id to continue (of `user`); the server puts the id it
+    issued there before rendering (see `conversations.py`).
     """
 
     model: str
@@ -83,6 +87,9 @@ class GenRequest:
     include_usage: bool
     prompt_tokens: int
     cumulative: bool = False
+    prompt: object = None
+    conversation: str | None = None
+    user: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,7 @@ class Generation:
             include_usage=True,
             prompt_tokens=count_words(messages) + count_words(prompt),
             cumulative=not get_bool(params, "incremental_output", False),
+            prompt=(messages, prompt),
         )
 
     def stream(self, reply: Reply) -> StreamEvents:

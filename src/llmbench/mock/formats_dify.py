@@ -8,6 +8,10 @@ A chatflow app streams `workflow_started` and `node_started` first, then one `me
 event per token (`answer` is the new text), then `node_finished`, `workflow_finished`
 and `message_end` with `metadata.usage`. `response_mode: "blocking"` (the default)
 answers one JSON object with the whole `answer`. `query` and `user` are required.
+
+`conversation_id` (empty or absent: a new conversation) is handed to the server, which
+issues or checks it (`conversations.py`); every message event and `message_end` carry
+the id it settled on.
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def _ids(reply: Reply) -> dict[str, object]:
         "task_id": f"task-{rid}",
         "id": rid,
         "message_id": rid,
-        "conversation_id": f"conv-{rid}",
+        "conversation_id": reply.request.conversation or "",
         "created_at": reply.created,
     }
 
@@ -84,7 +88,8 @@ class ChatMessages:
         query = data.get("query")
         if not isinstance(query, str) or not query:
             raise FormatError("query is required", "query")
-        if not get_str(data, "user", ""):
+        user = get_str(data, "user", "")
+        if not user:
             raise FormatError("user is required", "user")
         mode = get_str(data, "response_mode", "blocking")
         if mode not in _MODES:
@@ -97,6 +102,9 @@ class ChatMessages:
             stream=mode == "streaming",
             include_usage=True,
             prompt_tokens=count_words(query),
+            prompt=query,
+            conversation=get_str(data, "conversation_id", ""),
+            user=user,
         )
 
     def stream(self, reply: Reply) -> StreamEvents:

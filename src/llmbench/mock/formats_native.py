@@ -67,6 +67,7 @@ class OllamaChat:
             stream=get_bool(data, "stream", True),
             include_usage=True,
             prompt_tokens=count_words(messages),
+            prompt=messages,
         )
 
     def stream(self, reply: Reply) -> StreamEvents:
@@ -114,6 +115,7 @@ def _tgi_request(body: bytes, stream: bool) -> GenRequest:
         stream=stream,
         include_usage=get_bool(params, "details", False),
         prompt_tokens=count_words(inputs),
+        prompt=inputs,
     )
 
 

@@ -46,6 +46,7 @@ def _openai_request(data: Mapping[str, object], prompt: object) -> GenRequest:
         stream=get_bool(data, "stream", False),
         include_usage=get_object(data, "stream_options").get("include_usage") is True,
         prompt_tokens=count_words(prompt),
+        prompt=prompt,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from llmbench.mock.capacity import MAX_SLOTS
 from llmbench.mock.faults import Fault, FaultError, parse_fault
 from llmbench.mock.formats import ALL, FORMATS
+from llmbench.mock.prefix_cache import BLOCK_WORDS, DEFAULT_MAX_BLOCKS, MAX_BLOCKS
 
 __all__ = ["MockOptions", "OptionsError", "add_arguments", "options_from_args"]
 
@@ -42,6 +43,8 @@ class MockOptions:
     models: tuple[str, ...] = ()
     slots: int = 0
     itl_per_active_ms: float = 0.0
+    prefix_cache: bool = False
+    prefix_cache_blocks: int = DEFAULT_MAX_BLOCKS
 
     def __post_init__(self) -> None:
         _check(bool(self.host), "--host must not be empty")
@@ -55,6 +58,10 @@ class MockOptions:
             _check(0 <= value < _MAX_MS, f"{flag} must be in 0..{_MAX_MS:g}, got {value:g}")
         _check(self.tokens >= 1, f"--tokens must be >= 1, got {self.tokens}")
         _check(0 <= self.slots <= MAX_SLOTS, f"--slots must be in 0..{MAX_SLOTS}, got {self.slots}")
+        _check(
+            1 <= self.prefix_cache_blocks <= MAX_BLOCKS,
+            f"--prefix-cache-blocks must be in 1..{MAX_BLOCKS}, got {self.prefix_cache_blocks}",
+        )
         _check(0 <= self.fault_rate <= 1, f"--fault-rate must be in 0..1, got {self.fault_rate:g}")
         _check(
             self.format in _FORMAT_CHOICES,
@@ -117,6 +124,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="A",
         help="batching slows decode: each token gap is --itl-ms plus A times the "
         "requests generating when it starts (default %(default)s)",
+    )
+    parser.add_argument(
+        "--prefix-cache",
+        action="store_true",
+        help="simulate a prefix cache: a request's TTFT shrinks by the share of its prompt "
+        f"(in {BLOCK_WORDS}-word blocks) already seen in an earlier prompt or reply",
+    )
+    parser.add_argument(
+        "--prefix-cache-blocks",
+        type=int,
+        default=d.prefix_cache_blocks,
+        metavar="N",
+        help=f"remember at most N {BLOCK_WORDS}-word blocks, least recently used forgotten "
+        "first (default %(default)s)",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed for jitter and ids")
     parser.add_argument(
@@ -199,6 +220,8 @@ def options_from_args(args: argparse.Namespace) -> MockOptions:
         models=tuple(args.model),
         slots=args.slots,
         itl_per_active_ms=args.itl_per_active_ms,
+        prefix_cache=args.prefix_cache,
+        prefix_cache_blocks=args.prefix_cache_blocks,
     )
 
 

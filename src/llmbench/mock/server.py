@@ -24,11 +24,13 @@ import orjson
 
 from llmbench.mock import faults, http11
 from llmbench.mock.capacity import Slots
+from llmbench.mock.conversations import NOT_FOUND_BODY, Conversation, Conversations, seeded_ids
 from llmbench.mock.engine import Engine, Job, Start, Ticket
 from llmbench.mock.faults import Fault, FaultPlan
 from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
 from llmbench.mock.models import ServedModels, not_found_message
 from llmbench.mock.options import MockOptions
+from llmbench.mock.prefix_cache import Chain, PrefixCache, cached_ttft_ns, prompt_words
 from llmbench.mock.scheduler import Scheduler
 from llmbench.mock.stats import MockStats
 from llmbench.mock.streams import StreamPlan, Timing
@@ -46,10 +48,17 @@ _clock = time.perf_counter_ns
 
 
 class _App:
-    """What every connection shares: routes, the engine, stats, the id source."""
+    """What every connection shares: routes, the engine, stats, the id source, the
+    conversations and the prefix cache (None without `--prefix-cache`)."""
 
     def __init__(
-        self, options: MockOptions, scheduler: Scheduler, stats: MockStats, slots: Slots[Ticket]
+        self,
+        options: MockOptions,
+        scheduler: Scheduler,
+        stats: MockStats,
+        slots: Slots[Ticket],
+        conversations: Conversations,
+        prefix_cache: PrefixCache | None,
     ) -> None:
         rng = random.Random(options.seed)
         self.tokens = options.tokens
@@ -63,7 +72,11 @@ class _App:
         self.engine = Engine(timing, per_active_ns, scheduler, stats, slots)
         self.rand_bits = rng.getrandbits
         self.stats = stats
+        self.conversations = conversations
+        self.prefix_cache = prefix_cache
+        self.ttft_ns = timing.ttft_ns
         vocab = DEFAULT_VOCAB if options.text is None else Vocab.from_text(options.text)
+        self.vocab = vocab
         self.endpoints: dict[str, Endpoint] = routes(options.format, vocab)
         self.connections: set[_Connection] = set()
         self._date = (0, b"")
@@ -127,6 +140,13 @@ class _App:
             return
         if not gen.model:
             gen = dataclasses.replace(gen, model=self.models.default)
+        conv: Conversation | None = None
+        if gen.conversation:  # a later turn: Dify looks the conversation up first
+            conv = self.conversations.find(gen.conversation, gen.user)
+            if conv is None:
+                self.stats.errors += 1
+                conn.respond(self.json(404, NOT_FOUND_BODY, req.keep_alive))
+                return
         fault = self._draw_fault(gen.stream)
         # These faults never reach the engine, so they take no slot: a 429/503 is how a
         # full server refuses instead of queueing, and a hung request produced nothing.
@@ -135,6 +155,12 @@ class _App:
             return
         if fault is not None and fault.kind == "hang":
             return  # read, never answered: the connection stays busy until the client leaves
+        if gen.conversation is not None:
+            conv = conv or self.conversations.start(gen.user)
+            # The turn's prompt is the history, then the query.
+            gen = dataclasses.replace(
+                gen, conversation=conv.id, prompt_tokens=conv.words + gen.prompt_tokens
+            )
         capped = gen.max_tokens is not None and gen.max_tokens <= self.tokens
         n = min(self.tokens, gen.max_tokens) if gen.max_tokens is not None else self.tokens
         # "length" when the request's own limit ended the reply, "stop" when the "model"
@@ -142,13 +168,39 @@ class _App:
         reply = Reply(
             gen, n, "length" if capped else "stop", f"{self.rand_bits(128):032x}", int(time.time())
         )
+        saved_ns = 0
+        if self.prefix_cache is not None:
+            saved_ns = self._prefill(self.prefix_cache, reply, conv)
+        elif conv is not None:
+            self.conversations.record(conv, gen.prompt_tokens + n)
         if gen.stream:
-            start = self._stream_start(endpoint, reply, req.keep_alive, conn, fault)
+            start = self._stream_start(endpoint, reply, req.keep_alive, conn, fault, saved_ns)
         else:
             body = endpoint.body(reply)
             data = self.head(200, body.content_type, len(body.body), req.keep_alive) + body.body
-            start = self.engine.body(conn, data, n)
+            start = self.engine.body(conn, data, n, saved_ns)
         conn.ticket = self.engine.submit(conn, start, arrival_ns)
+
+    def _prefill(self, cache: PrefixCache, reply: Reply, conv: Conversation | None) -> int:
+        """Look the prompt up in the prefix cache, cache it and its reply; return the TTFT
+        saved (see prefix_cache.py). A conversation's turn continues its history."""
+        gen = reply.request
+        words, chat = prompt_words(gen.prompt)
+        chain = Chain()
+        if conv is not None:  # a conversation API's query is the user's turn
+            if conv.history is not None:
+                chain = conv.history.copy()
+            words.insert(0, "<user>")
+            chat = True
+        chain.extend(words)
+        hit = cache.match(chain.hashes)
+        length = chain.words
+        answer = self.vocab.text(reply.n).split()
+        chain.extend(["<assistant>", *answer] if chat else answer)
+        cache.insert(chain.hashes)
+        if conv is not None:
+            self.conversations.record(conv, gen.prompt_tokens + reply.n, chain)
+        return self.ttft_ns - cached_ttft_ns(self.ttft_ns, hit, length)
 
     def _draw_fault(self, stream: bool) -> Fault | None:
         """This request's fault, if any; stream faults leave non-streamed replies alone."""
@@ -165,6 +217,7 @@ class _App:
         keep_alive: bool,
         conn: _Connection,
         fault: Fault | None,
+        saved_ns: int,
     ) -> Start:
         events = endpoint.stream(reply)
         ctype = events.content_type
@@ -185,7 +238,7 @@ class _App:
         # StreamingResponse sends its head before the engine schedules the request), so a
         # client's TTFB is ~0 and its TTFT is all ours, queueing included.
         conn.write(head)
-        return self.engine.stream(conn, plan)
+        return self.engine.stream(conn, plan, saved_ns)
 
 
 def _frame(events: tuple[bytes, ...]) -> bytes:
@@ -205,7 +258,6 @@ class _Connection(asyncio.Protocol):
         self._busy = False
         self._in_next = False
         self._keep_alive = True
-        self._eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only look-alikes.
@@ -241,15 +293,20 @@ class _Connection(asyncio.Protocol):
         self._next()
 
     def eof_received(self) -> bool:
-        # A client may half-close after its last request and still read the reply.
-        self._eof = True
-        return self._busy or bool(self._pending)
+        # The client closed its side (FIN): it has left, as after an RST. RFC 9112 §9.6
+        # says a half-close does not "imply that the client is no longer interested in a
+        # response", but the servers benchmarked treat it so: uvicorn's h11 and httptools
+        # protocols return None here, so asyncio closes the transport, connection_lost
+        # marks the request disconnected, and vLLM's with_cancellation (entrypoints/
+        # utils.py, listen_for_disconnect) aborts it. Clients that half-close and still
+        # read are rare; keeping their socket half-open let a stalled stream hold its
+        # slot, and a waiting request its place, until the process exited.
+        self._pending.clear()
+        self._drop()
+        return False  # asyncio closes the transport once what is buffered is sent
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.job is not None:
-            self.job.abort()
-            self.job = None
-        self._release()
+        self._drop()
         self._pending.clear()
         self._app.connections.discard(self)
         self._transport = None
@@ -270,14 +327,14 @@ class _Connection(asyncio.Protocol):
         self.job = None
         self._busy = False
         self._release()  # before the next pipelined request, which queues behind the others
-        if not self._keep_alive or (self._eof and not self._pending):
+        if not self._keep_alive:
             self.close()
         elif not self._in_next:
             self._next()
 
     def close(self) -> None:
         """Close after whatever is buffered has been sent; generation here is over."""
-        self._release()
+        self._drop()
         if self._transport is not None:
             self._transport.close()
 
@@ -286,16 +343,25 @@ class _Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Drop the connection now (server shutdown)."""
-        self._release()
+        self._drop()
         if self._transport is not None:
             self._transport.abort()
+
+    def _drop(self) -> None:
+        """Generation here is over early: stop the running job, free the slot."""
+        job = self.job
+        if job is not None:
+            self.job = None
+            job.abort()  # a no-op for a job that ended itself (a `cut` calls `close`)
+        self._release()
 
     def _release(self) -> None:
         """This connection's request no longer needs its slot (or its place in the queue).
 
         Called when the reply ends (`done`), when the server hangs up (a `cut` fault, a
-        parse error: `close`) and when the client does (`connection_lost`, which also
-        ends a `stall`ed stream): whichever comes first frees the slot.
+        parse error: `close`) and when the client does, by FIN (`eof_received`) or RST
+        (`connection_lost`), which also ends a `stall`ed stream: whichever comes first
+        frees the slot.
         """
         ticket = self.ticket
         if ticket is not None:
@@ -321,14 +387,26 @@ class MockServer:
         self.options = options
         self.tls = tls  # serve HTTPS with this context
         self._slots: Slots[Ticket] = Slots(options.slots)
-        self.stats = MockStats(self._slots.statistics)
+        self._cache = PrefixCache(options.prefix_cache_blocks) if options.prefix_cache else None
+        # Histories are kept (as block hashes) only for the cache, within its budget.
+        self._conversations = Conversations(
+            seeded_ids(options.seed),
+            max_history_blocks=options.prefix_cache_blocks if options.prefix_cache else 0,
+        )
+        self.stats = MockStats(
+            self._slots.statistics,
+            self._conversations.statistics,
+            None if self._cache is None else self._cache.statistics,
+        )
         self._server: asyncio.Server | None = None
         self._app: _App | None = None
 
     async def start(self) -> tuple[str, int]:
         """Listen on `options.host`/`options.port`; return the bound host and port."""
         loop = asyncio.get_running_loop()
-        app = _App(self.options, Scheduler(loop), self.stats, self._slots)
+        app = _App(
+            self.options, Scheduler(loop), self.stats, self._slots, self._conversations, self._cache
+        )
         self._app = app
         self._server = await loop.create_server(
             lambda: _Connection(app),

@@ -6,7 +6,9 @@ ideal one (`start + ttft + jitter`, the start being the arrival or, when `--slot
 request wait, its admission), recorded in an HDR histogram. Only first tokens are
 histogrammed (a few hundred a second); later tokens only update a maximum, because an
 HDR record per token would cost the mock a tenth of a core at 50,000 tokens/s. The
-capacity figures (`--slots`: active, queued, queue waits) come from `capacity.Slots`.
+capacity figures (`--slots`: active, queued, queue waits) come from `capacity.Slots`,
+the Dify conversation counts from `conversations.Conversations` and the `--prefix-cache`
+figures from `prefix_cache.PrefixCache`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from dataclasses import asdict, dataclass
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.mock import prefix_cache
 from llmbench.mock.capacity import CapacitySnapshot, Slots
+from llmbench.mock.conversations import Conversations, ConversationsSnapshot, seeded_ids
+from llmbench.mock.prefix_cache import PrefixCacheSnapshot
 
 __all__ = ["MockStats", "MockStatsSnapshot"]
 
@@ -42,12 +47,17 @@ class MockStatsSnapshot:
     errors: int
     faults: dict[str, int]
     capacity: CapacitySnapshot
+    conversations: ConversationsSnapshot
+    prefix_cache: PrefixCacheSnapshot
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict: lateness grouped under `first_token_lateness_ms`, the slots
-        and queue under `capacity` (see `CapacitySnapshot`)."""
+        and queue under `capacity` (see `CapacitySnapshot`), then `conversations` and
+        `prefix_cache` (see their snapshots)."""
         flat = asdict(self)
         flat["capacity"] = self.capacity.to_json()
+        flat["conversations"] = self.conversations.to_json()
+        flat["prefix_cache"] = self.prefix_cache.to_json()
         return {
             "first_token_lateness_ms": {
                 "p50": flat.pop("first_token_lateness_p50_ms"),
@@ -69,6 +79,8 @@ class MockStatsSnapshot:
             f"requests={self.requests} streams: started={self.streams_started} "
             f"completed={self.streams_completed} aborted={self.streams_aborted} "
             f"errors={self.errors}",
+            self.conversations.line(),
+            self.prefix_cache.line(),
             self.capacity.line(),
             f"faults={sum(self.faults.values())}"
             + "".join(f" {spec}={n}" for spec, n in sorted(self.faults.items())),
@@ -80,7 +92,9 @@ class MockStats:
 
     __slots__ = (
         "_capacity",
+        "_conversations",
         "_first",
+        "_prefix_cache",
         "errors",
         "faults",
         "requests",
@@ -91,9 +105,16 @@ class MockStats:
         "tokens",
     )
 
-    def __init__(self, capacity: Callable[[], CapacitySnapshot] | None = None) -> None:
-        # Where the capacity figures come from (the server's `Slots.statistics`).
+    def __init__(
+        self,
+        capacity: Callable[[], CapacitySnapshot] | None = None,
+        conversations: Callable[[], ConversationsSnapshot] | None = None,
+        prefix_cache: Callable[[], PrefixCacheSnapshot] | None = None,
+    ) -> None:
+        # Where the grouped figures come from (the server's `Slots.statistics`, ...).
         self._capacity = capacity or Slots[object]().statistics
+        self._conversations = conversations or Conversations(seeded_ids(None)).statistics
+        self._prefix_cache = prefix_cache or _prefix_cache_off
         self._first = HdrHistogram(1, _MAX_TRACKED_US, _SIGNIFICANT_DIGITS)
         self.requests = 0
         self.errors = 0
@@ -135,4 +156,10 @@ class MockStats:
             errors=self.errors,
             faults=dict(self.faults),
             capacity=self._capacity(),
+            conversations=self._conversations(),
+            prefix_cache=self._prefix_cache(),
         )
+
+
+def _prefix_cache_off() -> PrefixCacheSnapshot:
+    return prefix_cache.OFF

@@ -17,7 +17,14 @@ from llmbench.result import RampFigures
 from llmbench.slo import GoodputSpec, goodput_block
 from llmbench.tokens import run_token_unit
 
-__all__ = ["SAMPLE_CAP", "SCHEMA_VERSION", "build_summary", "run_summary", "write_json_atomic"]
+__all__ = [
+    "SAMPLE_CAP",
+    "SCHEMA_VERSION",
+    "build_summary",
+    "run_summary",
+    "write_bytes_atomic",
+    "write_json_atomic",
+]
 
 SCHEMA_VERSION = 1
 # The first and last frame are kept raw, each capped: enough to see the wire format.
@@ -152,7 +159,7 @@ def run_summary(
     seconds after ``run_start_ns``, results.jsonl's origin). ``run`` holds the rest of
     the run block."""
     origin = measured.origin_ns
-    open_loop = config.get("rps") is not None
+    open_loop = config.get("rps") is not None or config.get("trace") is not None  # --trace
     token_mode = str(config.get("token_mode", "auto"))
     return build_summary(
         measured,
@@ -180,17 +187,21 @@ def _cap(text: str | None) -> str | None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write via a temp file and rename, so a reader never sees half a summary. The
-    file gets the mode of the run's other files (0666 less the umask, as ``open``
-    gives), not mkstemp's private 0600."""
-    data = _dumps(obj)
+    """Write via a temp file and rename, so a reader never sees half a summary."""
+    write_bytes_atomic(path, _dumps(obj) + b"\n")
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write via a temp file and rename, so a reader never sees half a file. The file
+    gets the mode of the run's other files (0666 less the umask, as ``open`` gives),
+    not mkstemp's private 0600."""
     mask = os.umask(0o022)  # reading the umask means setting it: put it straight back
     os.umask(mask)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o666 & ~mask)
-            fh.write(data + b"\n")
+            fh.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
