@@ -181,7 +181,8 @@ def test_stats_carry_the_prefix_cache_group() -> None:
         (0, 100, 100 * MS),
         (1, 32, 50 * MS),  # 16 of 32 words
         (6, 100, 4 * MS),  # 96 of 100 words
-        (2, 32, 0),  # all of it
+        (2, 32, 100 * MS // 32),  # all of it cached: the last word is still computed
+        (3, 32, 100 * MS // 32),  # more hits than words: the same
         (3, 0, 100 * MS),  # no words: nothing cached
     ],
 )

@@ -19,6 +19,7 @@ from llmbench.trace import (
     CHECKPOINT_EVERY,
     MAX_TRACE_LINE_BYTES,
     TraceItems,
+    TraceParser,
     TraceRecord,
     block_words,
     prompt_words,
@@ -323,7 +324,35 @@ def test_flags_the_trace_replaces_are_refused(flags: list[str]) -> None:
         config("--trace", "t.jsonl", *flags)
 
 
+@pytest.mark.parametrize("flags", [["--warmup", "2"], ["--warmup-s", "0.5"]])
+def test_a_warm_up_is_refused_rather_than_shifting_the_trace(flags: list[str]) -> None:
+    with pytest.raises(ConfigError, match=r"^--trace with --warmup/--warmup-s is not supported"):
+        config("--trace", "t.jsonl", *flags)
+
+
 @pytest.mark.parametrize("speed", ["0", "-1", "nan", "inf", "1e300", "0.0009", "1001"])
 def test_trace_speed_bounds(speed: str) -> None:
     with pytest.raises(ConfigError, match=r"--trace-speed must be in 0\.001\.\.1000"):
         config("--trace", "t.jsonl", "--trace-speed", speed)
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "t.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        scan_trace(fifo)
+
+
+def test_hash_ids_past_the_prompts_length_are_not_kept(tmp_path: Path) -> None:
+    # 100,000 ids for a 1-token prompt: only the first block's id is kept in memory.
+    path = tmp_path / "t.jsonl"
+    ids = list(range(100_000))
+    path.write_text(
+        f'{{"timestamp": 0, "input_length": 1, "output_length": 1, "hash_ids": {ids}}}\n'
+    )
+    record = TraceParser("mooncake", "t").feed(path.read_bytes(), 1)
+    assert record is not None
+    assert record.hash_ids == (0,)
+    assert len(TraceItems(scan_trace(path), 0).at(0).prompt.split()) == 1

@@ -408,6 +408,13 @@ class RunConfig:
             ("--max-tokens", self.max_tokens is not None),
         ):
             _require(not given, f"--trace and {flag} are alternatives: {_TRACE_GIVES}")
+        # A warm-up would have to end at a request every shard agrees on, and keep the
+        # trace's gap to the next: not built yet, so refused rather than shifted.
+        _require(
+            not (self.warmup_requests or self.warmup_s),
+            "--trace with --warmup/--warmup-s is not supported: a trace replays from its "
+            "first request, measured",
+        )
 
     @property
     def timeouts(self) -> Timeouts:

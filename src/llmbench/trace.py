@@ -24,7 +24,9 @@ from __future__ import annotations
 import csv
 import itertools
 import math
+import os
 import random
+import stat
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Generator, Iterator
@@ -161,11 +163,14 @@ def _mooncake_line(line: bytes, where: str) -> TraceRecord:
         raise ConfigError(f"{where}: timestamp must be a number of ms >= 0, got {stamp!r:.40}")
     if stamp > MAX_DURATION_S * _US_PER_MS:
         raise ConfigError(f"{where}: timestamp must be at most one year in ms, got {stamp!r:.40}")
+    length = _length(_field(obj, "input_length", where), "input_length", MAX_INPUT_TOKENS, where)
+    # only the blocks the prompt's length reaches: a hostile line's 100k ids are not kept
+    blocks = -(-length // BLOCK_TOKENS)
     return TraceRecord(
         round(stamp * _US_PER_MS),
-        _length(_field(obj, "input_length", where), "input_length", MAX_INPUT_TOKENS, where),
+        length,
         _length(_field(obj, "output_length", where), "output_length", MAX_TOKENS, where),
-        _hash_ids(obj.get("hash_ids"), where),
+        _hash_ids(obj.get("hash_ids"), where)[:blocks],
     )
 
 
@@ -309,7 +314,11 @@ def _lines(stream: BinaryIO, where: str, first: int = 1) -> Iterator[tuple[int, 
 
 
 def _open(path: Path) -> BinaryIO:
+    """The trace, opened; a FIFO or a device is refused (opening one would wait for a
+    writer, and the trace is read more than once)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ConfigError(f"--trace {path}: not a regular file")
         return path.open("rb")
     except OSError as exc:
         raise ConfigError(f"--trace {path}: cannot read it ({exc.strerror or exc})") from None

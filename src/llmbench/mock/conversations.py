@@ -18,6 +18,7 @@ conversation is forgotten first (its id then gets the 404).
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from collections import OrderedDict
@@ -56,6 +57,12 @@ def seeded_ids(seed: int | None) -> Callable[[], str]:
     return new_id
 
 
+def user_key(user: str) -> bytes:
+    """What a conversation keeps of its `user`: a 16-byte digest, whatever the client
+    sent (a megabyte-long user string times 100,000 conversations is not kept)."""
+    return hashlib.blake2b(user.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 class Conversation:
     """One conversation: its id, its user, its history's words (and block hashes)."""
 
@@ -63,7 +70,7 @@ class Conversation:
 
     def __init__(self, cid: str, user: str) -> None:
         self.id = cid
-        self.user = user
+        self.user = user_key(user)
         self.words = 0  # history words, added to the next turn's prompt_tokens
         self.history: Chain | None = None  # under --prefix-cache only
 
@@ -145,7 +152,7 @@ class Conversations:
         """The conversation `cid` of `user`, now the most recently used; None (counted as
         not found) when the mock never issued it, forgot it, or issued it to another user."""
         conv = self._by_id.get(cid)
-        if conv is None or conv.user != user:
+        if conv is None or conv.user != user_key(user):
             self._not_found += 1
             return None
         self._by_id.move_to_end(cid)

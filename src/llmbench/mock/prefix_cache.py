@@ -193,10 +193,11 @@ class PrefixCache:
 
 def cached_ttft_ns(ttft_ns: int, hit_blocks: int, prompt_words: int) -> int:
     """`ttft × (1 − cached_fraction)`, the fraction being the hit blocks' words over
-    the prompt's; a prompt with no words has nothing cached."""
+    the prompt's; a prompt with no words has nothing cached. A full hit still leaves
+    the last word to compute, as vLLM recomputes the last token: TTFT is never 0."""
     if prompt_words <= 0 or hit_blocks <= 0:
         return ttft_ns
-    cached = min(hit_blocks * BLOCK_WORDS, prompt_words)
+    cached = min(hit_blocks * BLOCK_WORDS, prompt_words - 1)
     return ttft_ns - ttft_ns * cached // prompt_words
 
 
