@@ -64,6 +64,7 @@ def sweep(capsys: pytest.CaptureFixture[str], tmp_path: Path, *flags: str) -> tu
         (("--slo", "ttft_p95<=1s", "--mode", "concurrency", "--loads", "inf"), "a concurrency"),
         (("--slo", "ttft_p95<=1s", "--mode", "concurrency", "--loads", "1e400"), "a concurrency"),
         (("--slo", "ttft_p95<=1s", "--coordinated"), "--coordinated: not a sweep flag"),
+        (("--slo", "ttft_p95<=1s", "--trace", "t.jsonl"), "--trace: a trace sets its own load"),
         (("--slo", "ttft_p95<=1s", "--stop-overloaded"), "--stop-overloaded: not a sweep flag"),
     ],
 )

@@ -356,3 +356,12 @@ def test_hash_ids_past_the_prompts_length_are_not_kept(tmp_path: Path) -> None:
     assert record is not None
     assert record.hash_ids == (0,)
     assert len(TraceItems(scan_trace(path), 0).at(0).prompt.split()) == 1
+
+
+def test_epoch_millisecond_timestamps_count_from_the_first(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"timestamp": 1700000000000, "input_length": 5, "output_length": 5}\n'
+        '{"timestamp": 1700000000250, "input_length": 5, "output_length": 5}\n'
+    )
+    assert list(trace_offsets(scan_trace(path), 1.0)) == [0, 250_000_000]

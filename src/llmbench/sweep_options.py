@@ -56,6 +56,7 @@ _REFUSED = {
     "junit": "--junit: the sweep's answer is its exit code and sweep.json",
     "html_report": "--html-report: the sweep writes DIR/report.html, each step its own",
     "csv": "--csv: the sweep writes DIR/sweep.csv, each step its results.jsonl",
+    "trace": "--trace: a trace sets its own load; replay it with llmbench run --trace",
     # the hidden flags a run's coordinator and a sweep give their own processes
     "coordinated": "--coordinated: not a sweep flag",
     "stop_overloaded": "--stop-overloaded: not a sweep flag (every step has it)",

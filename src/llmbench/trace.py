@@ -72,6 +72,9 @@ MAX_TRACE_LINE_BYTES = 1024 * 1024
 # Block texts kept for reuse (~2.5 KB each): shared prefixes are built once, not per request.
 _BLOCK_CACHE = 512
 _US_PER_MS = 1000
+# Timestamps count from the first request's, so epoch milliseconds (1.7e12 today) are
+# fine; past 1e15 ms a float's microseconds are no longer exact.
+_MAX_STAMP_MS = 1e15
 _MAX_OFFSET_US = int(MAX_DURATION_S * 1_000_000)  # a trace longer than a year is no trace
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -161,8 +164,8 @@ def _mooncake_line(line: bytes, where: str) -> TraceRecord:
     stamp = _field(obj, "timestamp", where)
     if type(stamp) not in (int, float) or not math.isfinite(stamp) or stamp < 0:
         raise ConfigError(f"{where}: timestamp must be a number of ms >= 0, got {stamp!r:.40}")
-    if stamp > MAX_DURATION_S * _US_PER_MS:
-        raise ConfigError(f"{where}: timestamp must be at most one year in ms, got {stamp!r:.40}")
+    if stamp > _MAX_STAMP_MS:  # epoch milliseconds are fine: the span is checked, not the start
+        raise ConfigError(f"{where}: timestamp must be at most 1e15 ms, got {stamp!r:.40}")
     length = _length(_field(obj, "input_length", where), "input_length", MAX_INPUT_TOKENS, where)
     # only the blocks the prompt's length reaches: a hostile line's 100k ids are not kept
     blocks = -(-length // BLOCK_TOKENS)
