@@ -270,7 +270,9 @@ def _supervise(
 def _stop_on_first_failure(control: _Control) -> None:
     """A worker that ended before the others without finishing (or, before the start,
     at all), or that stopped at --max-error-rate, ends the run: the others get SIGTERM
-    once they measure (a run's ending), or are stopped outright before."""
+    once they measure (a run's ending), or are stopped outright before. A sweep step's
+    worker that stopped early: the others get SIGINT after it, a run's second signal,
+    which cancels their requests at once as the first worker's were (no grace period)."""
     for w in control.workers:
         if not w.ended():
             continue
@@ -290,6 +292,8 @@ def _stop_on_first_failure(control: _Control) -> None:
             if other.proc.poll() is None:
                 if control.started:
                     other.proc.send_signal(signal.SIGTERM)
+                    if code == EXIT_OVERLOADED:  # two kinds: two signals never merge
+                        other.proc.send_signal(signal.SIGINT)
                 else:
                     other.proc.kill()  # still in its pre-flight: nothing measured yet
         return
