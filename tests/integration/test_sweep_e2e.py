@@ -285,7 +285,9 @@ def test_sigterm_during_the_probes_pre_flight_ends_the_sweep_with_143(
     cmd = [sys.executable, "-m", "llmbench", "sweep", "--url", url, "--slo", "ttft_p95<=2s",
            "--step-duration", "2", "--out", str(out)]  # fmt: skip
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        time.sleep(1.2)  # started, and in the probe's pre-flight
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("llmbench sweep")  # its handler is in
+        time.sleep(0.6)  # the probe is preparing or in its 1 s pre-flight
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stdout + stderr
