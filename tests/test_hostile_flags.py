@@ -157,7 +157,7 @@ def test_the_table_covers_every_numeric_flag() -> None:
     numeric = {
         action.option_strings[0]
         for action in run._actions
-        if getattr(action.type, "__name__", "") in ("_integer", "_number", "int", "float")
+        if getattr(action.type, "__name__", "") in ("integer_flag", "number_flag", "int", "float")
     }
     assert numeric | {"--input-tokens"} == set(INTEGERS) | set(NUMBERS)
 

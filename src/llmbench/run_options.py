@@ -61,6 +61,8 @@ __all__ = [
     "add_plugin_arguments",
     "add_run_arguments",
     "build_config",
+    "integer_flag",
+    "number_flag",
     "parse_header",
 ]
 
@@ -72,14 +74,14 @@ DEFAULT_REQUESTS = 100
 _SECONDS = f"at most {MAX_DURATION_S:.0f} s, one year"
 
 
-def _number(text: str) -> float:
+def number_flag(text: str) -> float:
     try:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
-def _integer(text: str) -> int:
+def integer_flag(text: str) -> int:
     """An integer flag's value; the range is RunConfig's to check (and to name)."""
     try:
         return int(text)
@@ -103,7 +105,7 @@ def _target_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("target")
     g.add_argument("--url", help="server base URL, e.g. http://127.0.0.1:8000")
     g.add_argument("--host", help="server host; with --port forms --url http://HOST:PORT")
-    g.add_argument("--port", type=_integer, help="server port (with --host), 1..65535")
+    g.add_argument("--port", type=integer_flag, help="server port (with --host), 1..65535")
     g.add_argument("--provider", default="openai-chat", help="API family (default openai-chat)")
     g.add_argument("--endpoint", help="request path, replacing the provider's standard one")
     g.add_argument("--model", "--model-name", dest="model", help="model name sent in each request")
@@ -150,11 +152,13 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--output-tokens",
-        type=_integer,
+        type=integer_flag,
         help=f"max_tokens for synthetic prompts (1..{MAX_TOKENS})",
     )
     g.add_argument(
-        "--max-tokens", type=_integer, help=f"max_tokens sent with every request (1..{MAX_TOKENS})"
+        "--max-tokens",
+        type=integer_flag,
+        help=f"max_tokens sent with every request (1..{MAX_TOKENS})",
     )
     g.add_argument(
         "--ignore-eos",
@@ -184,7 +188,7 @@ def _trace_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--trace-speed",
-        type=_number,
+        type=number_flag,
         default=1.0,
         help=f"scale the trace's time: 2 replays twice as fast ({MIN_TRACE_SPEED:g}.."
         f"{MAX_TRACE_SPEED:g}, default 1)",
@@ -197,13 +201,13 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         "--threads",
         dest="concurrency",
-        type=_integer,
+        type=integer_flag,
         help=f"cap on requests in flight (1..{MAX_CONCURRENCY}); closed loop: the number of "
         "workers (default 1); with --rps: due requests wait for a free slot (default 1000)",
     )
     g.add_argument(
         "--rps",
-        type=_number,
+        type=number_flag,
         help=f"open loop: target requests per second ({MIN_RPS:g}..{MAX_RPS:.0f})",
     )
     g.add_argument(
@@ -214,49 +218,51 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--burstiness",
-        type=_number,
+        type=number_flag,
         default=1.0,
         help="gamma arrivals' shape: 1 is Poisson, smaller is burstier "
         f"({MIN_BURSTINESS:g}..{MAX_BURSTINESS:g}, default 1)",
     )
     g.add_argument(
         "--burst",
-        type=_integer,
+        type=integer_flag,
         default=1,
         help=f"constant arrivals: token-bucket capacity (1..{MAX_BURST}, default 1)",
     )
     g.add_argument(
         "--seed",
-        type=_integer,
+        type=integer_flag,
         default=0,
         help=f"seed for arrivals and shuffles (0..{MAX_SEED}, default 0)",
     )
     g.add_argument(
         "--ramp-up",
-        type=_number,
+        type=number_flag,
         default=0.0,
         help="seconds over which concurrency (closed) or rate (open loop) rises, before the "
         f"measured phase and not measured ({_SECONDS})",
     )
     g.add_argument(
         "--requests",
-        type=_integer,
+        type=integer_flag,
         help=f"stop after this many measured requests (1..{MAX_REQUESTS})",
     )
     g.add_argument(
         "--duration",
         "--execution-time",
         dest="duration",
-        type=_number,
+        type=number_flag,
         help=f"stop sending after S seconds ({_SECONDS})",
     )
     g.add_argument(
         "--warmup",
-        type=_integer,
+        type=integer_flag,
         default=0,
         help=f"warm-up requests, not measured (0..{MAX_REQUESTS})",
     )
-    g.add_argument("--warmup-s", type=_number, default=0.0, help=f"seconds of warm-up ({_SECONDS})")
+    g.add_argument(
+        "--warmup-s", type=number_flag, default=0.0, help=f"seconds of warm-up ({_SECONDS})"
+    )
     g.add_argument(
         "--max-error-rate",
         type=_share,
@@ -275,7 +281,7 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--grace",
-        type=_number,
+        type=number_flag,
         default=5.0,
         help=f"seconds in-flight requests get to finish after a stop (default 5; {_SECONDS})",
     )
@@ -284,22 +290,22 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
 def _http_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("http")
     g.add_argument(
-        "--timeout", type=_number, default=600.0, help=f"seconds per request ({_SECONDS})"
+        "--timeout", type=number_flag, default=600.0, help=f"seconds per request ({_SECONDS})"
     )
     g.add_argument(
-        "--connect-timeout", type=_number, default=10.0, help=f"seconds to connect ({_SECONDS})"
+        "--connect-timeout", type=number_flag, default=10.0, help=f"seconds to connect ({_SECONDS})"
     )
     g.add_argument(
-        "--ttft-timeout", type=_number, help=f"seconds to wait for the first token ({_SECONDS})"
+        "--ttft-timeout", type=number_flag, help=f"seconds to wait for the first token ({_SECONDS})"
     )
     g.add_argument(
         "--stall-timeout",
-        type=_number,
+        type=number_flag,
         help=f"seconds without any bytes mid-stream before giving up ({_SECONDS})",
     )
     g.add_argument(
         "--retries",
-        type=_integer,
+        type=integer_flag,
         default=0,
         help=f"retry connection errors and 429/503 up to N times (0..{MAX_RETRIES}, default 0: "
         "a benchmark counts failures, it does not hide them)",
@@ -317,7 +323,7 @@ def _http_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--client-key", help="client private key (PEM), if not in --client-cert")
     g.add_argument(
         "--max-line-bytes",
-        type=_integer,
+        type=integer_flag,
         default=DEFAULT_MAX_LINE_BYTES,
         help=f"longest stream line accepted ({MIN_LINE_BYTES}..{MAX_LINE_BYTES}, "
         f"default {DEFAULT_MAX_LINE_BYTES})",

@@ -21,7 +21,7 @@ from llmbench.config import (
 )
 from llmbench.prepare import criteria
 from llmbench.redaction import redact_url
-from llmbench.run_options import add_run_arguments, build_config
+from llmbench.run_options import add_run_arguments, build_config, integer_flag, number_flag
 from llmbench.sweep_steps import Mode
 
 __all__ = [
@@ -64,20 +64,11 @@ _REFUSED = {
 
 
 def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    """A load or a length: a number, as the run's flags take one, and finite."""
+    value = number_flag(text)
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
     return value
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def _percent(text: str) -> float:
@@ -107,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--steps",
-        type=_integer,
+        type=integer_flag,
         help="steps in all, at least: the search takes as many as it needs (at most 20), "
         f"then steps below the answer fill up to N to draw the curve (2..{MAX_STEPS}, "
         f"default {DEFAULT_STEPS})",
@@ -130,11 +121,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"each step's measured seconds (default {DEFAULT_STEP_S:g})",
     )
     g.add_argument(
-        "--step-requests", type=_integer, metavar="N", help="each step's measured requests"
+        "--step-requests", type=integer_flag, metavar="N", help="each step's measured requests"
     )
     g.add_argument(
         "--probe-concurrency",
-        type=_integer,
+        type=integer_flag,
         help="rate mode: the closed-loop probe's concurrency that estimates the server's "
         f"maximum throughput (default {DEFAULT_PROBE_CONCURRENCY})",
     )
