@@ -131,6 +131,7 @@ def test_to_json_fields_and_rounding() -> None:
         "latency_ms": 2000.0,
         "tpot_ms": 18.765,  # (2000.0004 - 123.456789) ms / 100 = 18.765436...
         "input_tokens": 20,
+        "server_input_tokens": None,
         "output_tokens": 101,
         "token_source": "usage",
         "chunks": 99,
@@ -159,6 +160,7 @@ def test_to_json_of_a_failure() -> None:
         "latency_ms": None,
         "tpot_ms": None,
         "input_tokens": None,
+        "server_input_tokens": None,
         "output_tokens": None,
         "token_source": "none",
         "chunks": 0,
@@ -185,6 +187,7 @@ def test_no_key_material() -> None:
     assert not {n for n in names if "auth" in n or "secret" in n or "token" in n} - {
         "output_tokens",
         "input_tokens",
+        "server_input_tokens",
         "token_source",
         "chunk_tokens",
     }

@@ -30,11 +30,13 @@ from llmbench.result import Phase, RequestResult, Status
 from llmbench.sse import SSEError
 from llmbench.tokens import TokenPolicy, count_input, count_output
 from llmbench.usage import merge_usage, token_count
+from llmbench.workload import WorkloadItem
 
 __all__ = ["MAX_REASON_BYTES", "Exchange"]
 
 _DEFAULT_TOKENS = TokenPolicy()
 _NO_USAGE = Usage()
+_NO_ITEM = WorkloadItem(prompt="")
 
 # Anything a provider's decode may raise on a message it cannot read.
 _DECODE_ERRORS = (ValueError, KeyError, TypeError, IndexError, AttributeError, SSEError)
@@ -77,6 +79,7 @@ class Exchange:
         "_failure",
         "_first_frame",
         "_framing",
+        "_item",
         "_keep_text",
         "_last_frame",
         "_meta_events",
@@ -113,11 +116,13 @@ class Exchange:
         redact: Callable[[str], str] = _identity,
         keep_text: bool = False,
         prompt_id: int | None = None,
+        item: WorkloadItem | None = None,
     ) -> None:
         """``redact`` scrubs credentials from any text the result keeps (error
         messages, sample frames, the end reason) before it is cut to its cap.
         ``keep_text`` (--save-detailed) puts the generated text and ``prompt_id`` in
-        the result."""
+        the result. ``item`` is the workload item sent: its session, turn and prefix
+        labels go into the result."""
         self._decode = provider.decode
         self._decoder = message_decoder(provider.framing, max_line_bytes)
         self._framing = provider.framing
@@ -138,6 +143,7 @@ class Exchange:
         self._texts: list[str] | None = [] if tokens.keeps_text or keep_text else None
         self._keep_text = keep_text
         self._prompt_id = prompt_id
+        self._item = item
         self._chunk_tokens: dict[int, int] = {}
         self._usage_updates = 0
         self._usage: Usage | None = None
@@ -327,6 +333,7 @@ class Exchange:
 
     def _result(self, status: Status, t_ns: int, error: str | None) -> RequestResult:
         times = self._content_at
+        item = self._item or _NO_ITEM
         usage = self._usage or _NO_USAGE
         policy = self._tokens
         text = "".join(self._texts) if self._texts is not None else ""
@@ -361,4 +368,9 @@ class Exchange:
             meta_events=self.meta_events,
             text=self._redact(text) if self._keep_text else None,
             prompt_id=self._prompt_id if self._keep_text else None,
+            server_input_tokens=token_count(usage.prompt),
+            session=item.session,
+            turn=item.turn,
+            prefix_group=item.prefix_group,
+            prefix_first=item.prefix_first,
         )

@@ -94,6 +94,17 @@ class RequestResult:
     # prompt's index in its source; with them results.jsonl gets the ITL list too.
     text: str | None = None
     prompt_id: int | None = None
+    # The prompt's token count as the server's usage gave it (None: it gave none), apart
+    # from ``input_tokens``, which falls back to the token mode's own count.
+    server_input_tokens: int | None = None
+    # A multi-turn session's request (llmbench.sessions): the session's number in the
+    # run and the turn's, from 1; None for a single request.
+    session: int | None = None
+    turn: int | None = None
+    # --prefix-groups: the shared prefix the prompt starts with, and whether this is the
+    # first request of the run to send it (the server cannot have cached it yet).
+    prefix_group: int | None = None
+    prefix_first: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -142,6 +153,7 @@ class RequestResult:
             out[key] = None if ns is None else round(ns / 1e6, 3)
         out.update(
             input_tokens=self.input_tokens,
+            server_input_tokens=self.server_input_tokens,
             output_tokens=self.output_tokens,
             token_source=self.token_source,
             chunks=self.chunks,
@@ -152,6 +164,12 @@ class RequestResult:
             attempts=self.attempts,
             retry_errors=list(self.retry_errors),
         )
+        if self.session is not None:
+            out["session"] = self.session
+            out["turn"] = self.turn
+        if self.prefix_group is not None:
+            out["prefix_group"] = self.prefix_group
+            out["prefix_first"] = self.prefix_first
         if self.text is not None:  # --save-detailed: written only when asked (size)
             out["prompt_id"] = self.prompt_id
             out["itl_ms"] = [

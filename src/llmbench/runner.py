@@ -453,6 +453,7 @@ class Runner:
             redact=self._keys.redact,  # before any cut: a cut key would escape it
             keep_text=self._cfg.save_detailed,
             prompt_id=item.prompt_id,
+            item=item,
         )
 
     def _finish(self, result: RequestResult, retry_errors: list[str]) -> None:

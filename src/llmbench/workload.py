@@ -61,6 +61,15 @@ class WorkloadItem:
     # Its index in the prompt source (a file's prompts in file order, or the n-th
     # synthetic prompt): results.jsonl's ``prompt_id`` with --save-detailed.
     prompt_id: int | None = None
+    # A session's turn (llmbench.sessions): its session and turn numbers (from 1), and
+    # the conversation a server keeps the history of (Dify's conversation_id).
+    session: int | None = None
+    turn: int | None = None
+    conversation_id: str | None = None
+    # --prefix-groups: which shared prefix the prompt starts with (llmbench.prefixes), and
+    # whether no earlier request of the run sends it.
+    prefix_group: int | None = None
+    prefix_first: bool | None = None
 
     def chat_messages(self) -> list[Mapping[str, Any]]:
         if self.messages is not None:
