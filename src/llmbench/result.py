@@ -14,6 +14,8 @@ __all__ = [
     "Phase",
     "RampFigures",
     "RequestResult",
+    "SessionEnd",
+    "SessionResult",
     "Status",
 ]
 
@@ -57,6 +59,32 @@ class RampFigures:
             "ok": self.ok,
             "requests_per_s": per_s,
         }
+
+
+# How a multi-turn session ended: every turn sent and answered; a turn failed (the rest
+# are not sent: the history would be wrong); the run stopped before its last turn.
+SessionEnd = Literal["completed", "failed", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionResult:
+    """One multi-turn session's outcome (llmbench.sessions): ``turns`` planned, ``sent``
+    of them sent (requests), ``ok`` answered; ``start_ns`` (its first turn's t0) and
+    ``end_ns`` (its last reply's end, or when it was stopped) are perf_counter_ns
+    instants. ``phase`` is its first turn's."""
+
+    session: int
+    phase: Phase
+    turns: int
+    sent: int
+    ok: int
+    start_ns: int
+    end_ns: int
+    end: SessionEnd
+
+    @property
+    def unsent(self) -> int:
+        return self.turns - self.sent
 
 
 @dataclass(frozen=True, slots=True)
