@@ -15,13 +15,16 @@ import pytest
 
 from fixtures.providers.wire import HEAD_NS, STEP_NS, chunkings, decode_all, messages, read, run
 from llmbench.config import ConfigError, RunConfig, public_options
-from llmbench.events import Content, End, Meta, StreamError, Usage
+from llmbench.events import Content, Conversation, End, Meta, StreamError, Usage
 from llmbench.providers import make_provider
 from llmbench.providers.base import OptionSources
 from llmbench.providers.dify import Dify, DifyOptions, add_flags, options_from
 from llmbench.workload import WorkloadItem
 
 _OPTIONS = ("user", "conversation_id", "inputs")
+
+
+AGENT_CONVERSATION = "c216c595-2d89-438c-b33c-aae5ddddd142"
 
 
 def dify(**kw: object) -> Dify:
@@ -157,6 +160,7 @@ def test_stream_events() -> None:
         Meta("message_file"),
         Meta("workflow_finished"),
         Usage(1033, 135),
+        Conversation("45701982-8118-4bc5-8e9b-64562b4555f2"),
         End("message_end"),
         Meta("tts_message"),
         Meta("tts_message_end"),
@@ -196,6 +200,7 @@ def test_agent_messages_are_content_and_thoughts_meta() -> None:
         Content(" created"),
         Meta("agent_thought"),
         Usage(402, 27),
+        Conversation(AGENT_CONVERSATION),
         End("message_end"),
     ]
 
@@ -234,6 +239,7 @@ def test_blocking_body_decodes_whole() -> None:
     assert decode_all(p, raw) == [
         Content("iPhone 13 Pro Max specs are listed here:..."),
         Usage(1033, 128),
+        Conversation("45701982-8118-4bc5-8e9b-64562b4555f2"),
         End("blocking"),
     ]
     out = run(p, chunkings(raw)["sevens"]).result
@@ -253,3 +259,25 @@ def test_blocking_error_body() -> None:
 def test_malformed_raises_value_error(data: str) -> None:
     with pytest.raises(ValueError, match=r"\w"):
         dify().decode("message", data)
+
+
+def test_a_reply_names_its_conversation_for_a_sessions_later_turns() -> None:
+    out = run(dify(), chunkings(read("dify/stream.txt"))["bytes"]).result
+    assert out.conversation_id == "45701982-8118-4bc5-8e9b-64562b4555f2"
+
+
+@pytest.mark.parametrize("value", ["", 7, None, ["x"], "x" * 257])
+def test_an_implausible_conversation_id_is_ignored(value: object) -> None:
+    data = orjson.dumps({"event": "message_end", "conversation_id": value}).decode()
+    assert dify().decode("", data) == [End("message_end")]
+
+
+def test_a_sessions_turn_sends_its_own_conversation_id() -> None:
+    p = dify(conversation_id="fixed")
+
+    def body(item: WorkloadItem) -> object:
+        return orjson.loads(p.build_request(item, None).body)["conversation_id"]
+
+    assert body(WorkloadItem("q")) == "fixed"  # --conversation-id for single requests
+    assert body(WorkloadItem("q", conversation_id="")) == ""  # a session's first turn
+    assert body(WorkloadItem("q", conversation_id="c-1")) == "c-1"

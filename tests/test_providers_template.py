@@ -392,3 +392,9 @@ def test_env_comes_from_the_process_environment(
     assert cfg.public()["provider_options"] == {"provider_config": str(path)}
     req = make_provider(cfg).build_request(WorkloadItem("x"), None)
     assert ("X", "t-9") in req.headers
+
+
+def test_a_session_sends_messages_where_the_body_asks_for_them_else_a_growing_prompt() -> None:
+    # llmbench.sessions: Ollama's chat body names {{messages}}; TGI's generate takes text
+    assert template(OLLAMA).history == "messages"
+    assert template(TGI).history == "text"

@@ -66,6 +66,8 @@ def sweep(capsys: pytest.CaptureFixture[str], tmp_path: Path, *flags: str) -> tu
         (("--slo", "ttft_p95<=1s", "--coordinated"), "--coordinated: not a sweep flag"),
         (("--slo", "ttft_p95<=1s", "--trace", "t.jsonl"), "--trace: a trace sets its own load"),
         (("--slo", "ttft_p95<=1s", "--stop-overloaded"), "--stop-overloaded: not a sweep flag"),
+        (("--slo", "ttft_p95<=1s", "--turns", "3"), "--turns: the sweep steps request rates"),
+        (("--slo", "ttft_p95<=1s", "--think-time", "1"), "--think-time: the sweep steps"),
     ],
 )
 def test_bad_sweep_flags_are_one_line_and_exit_2(
@@ -111,3 +113,13 @@ def test_listed_loads_run_as_given() -> None:
     from llmbench.sweep_options import _loads
 
     assert _loads("1234.5,0.125", "rate") == (1234.5, 0.125)
+
+
+def test_a_prompts_file_of_sessions_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    chats = tmp_path / "chats.jsonl"
+    chats.write_text('{"turns": ["a", "b"]}\n')
+    code, err = sweep(capsys, tmp_path, "--slo", "ttft_p95<=1s", "--prompts-file", str(chats))
+    assert code == 2
+    assert "holds sessions: the sweep steps request rates" in err

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import itertools
 import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -41,6 +42,7 @@ from llmbench.report_command import CSV_IN_RUN_DIR, write_after_run
 from llmbench.run_options import add_run_arguments, build_config
 from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.scale_options import checked_start, workers_of
+from llmbench.session_plan import first_turn
 from llmbench.shard_merge import partial_block
 from llmbench.sharding import Shard
 from llmbench.tokens import run_token_unit, unit_label
@@ -70,6 +72,8 @@ EXIT_OVERLOADED = 6
 # The pre-flight error shown on the one line: enough for a status and a server's message.
 _PREFLIGHT_ERROR_CHARS = 300
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
+
+T = TypeVar("T")
 
 
 class PreflightFailed(Exception):
@@ -193,13 +197,14 @@ def _execute(
     async def main() -> RunOutcome:
         transport = _transport(prep)
         try:
-            items = prep.items
-            if prep.preflight:  # the first item goes again as the run's first request
-                direct = getattr(items, "at", None)  # the synthetic items: by position
-                first = direct(0) if direct is not None else next(items)
+            items, plan = prep.items, prep.sessions
+            if prep.preflight and plan is not None:  # the first session's first turn
+                session, sessions = _first_of(plan.sessions)
+                plan = dataclasses.replace(plan, sessions=sessions)
+                await _preflight(prep, transport, first_turn(plan, session))
+            elif prep.preflight:  # the first item goes again as the run's first request
+                first, items = _first_of(items)
                 await _preflight(prep, transport, first)
-                if direct is None:
-                    items = itertools.chain([first], items)
 
             def tick(progress: Progress) -> None:
                 view.tick(progress)
@@ -210,7 +215,7 @@ def _execute(
             runner = Runner(
                 prep.cfg, prep.provider, transport, items, prep.keys, recorder, writer,
                 tick=tick, tokens=prep.tokens, max_error_rate=prep.max_error_rate,
-                begin_ns=_perf_instant(prep.start_at),
+                begin_ns=_perf_instant(prep.start_at), sessions=plan,
             )  # fmt: skip
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -225,6 +230,17 @@ def _execute(
         return _run_loop(main())
     finally:
         view.close()
+
+
+def _first_of(stream: Iterator[T]) -> tuple[T, Iterator[T]]:
+    """The stream's first element, and the stream that still starts with it: one with
+    ``at(position)`` (synthetic items, a trace) is asked, another is read and re-chained."""
+    direct = getattr(stream, "at", None)
+    if direct is not None:
+        first: T = direct(0)
+        return first, stream
+    first = next(stream)
+    return first, itertools.chain([first], stream)
 
 
 def _overload_check(prep: Prepared, recorder: Recorder) -> Callable[[Progress], Stop | None] | None:

@@ -33,6 +33,7 @@ from llmbench.tokens import TOKEN_MODES
 __all__ = [
     "ARRIVALS",
     "EXIT_USAGE",
+    "HISTORY_SOURCES",
     "JSON_INT_MAX",
     "JSON_INT_MIN",
     "MAX_BURST",
@@ -110,6 +111,10 @@ MAX_JSON_DEPTH = 64
 # Field metadata for a provider option that stays out of summary.json: a parsed file,
 # a secret read from the environment (``field(default=..., metadata=PRIVATE_OPTION)``).
 PRIVATE_OPTION: Mapping[str, Any] = MappingProxyType({"public": False})
+
+
+# --history: where a session's assistant turns come from (llmbench.sessions).
+HISTORY_SOURCES = ("actual", "reference")
 
 
 class ConfigError(ValueError):
@@ -315,6 +320,12 @@ class RunConfig:
     # This process runs shard ``shard`` of ``shards`` (llmbench.sharding); 0 of 1: all.
     shard: int = 0
     shards: int = 1
+    # Multi-turn sessions (llmbench.sessions): --turns N|MEAN:STDDEV makes synthetic
+    # ones; --sessions reads a ShareGPT file's conversations as sessions.
+    turns: str | None = None
+    sessions: bool = False
+    think_time: str | None = None  # --think-time S|MEAN:STDDEV between a reply and the next turn
+    history: str = "actual"  # --history: the server's replies, or the dataset's ("reference")
 
     def __post_init__(self) -> None:
         _check_url(self.url)
@@ -383,6 +394,7 @@ class RunConfig:
             "--token-mode tokenizer and --tokenizer PATH go together",
         )
         self._check_trace()
+        self._check_sessions()
         _require(
             self.provider_options is None or _is_dataclass_value(self.provider_options),
             "provider_options must be a provider's options dataclass, "
@@ -415,6 +427,37 @@ class RunConfig:
             "--trace with --warmup/--warmup-s is not supported: a trace replays from its "
             "first request, measured",
         )
+
+    def _check_sessions(self) -> None:
+        """What can be known from the flags alone; whether a prompts file holds
+        sessions is known when it is read (llmbench.prepare)."""
+        _require(
+            self.history in HISTORY_SOURCES,
+            f"--history must be {' or '.join(HISTORY_SOURCES)}, got {self.history!r}",
+        )
+        if self.trace is not None:
+            for flag, given in (
+                ("--turns", self.turns is not None),
+                ("--sessions", self.sessions),
+                ("--think-time", self.think_time is not None),
+            ):
+                _require(not given, f"--trace and {flag} are alternatives: a trace is requests")
+        if self.turns is not None:
+            _require(
+                self.prompts_file is None,
+                "--turns makes synthetic sessions; a prompts file's sessions are its "
+                '{"turns": [...]} lines (or --sessions for ShareGPT)',
+            )
+            _require(
+                self.history == "actual",
+                "--history reference needs the dataset's replies; synthetic sessions "
+                "(--turns) have none",
+            )
+        if self.sessions:
+            _require(
+                self.prompts_file is not None and self.prompts_file.suffix.lower() == ".json",
+                "--sessions reads a ShareGPT .json --prompts-file's conversations as sessions",
+            )
 
     @property
     def timeouts(self) -> Timeouts:

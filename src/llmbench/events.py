@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Content", "End", "Meta", "StreamError", "StreamEvent", "Usage"]
+__all__ = ["Content", "Conversation", "End", "Meta", "StreamError", "StreamEvent", "Usage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,4 +55,12 @@ class Meta:
     kind: str
 
 
-StreamEvent = Content | Usage | End | StreamError | Meta
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The conversation a server keeps the history of (Dify's ``conversation_id``): a
+    session's later turns send it back instead of the history."""
+
+    id: str
+
+
+StreamEvent = Content | Usage | End | StreamError | Meta | Conversation

@@ -23,7 +23,7 @@ from itertools import pairwise
 from llmbench.caps import bounded
 from llmbench.content_type import is_json, mismatch
 from llmbench.error_body import ErrorBody, is_error_status
-from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
+from llmbench.events import Content, Conversation, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.framing import Message, message_decoder
 from llmbench.providers.base import Provider, end_reason
 from llmbench.result import Phase, RequestResult, Status
@@ -70,6 +70,7 @@ class Exchange:
         "_chunk_tokens",
         "_content_at",
         "_content_state",
+        "_conversation",
         "_decode",
         "_decoder",
         "_detail",
@@ -144,6 +145,7 @@ class Exchange:
         self._keep_text = keep_text
         self._prompt_id = prompt_id
         self._item = item
+        self._conversation: str | None = None
         self._chunk_tokens: dict[int, int] = {}
         self._usage_updates = 0
         self._usage: Usage | None = None
@@ -256,6 +258,8 @@ class Exchange:
                 self._mark_failed("stream_error", message)
             case Meta():
                 self._meta_events += 1
+            case Conversation(id=conversation):
+                self._conversation = conversation
 
     def _on_usage(self, usage: Usage) -> None:
         """Usage mid-stream (vLLM's continuous_usage_stats) tells how many tokens
@@ -373,4 +377,5 @@ class Exchange:
             turn=item.turn,
             prefix_group=item.prefix_group,
             prefix_first=item.prefix_first,
+            conversation_id=self._conversation,
         )

@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from llmbench.redaction import secret_values, url_secrets
 from llmbench.report_command import check_output_paths
 from llmbench.run_options import build_config
 from llmbench.scale_options import start_at
+from llmbench.session_plan import session_plan, session_source
+from llmbench.sessions import SessionPlan
 from llmbench.tokens import TokenPolicy, counts_true_tokens, load_tokenizer
 from llmbench.trace import TraceItems, scan_trace
 from llmbench.workload import (
@@ -62,6 +64,7 @@ class Prepared:
     start_at: float | None = None  # --start-at: Unix seconds when the shards all begin
     coordinated: bool = False  # a --workers coordinator's worker (progress and start via pipes)
     stop_overloaded: bool = False  # a sweep step: end early when overloaded (llmbench.overload)
+    sessions: SessionPlan | None = None  # multi-turn sessions (llmbench.sessions); items unused
 
 
 def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
@@ -77,6 +80,25 @@ def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadI
         length = parse_length(args.input_tokens, "--input-tokens")
         return synthetic_items(length, cfg.max_tokens, cfg.seed), ""
     return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0), ""
+
+
+def _session_prompt_at(args: argparse.Namespace, cfg: RunConfig) -> Callable[[int], WorkloadItem]:
+    """Where a synthetic session's turns come from: the synthetic prompts, else the prompt."""
+    if args.input_tokens:
+        length = parse_length(args.input_tokens, "--input-tokens")
+        return synthetic_items(length, cfg.max_tokens, cfg.seed).at
+    item = WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)
+    return lambda _position: item
+
+
+def _sessions_note(cfg: RunConfig, note: str) -> str:
+    """The sessions' console note, saying what the counts count."""
+    counted = []
+    if cfg.requests is not None:
+        counted.append(f"--requests {cfg.requests:,} counts sessions")
+    if cfg.rps is not None:
+        counted.append(f"--rps {cfg.rps:g} starts sessions")
+    return "; ".join([note, *counted])
 
 
 def _api_keys(args: argparse.Namespace) -> list[str]:
@@ -192,10 +214,15 @@ def prepare(args: argparse.Namespace) -> Prepared:
     checks, goodput = criteria(args, cfg)
     check_environment(cfg, Path(args.junit) if args.junit else None)
     check_output_paths(args.html_report, args.csv)
-    items, items_note = _items(args, cfg)
+    source = session_source(cfg, _session_prompt_at(args, cfg), None)
+    if source is None:
+        items, items_note = _items(args, cfg)
+    else:
+        items, items_note = iter(()), _sessions_note(cfg, source.note)
     api_keys = _api_keys(args)
     cfg, model_note = _with_model(cfg, tls, api_keys)
     provider = make_provider(cfg)
+    plan = None if source is None else session_plan(cfg, source, provider)
     note = "; ".join(n for n in (note, items_note, model_note) if n)
     keys = _keys(api_keys, cfg, provider)
     return Prepared(
@@ -206,4 +233,5 @@ def prepare(args: argparse.Namespace) -> Prepared:
         start_at=start_at(args, time.time()),
         coordinated=bool(getattr(args, "coordinated", False)),
         stop_overloaded=bool(getattr(args, "stop_overloaded", False)),
+        sessions=plan,
     )  # fmt: skip

@@ -133,6 +133,8 @@ class RequestResult:
     # first request of the run to send it (the server cannot have cached it yet).
     prefix_group: int | None = None
     prefix_first: bool | None = None
+    # The conversation the server said it keeps this request's history in (Dify).
+    conversation_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -195,6 +197,8 @@ class RequestResult:
         if self.session is not None:
             out["session"] = self.session
             out["turn"] = self.turn
+            if self.conversation_id is not None:
+                out["conversation_id"] = self.conversation_id
         if self.prefix_group is not None:
             out["prefix_group"] = self.prefix_group
             out["prefix_first"] = self.prefix_first

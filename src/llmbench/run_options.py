@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llmbench.config import (
     ARRIVALS,
+    HISTORY_SOURCES,
     MAX_BURST,
     MAX_BURSTINESS,
     MAX_CONCURRENCY,
@@ -287,6 +288,36 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _session_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "multi-turn sessions (--concurrency counts users, --rps new sessions a second, "
+        "--requests sessions)"
+    )
+    g.add_argument(
+        "--turns",
+        help="synthetic sessions of N turns (or MEAN:STDDEV), each turn's text from "
+        "--input-tokens/--output-tokens (or the prompt); a --prompts-file's "
+        '{"turns": [...]} lines are sessions without it',
+    )
+    g.add_argument(
+        "--sessions",
+        action="store_true",
+        help="read a ShareGPT --prompts-file's conversations as sessions (without it: "
+        "each one's first human turn, a single request)",
+    )
+    g.add_argument(
+        "--think-time",
+        help="seconds between a reply and the next turn: S or MEAN:STDDEV (seeded; default 0)",
+    )
+    g.add_argument(
+        "--history",
+        choices=HISTORY_SOURCES,
+        default="actual",
+        help="the assistant turns a later turn carries: the server's actual replies "
+        "(default) or the dataset's reference replies",
+    )
+
+
 def _http_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("http")
     g.add_argument(
@@ -370,6 +401,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         _workload_flags,
         _trace_flags,
         _load_flags,
+        _session_flags,
         _http_flags,
         _gate_flags,
         _output_flags,
@@ -553,6 +585,10 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         save_detailed=args.save_detailed,
         trace=_path(args.trace),
         trace_speed=args.trace_speed,
+        turns=args.turns,
+        sessions=args.sessions,
+        think_time=args.think_time,
+        history=args.history,
         **_split(args),
     )
     options = options_for(cfg.provider, args, sources or local_sources())

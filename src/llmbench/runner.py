@@ -27,7 +27,7 @@ from llmbench.monitor import ClientMonitor, process_cpu_s
 from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers.base import Provider
 from llmbench.redaction import redact_result
-from llmbench.result import Phase, RampFigures, RequestResult
+from llmbench.result import Phase, RampFigures, RequestResult, SessionResult
 from llmbench.retry import (
     ErrorRateWindow,
     attempt_error,
@@ -36,6 +36,7 @@ from llmbench.retry import (
     retryable,
 )
 from llmbench.schedule import arrival_offsets, closed_loop_starts
+from llmbench.sessions import Session, SessionPlan, SessionState
 from llmbench.sharding import Positioned, Shard, item_position
 from llmbench.tokens import TokenPolicy
 from llmbench.trace import TraceIndex, TraceItems, scan_trace, trace_offsets
@@ -108,6 +109,7 @@ class Runner:
         cpu: Callable[[], float] = process_cpu_s,
         max_error_rate: float | None = None,
         begin_ns: int | None = None,
+        sessions: SessionPlan | None = None,
     ) -> None:
         self._cfg = cfg
         self._provider = provider
@@ -119,6 +121,14 @@ class Runner:
         self._positioned = None if self._shard.whole else Positioned(items)
         self._item_base = 0  # the phase's first item position (after the warm-up's)
         self._trace = self._trace_of(items)  # --trace: its index, for the times
+        # Multi-turn sessions (llmbench.sessions): a unit of work is a session, not a
+        # request; stop rules and --concurrency count sessions.
+        self._sessions = sessions
+        self._positioned_sessions: Positioned[Session] | None = None
+        if sessions is not None and not self._shard.whole:
+            self._positioned_sessions = Positioned(sessions.sessions)
+        self._keep_replies = sessions is not None and sessions.keeps_replies
+        self._requests = 0  # requests the phase has sent (a session's turns each count)
         self.recorder = recorder
         self._writer = writer
         self._tick = tick
@@ -239,6 +249,7 @@ class Runner:
         if phase == "measure":  # its items follow the warm-up's, as in one process
             self._item_base = self._cfg.warmup_requests or self._issued * self._shard.count
         self._issued = 0
+        self._requests = 0
         start = self._clock()
         if phase == "measure" and self._measure_at is not None:
             # a shard measures from the instant its warm-up window ended, as every
@@ -311,8 +322,12 @@ class Runner:
             return
         refused = 0  # connect errors in a row: each one waits longer (retry.connect_backoff_s)
         while (index := self._take()) is not None:
-            result = await self._one(index, phase, None)
-            refused = refused + 1 if result.status == "connect_error" else 0
+            if self._sessions is None:
+                result: RequestResult | None = await self._one(index, phase, None)
+            else:
+                result = await self._session(index, phase, None)
+            status = None if result is None else result.status
+            refused = refused + 1 if status == "connect_error" else 0
             if refused and not await self._sleep_unless_stopped(connect_backoff_s(refused)):
                 return
 
@@ -352,7 +367,10 @@ class Runner:
         )
 
         async def send(index: int, intended_ns: int) -> None:
-            await self._one(index, phase, intended_ns)
+            if self._sessions is None:
+                await self._one(index, phase, intended_ns)
+            else:
+                await self._session(index, phase, intended_ns)
 
         def spawn(request: Coroutine[Any, Any, None]) -> None:
             self._track(tg.create_task(request))
@@ -396,6 +414,20 @@ class Runner:
             position = item_position(self._shard, self._item_base, local)
             item = self._positioned.at(position)
             key_index, key = self._keys.at(position)
+        return await self._send(index, item, key_index, key, phase, intended_ns)
+
+    async def _send(
+        self,
+        index: int,
+        item: WorkloadItem,
+        key_index: int | None,
+        key: str | None,
+        phase: Phase,
+        intended_ns: int | None,
+    ) -> RequestResult:
+        """One request, retried as --retries says; recorded and written, also when it
+        is cancelled (the CancelledError goes on)."""
+        self._requests += 1
         try:
             request = self._provider.build_request(item, key)
         except Exception as exc:  # one item a provider cannot write is a result, not a crash
@@ -432,6 +464,70 @@ class Runner:
         self._finish(result, retry_errors)
         return result
 
+    async def _session(
+        self, local: int, phase: Phase, intended_ns: int | None
+    ) -> RequestResult | None:
+        """One session: its turns in order, each sent when the reply to the one before
+        has ended and the think time has passed. A stop rule ends new sessions only:
+        this one goes on within the grace period (the guard cancels it then); a signal
+        or the error-rate stop sends no further turn. Its last result, if any."""
+        plan = self._sessions
+        assert plan is not None
+        if self._positioned_sessions is None:
+            number = local
+            session = next(plan.sessions)
+            key_index, key = self._keys.next()
+        else:
+            number = self._shard.global_index(local)
+            position = item_position(self._shard, self._item_base, local)
+            session = self._positioned_sessions.at(position)
+            key_index, key = self._keys.at(position)
+        state = SessionState(session, number, plan.style, reference=plan.reference)
+        start_ns = self._clock()
+        result = None
+        try:
+            while True:
+                index = self._shard.global_index(self._requests)
+                item = state.request()
+                result = await self._send(index, item, key_index, key, phase, intended_ns)
+                if not state.answered(result.ok, result.text, result.conversation_id):
+                    break
+                think_s = 0.0 if plan.think is None else plan.think.draw(
+                    self._cfg.seed, "think", number, state.sent
+                )  # fmt: skip
+                if self._cfg.open_loop:  # the next turn is due when the user has thought
+                    intended_ns = self._clock() + int(think_s * _NS)
+                if not self._turns_go_on():
+                    break
+                if think_s > 0:
+                    await self._sleep(think_s)
+                    if not self._turns_go_on():
+                        break
+        finally:  # also when cancelled: the session was stopped, and is counted
+            state.stop()
+            self._end_session(state, phase, start_ns)
+        return result
+
+    def _turns_go_on(self) -> bool:
+        """Whether a session in flight may send its next turn: not after a signal or
+        the error-rate stop; after the duration, within the grace period."""
+        return not self._stopping or (self._stop_reason == "duration" and not self._interrupted)
+
+    def _end_session(self, state: SessionState, phase: Phase, start_ns: int) -> None:
+        assert state.end is not None
+        self.recorder.record_session(
+            SessionResult(
+                state.number,
+                phase,
+                state.turns,
+                state.sent,
+                state.ok,
+                start_ns,
+                self._clock(),
+                state.end,
+            )
+        )
+
     def _exchange(
         self,
         index: int,
@@ -451,7 +547,7 @@ class Runner:
             tokens=self._tokens,
             prompt=item.prompt,
             redact=self._keys.redact,  # before any cut: a cut key would escape it
-            keep_text=self._cfg.save_detailed,
+            keep_text=self._cfg.save_detailed or self._keep_replies,
             prompt_id=item.prompt_id,
             item=item,
         )
@@ -463,6 +559,8 @@ class Runner:
                 result, attempts=len(retry_errors) + 1, retry_errors=tuple(retry_errors)
             )
         result = redact_result(result, self._keys)  # a server may echo what it was sent
+        if self._keep_replies and not self._cfg.save_detailed:  # kept for the history only
+            result = dataclasses.replace(result, text=None, prompt_id=None)
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)

@@ -22,6 +22,7 @@ from llmbench.config import (
 from llmbench.prepare import criteria
 from llmbench.redaction import redact_url
 from llmbench.run_options import add_run_arguments, build_config, integer_flag, number_flag
+from llmbench.session_sources import is_session_file
 from llmbench.sweep_steps import Mode
 
 __all__ = [
@@ -46,6 +47,7 @@ _SWEEP_FLAGS = frozenset({
     "--mode", "--min", "--max", "--steps", "--tolerance", "--loads", "--step-duration",
     "--step-requests", "--probe-concurrency", "--probe-duration", "--goodput-target", "--out",
 })  # fmt: skip
+_NO_SESSIONS = "the sweep steps request rates, not sessions; run sessions with llmbench run"
 # Run flags the sweep sets per step (or that have no meaning for a sweep).
 _REFUSED = {
     "rps": "--rps: the sweep sets each step's rate (--min/--max or --loads)",
@@ -57,6 +59,10 @@ _REFUSED = {
     "html_report": "--html-report: the sweep writes DIR/report.html, each step its own",
     "csv": "--csv: the sweep writes DIR/sweep.csv, each step its results.jsonl",
     "trace": "--trace: a trace sets its own load; replay it with llmbench run --trace",
+    # a step's verdicts compare request rates; a session rate is another unit
+    "turns": f"--turns: {_NO_SESSIONS}",
+    "sessions": f"--sessions: {_NO_SESSIONS}",
+    "think_time": f"--think-time: {_NO_SESSIONS}",
     # the hidden flags a run's coordinator and a sweep give their own processes
     "coordinated": "--coordinated: not a sweep flag",
     "stop_overloaded": "--stop-overloaded: not a sweep flag (every step has it)",
@@ -197,6 +203,8 @@ def plan_of(args: argparse.Namespace) -> SweepPlan:
     for dest, message in _REFUSED.items():
         if getattr(args, dest, None) not in (None, False):
             raise ConfigError(message)
+    if args.prompts_file and is_session_file(Path(args.prompts_file), sharegpt_sessions=False):
+        raise ConfigError(f"--prompts-file {args.prompts_file} holds sessions: {_NO_SESSIONS}")
     mode: Mode = args.mode
     if mode == "concurrency" and args.concurrency is not None:
         raise ConfigError("--concurrency: the sweep sets each step's (--min/--max or --loads)")

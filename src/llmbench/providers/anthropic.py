@@ -127,6 +127,7 @@ class Anthropic:
     system messages from a prompt file become the top-level ``system`` field."""
 
     name = "anthropic"
+    history = "messages"  # a session's turn sends the message list (llmbench.sessions)
     framing: Framing = "sse"
     path = "/v1/messages"
 

@@ -67,6 +67,7 @@ class DashScope:
     ``parameters.max_tokens``; ``--extra-body '{"parameters": {...}}'`` adds parameters."""
 
     name = "dashscope"
+    history = "messages"  # a session's turn sends the message list (llmbench.sessions)
     framing: Framing = "sse"
     path = "/api/v1/services/aigc/text-generation/generation"
 

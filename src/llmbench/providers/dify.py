@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from llmbench.config import ConfigError, RunConfig, parse_json_object
-from llmbench.events import Content, End, Meta, StreamError, StreamEvent, Usage
+from llmbench.events import Content, Conversation, End, Meta, StreamError, StreamEvent, Usage
 from llmbench.http.request import HttpRequest
 from llmbench.providers.base import (
     FlagGroup,
@@ -43,6 +43,20 @@ __all__ = ["SPEC", "Dify", "DifyOptions", "add_flags", "options_from"]
 
 _END = "message_end"
 _TEXT_EVENTS = frozenset({"message", "agent_message"})
+
+
+# Dify's ids are UUIDs; a longer "id" from a server is not one, and would be echoed
+# into every later turn's body and the results.
+MAX_CONVERSATION_ID = 256
+
+
+def _conversation(obj: dict[str, Any]) -> list[StreamEvent]:
+    """The reply's ``conversation_id`` (a session's later turns send it back), when it
+    is a plausible id."""
+    value = obj.get("conversation_id")
+    if isinstance(value, str) and 0 < len(value) <= MAX_CONVERSATION_ID:
+        return [Conversation(value)]
+    return []
 
 
 def _usage(obj: dict[str, Any]) -> list[StreamEvent]:
@@ -79,10 +93,12 @@ def options_from(args: Namespace, sources: OptionSources) -> DifyOptions:
 
 class Dify:
     """``--provider dify``: the query is the prompt; ``--user``, ``--conversation-id``
-    and ``--inputs`` fill the fields of the same names; the app picks the model."""
+    and ``--inputs`` fill the fields of the same names; the app picks the model. The
+    app keeps a conversation's history: a session's turn sends its conversation_id."""
 
     name = "dify"
     framing: Framing = "sse"
+    history = "server"  # a session's later turns send the conversation_id (llmbench.sessions)
     path = "/v1/chat-messages"
 
     def __init__(self, cfg: RunConfig, options: DifyOptions = DifyOptions()) -> None:
@@ -99,7 +115,10 @@ class Dify:
             "inputs": dict(options.inputs),
             "query": item.prompt,
             "response_mode": "blocking" if self._blocking else "streaming",
-            "conversation_id": options.conversation_id,
+            # a session's turn names its own (llmbench.sessions; "" starts one)
+            "conversation_id": (
+                options.conversation_id if item.conversation_id is None else item.conversation_id
+            ),
             "user": options.user,
             "files": [],
         }
@@ -117,7 +136,7 @@ class Dify:
         if kind in _TEXT_EVENTS:
             return [Content(obj.get("answer") or "")]
         if kind == _END:
-            return [*_usage(obj), End(_END)]
+            return [*_usage(obj), *_conversation(obj), End(_END)]
         if kind == "error":
             return [StreamError(error_text(obj, "code", "message"))]
         return [Meta(kind)]
@@ -126,7 +145,7 @@ class Dify:
         """A blocking response: the whole answer, then its usage; the body is the end."""
         if obj.get("event") == "error" or ("code" in obj and "answer" not in obj):
             return [StreamError(error_text(obj, "code", "message"))]
-        return [Content(obj["answer"] or ""), *_usage(obj), End("blocking")]
+        return [Content(obj["answer"] or ""), *_usage(obj), *_conversation(obj), End("blocking")]
 
 
 SPEC = ProviderSpec(Dify.name, Dify, DifyOptions, add_flags, options_from)

@@ -156,6 +156,7 @@ class OpenAIChat(_OpenAIBase):
     (newer vLLM, OpenRouter)."""
 
     name = "openai-chat"
+    history = "messages"  # a session's turn sends the message list (llmbench.sessions)
     path = "/v1/chat/completions"
 
     def _body(self, item: WorkloadItem) -> dict[str, Any]:
@@ -172,6 +173,7 @@ class OpenAICompletions(_OpenAIBase):
     """``/v1/completions``: text in ``choices[0].text``, streaming or not."""
 
     name = "openai-completions"
+    history = "text"  # a session's turn extends the last prompt (llmbench.sessions)
     path = "/v1/completions"
 
     def _body(self, item: WorkloadItem) -> dict[str, Any]:

@@ -111,6 +111,19 @@ def _render(node: Any, values: Mapping[str, Any]) -> Any:
     return node
 
 
+def _uses(node: Any, name: str) -> bool:
+    """Whether the body tree has the placeholder ``name`` anywhere."""
+    if isinstance(node, dict):
+        return any(_uses(v, name) for v in node.values())
+    if isinstance(node, list):
+        return any(_uses(v, name) for v in node)
+    if isinstance(node, Slot):
+        return node.name == name
+    if isinstance(node, Text):
+        return name in node.parts[1::2]
+    return False
+
+
 def _as_text(value: Any) -> str:
     if value is None:
         return ""
@@ -174,6 +187,9 @@ class Template:
         self._error = getter(spec.error)
         self._end = getter(spec.end)
         self._end_reason = getter(spec.end_reason)
+        # A session's turn sends the message list if the body asks for one, else the
+        # prompt grows turn by turn (llmbench.sessions).
+        self.history = "messages" if _uses(spec.body, "messages") else "text"
 
     def _headers(self, api_key: str | None) -> tuple[Header, ...]:
         # Headers that need the key are left out when there is none: no key, no auth.
