@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from llmbench.config import ConfigError, RunConfig
 from llmbench.providers import make_provider
 from llmbench.sessions import (
+    MAX_REPLY_CHARS,
     MAX_TURNS,
     Session,
     SessionPlan,
@@ -98,6 +99,13 @@ def test_a_failed_turn_ends_the_session_and_the_rest_is_unsent() -> None:
     assert (state.end, state.sent, state.ok, state.failure) == ("failed", 2, 1, "turn 2 failed")
     state.stop()  # the runner stops every session it leaves: a failure stays a failure
     assert state.end == "failed"
+
+
+def test_an_endless_reply_is_cut_before_it_becomes_history() -> None:
+    state = SessionState(THREE, 0, "messages")
+    state.request()
+    state.answered(True, "x" * (MAX_REPLY_CHARS + 5), None)
+    assert len(state.request().chat_messages()[1]["content"]) == MAX_REPLY_CHARS
 
 
 def test_a_stopped_session_counts_what_it_sent() -> None:

@@ -36,6 +36,7 @@ from llmbench.workload import WorkloadItem
 
 __all__ = [
     "HISTORY_STYLES",
+    "MAX_REPLY_CHARS",
     "MAX_TURNS",
     "HistoryStyle",
     "Session",
@@ -53,6 +54,9 @@ HISTORY_STYLES: tuple[HistoryStyle, ...] = get_args(HistoryStyle)
 # A session longer than this is a data error, not a chat: it also bounds the history a
 # session keeps (its replies) and the per-turn breakdown's keys.
 MAX_TURNS = 1000
+# A reply kept as history is cut here: a server that streams without end must not grow
+# every later turn's body (and the client's memory) with it. Real replies are far shorter.
+MAX_REPLY_CHARS = 1_000_000
 # Between a completion prompt's turns: a blank line, as chat transcripts separate them.
 _TURN_GAP = "\n\n"
 
@@ -178,7 +182,7 @@ class SessionState:
         elif self._reference and turn.reference is not None:
             self._replies.append(turn.reference)
         else:
-            self._replies.append(reply or "")
+            self._replies.append((reply or "")[:MAX_REPLY_CHARS])
         if self.sent == self.turns:
             self.end = "completed"
             return False
