@@ -199,6 +199,38 @@ def _offered(summary: dict[str, Any]) -> str:
     return f" (offered {offered:,.1f} req/s{process})"
 
 
+def _ttft_p50(row: Any) -> str:
+    stats = row.get("ttft_ms") if isinstance(row, dict) else None
+    return _fmt_ms(stats.get("p50") if isinstance(stats, dict) else None)
+
+
+def _workload_lines(summary: dict[str, Any]) -> list[str]:
+    """Sessions' outcome, and TTFT p50 of turn 1 against later turns and of a prefix's
+    first use against its reuse (the cache's effect): a line each, when the run has them."""
+    lines = []
+    sessions = summary.get("sessions")
+    if sessions:
+        ended, turns = sessions["ended"], sessions["turns"]
+        lines.append(
+            f"Sessions: {sessions['total']:,} ({ended['completed']:,} completed, "
+            f"{ended['failed']:,} failed, {ended['stopped']:,} stopped), "
+            f"{turns['sent']:,} of {turns['planned']:,} turns sent"
+        )
+    parts = []
+    turns_block = summary.get("turns")
+    if turns_block:
+        first = next((r for r in turns_block["rows"] if r["turn"] == 1), None)
+        later = turns_block.get("later")
+        parts.append(f"turn 1 {_ttft_p50(first)}, later turns {_ttft_p50(later)}")
+    prefixes = summary.get("prefixes")
+    if prefixes:
+        first_use, reuse = _ttft_p50(prefixes["first_use"]), _ttft_p50(prefixes["reuse"])
+        parts.append(f"prefix first use {first_use}, reuse {reuse}")
+    if parts:
+        lines.append("TTFT p50: " + "; ".join(parts))
+    return lines
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     """The final table: counts, throughput, then a percentile row per latency metric."""
     req = summary["requests"]
@@ -218,6 +250,7 @@ def summary_table(summary: dict[str, Any]) -> str:
         *_percentile_table(summary),
     ]
     lines.extend(_open_loop_notes(summary))
+    lines.extend(_workload_lines(summary))
     goodput = summary.get("goodput")
     if goodput:
         ratio = "-" if goodput["ratio"] is None else f"{100 * goodput['ratio']:.1f}%"

@@ -4,8 +4,9 @@ into one and that summary.json is built from.
 The seam between measuring and reporting (issue 14). A :class:`~llmbench.metrics.Recorder`
 counts while the run goes and :meth:`~llmbench.metrics.Recorder.freeze` turns it into a
 :class:`Measured`; :func:`merge` adds several exactly (histograms bucket by bucket, counts,
-errors, per-second rows); :func:`~llmbench.output.summary.build_summary` reads one. A
-single-process run goes the same way with one value.
+errors, per-second rows, the workload breakdowns of :mod:`llmbench.breakdowns`);
+:func:`~llmbench.output.summary.build_summary` reads one. A single-process run goes the
+same way with one value.
 
 Instants are on a common timeline, nanoseconds since the Unix epoch, so shards in other
 processes (or on other machines, to the accuracy of their clocks) line up. Per-second rows
@@ -25,6 +26,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.breakdowns import Breakdowns, merge_breakdowns
 from llmbench.metric_defs import HISTOGRAM_METRICS
 
 __all__ = [
@@ -172,6 +174,8 @@ class Measured:
     seconds: tuple[SecondCounts, ...] = ()
     sample_first_frame: str | None = None
     sample_last_frame: str | None = None
+    # Per turn, per prefix group, sessions, the server's prompt counts (issue 16).
+    breakdowns: Breakdowns = field(default_factory=Breakdowns)
 
     @property
     def wall_ns(self) -> int:
@@ -193,8 +197,8 @@ class Measured:
 
     def to_json(self) -> dict[str, Any]:
         """A plain-JSON form for a shard's summary.json (``partial``); :meth:`from_json`
-        reads it back exactly."""
-        return {
+        reads it back exactly. ``breakdowns`` is there only when it holds something."""
+        out = {
             "histograms": dict(self.histograms),
             "counts": {name: getattr(self, name) for name in COUNT_FIELDS},
             "status_counts": dict(self.status_counts),
@@ -213,6 +217,9 @@ class Measured:
             ],
             "samples": [self.sample_first_frame, self.sample_last_frame],
         }
+        if not self.breakdowns.empty:
+            out["breakdowns"] = self.breakdowns.to_json()
+        return out
 
     @staticmethod
     def from_json(obj: Any) -> Measured:
@@ -269,6 +276,7 @@ def merge(values: Sequence[Measured]) -> Measured:
             (v.sample_first_frame for v in values if v.sample_first_frame), None
         ),
         sample_last_frame=next((v.sample_last_frame for v in values if v.sample_last_frame), None),
+        breakdowns=merge_breakdowns(v.breakdowns for v in values),
     )
 
 

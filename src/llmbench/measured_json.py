@@ -10,10 +10,22 @@ import base64
 import struct
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, get_args
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.breakdowns import (
+    GROUPS_KEPT,
+    TURNS_KEPT,
+    Breakdowns,
+    Dist,
+    GroupFigures,
+    SessionFigures,
+    SizeDist,
+    TimeDist,
+    TurnFigures,
+    bucket_floor,
+)
 from llmbench.measured import (
     COUNT_FIELDS,
     DIGITS,
@@ -27,8 +39,9 @@ from llmbench.measured import (
     SecondCounts,
     new_histogram,
 )
+from llmbench.result import SessionEnd
 
-__all__ = ["measured_from_json"]
+__all__ = ["breakdowns_from_json", "measured_from_json"]
 
 _MAX_SECONDS = 1_000_000  # eleven days of one-second rows
 _NS = 1_000_000_000
@@ -68,6 +81,7 @@ def measured_from_json(obj: Any) -> Measured:
         seconds=tuple(_second(s) for s in _seconds(d.get("seconds"))),
         sample_first_frame=_text(samples[0], "partial.samples"),
         sample_last_frame=_text(samples[1], "partial.samples"),
+        breakdowns=breakdowns_from_json(d.get("breakdowns")),
     )
 
 
@@ -197,3 +211,121 @@ def _second(value: Any) -> SecondCounts:
         _buckets(row[n], "partial.seconds[].ttft_us"),
         _buckets(row[n + 1], "partial.seconds[].tpot_us"),
     )
+
+
+# -- the workload breakdowns (llmbench.breakdowns) ------------------------------------
+
+_ENDS: tuple[str, ...] = get_args(SessionEnd)
+_D = TypeVar("_D", bound=Dist)
+
+
+def breakdowns_from_json(value: Any, where: str = "partial.breakdowns") -> Breakdowns:
+    """The value :meth:`Breakdowns.to_json` wrote (absent: none); ValueError saying
+    where anything else is wrong. Rows are bounded by the caps, each distribution by
+    its bucket layout: a hand-made file cannot make the merge allocate more than a run."""
+    if value is None:
+        return Breakdowns()
+    d = _mapping(value, where)
+    turns = _keyed(d.get("turns"), f"{where}.turns", "turn", 1, TURNS_KEPT + 1)
+    groups = _keyed(d.get("groups"), f"{where}.groups", "group", 0, GROUPS_KEPT)
+    return Breakdowns(
+        turns={key: _turn(row, f"{where}.turns[{key}]") for key, row in turns},
+        groups={key: _group(row, f"{where}.groups[{key}]") for key, row in groups},
+        first_use=_group(d.get("first_use"), f"{where}.first_use"),
+        reuse=_group(d.get("reuse"), f"{where}.reuse"),
+        sessions=_sessions(d.get("sessions"), f"{where}.sessions"),
+        input_lengths=_dist(d.get("input_lengths"), f"{where}.input_lengths", SizeDist),
+    )
+
+
+def _keyed(value: Any, where: str, name: str, low: int, high: int) -> list[tuple[int, Any]]:
+    """Rows keyed by ``name``, an integer in low..high, each once, in key order."""
+    rows = _list(value, where)
+    if len(rows) > high - low + 1:
+        raise ValueError(f"{where}: more rows than the cap allows")
+    keyed = {}
+    for row in rows:
+        key = _mapping(row, f"{where}[]").get(name)
+        if isinstance(key, bool) or not isinstance(key, int) or not low <= key <= high:
+            raise ValueError(f"{where}[].{name}: expected {low}..{high}, got {key!r:.20}")
+        if key in keyed:
+            raise ValueError(f"{where}: {name} {key} twice")
+        keyed[key] = row
+    return sorted(keyed.items())
+
+
+def _group(value: Any, where: str) -> GroupFigures:
+    d = _mapping(value, where)
+    return GroupFigures(
+        _count(d.get("requests"), f"{where}.requests"),
+        _count(d.get("ok"), f"{where}.ok"),
+        _dist(d.get("ttft_us"), f"{where}.ttft_us", TimeDist),
+    )
+
+
+def _pair(value: Any, where: str) -> tuple[int, int]:
+    pair = _list(value, where)
+    if len(pair) != 2:
+        raise ValueError(f"{where}: expected [sum, count]")
+    return _count(pair[0], where), _count(pair[1], where)
+
+
+def _turn(value: Any, where: str) -> TurnFigures:
+    group, d = _group(value, where), _mapping(value, where)
+    server = _pair(d.get("server_input"), f"{where}.server_input")
+    counted = _pair(d.get("input"), f"{where}.input")
+    latency = _dist(d.get("latency_us"), f"{where}.latency_us", TimeDist)
+    return TurnFigures(group.requests, group.ok, group.ttft, latency, *server, *counted)
+
+
+def _sessions(value: Any, where: str) -> SessionFigures:
+    d = _mapping(value, where)
+    ended = _int_map(d.get("ended"), f"{where}.ended")
+    if not set(ended) <= set(_ENDS):
+        raise ValueError(f"{where}.ended: expected counts of {', '.join(_ENDS)}")
+    turns = _list(d.get("turns"), f"{where}.turns")
+    if len(turns) != 3:
+        raise ValueError(f"{where}.turns: expected [planned, sent, ok]")
+    planned, sent, ok = (_count(n, f"{where}.turns") for n in turns)
+    if not ok <= sent <= planned:
+        raise ValueError(f"{where}.turns: expected ok <= sent <= planned")
+    return SessionFigures(
+        {end: n for end, n in sorted(ended.items()) if n},  # as a Recorder holds them
+        planned,
+        sent,
+        ok,
+        _dist(d.get("turns_ok"), f"{where}.turns_ok", SizeDist),
+        _dist(d.get("duration_us"), f"{where}.duration_us", TimeDist),
+    )
+
+
+def _dist(value: Any, where: str, kind: type[_D]) -> _D:
+    """A distribution whose floors are its layout's, ascending, with counts >= 1, and
+    whose exact min and max fall in its first and last bucket."""
+    d = _mapping(value, where)
+    pairs = _list(d.get("buckets"), f"{where}.buckets")
+    bits = kind.BITS
+    if len(pairs) > (1 << bits) + (1 << (bits - 1)) * (63 - bits):
+        raise ValueError(f"{where}.buckets: more buckets than the layout has")
+    buckets = _buckets(pairs, f"{where}.buckets")
+    floors = [floor for floor, _ in buckets]
+    if any(bucket_floor(f, bits) != f for f in floors) or len(set(floors)) != len(floors):
+        raise ValueError(f"{where}.buckets: not the bucket floors of its layout")
+    if any(count == 0 for _, count in buckets):
+        raise ValueError(f"{where}.buckets: a bucket with no values")
+    total = _count(d.get("sum"), f"{where}.sum")
+    low, high = _instant(d.get("min"), f"{where}.min"), _instant(d.get("max"), f"{where}.max")
+    if not buckets:
+        if (total, low, high) != (0, None, None):
+            raise ValueError(f"{where}: an empty distribution with a sum, min or max")
+        return kind()
+    n = sum(count for _, count in buckets)
+    if (
+        low is None
+        or high is None
+        or not (bucket_floor(low, bits) == floors[0] and bucket_floor(high, bits) == floors[-1])
+    ):
+        raise ValueError(f"{where}: min and max must fall in the first and last bucket")
+    if not n * low <= total <= n * high:
+        raise ValueError(f"{where}.sum: not between count x min and count x max")
+    return kind(buckets, total, low, high)

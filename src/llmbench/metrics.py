@@ -1,5 +1,7 @@
-"""The Recorder: HDR histograms, counters, the error taxonomy and a per-second
-time series, in memory that does not grow with the number of requests.
+"""The Recorder: HDR histograms, counters, the error taxonomy, a per-second time
+series and the workload breakdowns (per turn, prefix group and session:
+:mod:`llmbench.breakdown_tally`), in memory that does not grow with the number of
+requests.
 
 Which histograms exist and where each value comes from is the metric table
 (:mod:`llmbench.metric_defs`); this module does the counting.
@@ -17,6 +19,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
+from llmbench.breakdown_tally import BreakdownTally
 from llmbench.measured import (
     EXACT_BITS,
     HIGHEST_US,
@@ -30,7 +33,7 @@ from llmbench.measured import (
     new_histogram,
 )
 from llmbench.metric_defs import HISTOGRAM_METRICS, PERCENTILES, STATS
-from llmbench.result import RequestResult
+from llmbench.result import RequestResult, SessionResult
 
 __all__ = [
     "HISTOGRAMS",
@@ -248,6 +251,7 @@ class Recorder:
         self._sealed = 0  # seconds before this index hold medians only
         self.sample_first_frame: str | None = None
         self.sample_last_frame: str | None = None
+        self._breakdowns = BreakdownTally()  # per turn, prefix group, session (issue 16)
 
     @property
     def hist(self) -> dict[str, HdrHistogram]:
@@ -303,11 +307,19 @@ class Recorder:
             self.late_starts += 1
         if self._is_good is not None and self._is_good(r):
             self.good += 1
+        if r.server_input_tokens is not None or r.turn is not None or r.prefix_group is not None:
+            self._breakdowns.add(r)
         if r.ok:
             self._record_ok(r, sec)
         else:
             sec.failed += 1
             self._record_error(r)
+
+    def record_session(self, result: SessionResult) -> None:
+        """A multi-turn session as it ended (its requests are recorded one by one); only
+        measured sessions (the phase of their first turn) count."""
+        if result.phase == "measure":
+            self._breakdowns.add_session(result)
 
     def _record_ok(self, r: RequestResult, sec: Second) -> None:
         self.ok += 1
@@ -409,4 +421,5 @@ class Recorder:
             seconds=tuple(sec.freeze() for sec in self.seconds),
             sample_first_frame=self.sample_first_frame,
             sample_last_frame=self.sample_last_frame,
+            breakdowns=self._breakdowns.freeze(),
         )

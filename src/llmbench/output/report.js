@@ -308,6 +308,128 @@
     add(box, el("p", "caption", shown + failed + origin + " Scroll to zoom."));
   }
 
+  // ---- workload: turns, shared prefixes, sessions, input lengths (issue 16) --------
+  // From summary.json's turns, prefixes, sessions and input_lengths blocks, which may be
+  // hand-made: numbers are used only when they are numbers (asNum), objects only when
+  // they are objects (asObj), and the tooltip escapes what it includes.
+  function asObj(v) { return v !== null && typeof v === "object" && !Array.isArray(v) ? v : {}; }
+  function asRows(v) { return Array.isArray(v) ? v.map(asObj) : []; }
+  function asNum(v) { return typeof v === "number" && isFinite(v) ? v : null; }
+  function statOf(block, key) { return asNum(asObj(block)[key]); }
+  function asLabel(v) { return typeof v === "number" || typeof v === "string" ? String(v) : "?"; }
+  function tokenFigure(v) { return has(asNum(v)) ? num(v, v % 1 ? 1 : 0) : "–"; }
+
+  // ---- turns -------------------------------------------------------------------------
+  function turnChart(parent, rows) {
+    const names = rows.map((r) => asLabel(r.turn));
+    const series = [["TTFT p50", "p50", C.p50], ["TTFT p99", "p99", C.p99]].map(([name, key, color]) => ({
+      name: name, type: "line", data: rows.map((r) => statOf(r.ttft_ms, key)), itemStyle: { color: color },
+      showSymbol: true, symbolSize: 6, connectNulls: true,
+    }));
+    chart(add(add(parent, el("div", "panel")), el("div", "chart short")), {
+      title: { text: "TTFT by turn", subtext: "turn 1 sends the prompt fresh; later turns repeat the history a prefix cache can reuse",
+        left: 8, top: 2, textStyle: { fontSize: 13 }, subtextStyle: { fontSize: 11, color: C.muted } },
+      legend: { top: 4, right: 16 },
+      grid: { left: 64, right: 22, top: 64, bottom: 36 },
+      tooltip: { trigger: "axis", formatter: (ps) => "turn " + esc(ps.length ? ps[0].name : "") +
+        ps.map((p) => "<br>" + esc(p.seriesName) + " " + esc(ms(p.value))).join("") },
+      xAxis: { type: "category", data: names, name: "turn", nameLocation: "middle", nameGap: 24 },
+      yAxis: { type: "value", axisLabel: { formatter: (v) => (v >= 1000 ? v / 1000 + " s" : v + " ms") },
+        splitLine: { lineStyle: { color: C.grid } } },
+      series: series,
+    });
+  }
+  function turnRow(r) {
+    const t = r.ttft_ms, l = r.latency_ms;
+    const from = r.input_tokens_from === "token count" ? " (counted)" : "";
+    return [asLabel(r.turn), num(asNum(r.requests)), num(asNum(r.ok)), fix(statOf(t, "p50")), fix(statOf(t, "p90")),
+      fix(statOf(t, "p99")), fix(statOf(t, "mean")), fix(statOf(l, "p50")), fix(statOf(l, "p99")),
+      tokenFigure(r.input_tokens_mean) + from];
+  }
+  function turnsPart(box, block) {
+    const rows = asRows(block.rows);
+    if (!rows.length) return;
+    add(box, el("h3", null, "Per turn"));
+    turnChart(box, rows);
+    const later = block.later ? [asObj(block.later)] : [];
+    const t = table(add(box, el("div", "scroll")), ["Turn", "Requests", "OK", "TTFT p50", "p90", "p99", "mean",
+      "Latency p50", "p99", "Input tokens (mean)"], rows.concat(later).map(turnRow));
+    if (later.length) t.querySelector("tbody").lastChild.className = "total";
+    add(box, el("p", "caption", "Milliseconds, successful requests. Turns after " + num(asNum(block.kept)) +
+      " share one row; \"2+\" is every turn after the first. Input tokens: the server's usage count, " +
+      "or the run's own count where the server gave none (marked)."));
+  }
+
+  // ---- prefixes ----------------------------------------------------------------------
+  function groupRow(name, g) {
+    const t = g.ttft_ms;
+    return [name, num(asNum(g.requests)), num(asNum(g.ok)), fix(statOf(t, "p50")), fix(statOf(t, "p90")),
+      fix(statOf(t, "p99")), fix(statOf(t, "mean"))];
+  }
+  const GROUP_HEAD = ["Requests", "OK", "TTFT p50", "p90", "p99", "mean"];
+  function prefixesPart(box, block) {
+    add(box, el("h3", null, "Shared prefixes"));
+    const first = asObj(block.first_use), reuse = asObj(block.reuse);
+    table(box, ["Prefix"].concat(GROUP_HEAD), [groupRow("first use", first), groupRow("reuse", reuse)]);
+    const a = statOf(first.ttft_ms, "p50"), b = statOf(reuse.ttft_ms, "p50");
+    const ratio = has(a) && has(b) && a > 0 ? " Reuse TTFT p50 is " + num(100 * b / a, 0) + " % of first use." : "";
+    add(box, el("p", "caption", "First use: the run's first request to send a prefix (no server can have cached it); " +
+      "reuse: every later one." + ratio));
+    const groups = asRows(block.groups);
+    if (!groups.length) return;
+    table(add(box, el("div", "scroll")), ["Group"].concat(GROUP_HEAD), groups.map((g) => groupRow(asLabel(g.group), g)));
+    add(box, el("p", "caption", num(groups.length) + (groups.length === 1 ? " group" : " groups") +
+      "; groups numbered from " + num(asNum(block.kept)) + " up share the row \"other\". Milliseconds, successful requests."));
+  }
+
+  // ---- sessions ----------------------------------------------------------------------
+  function sessionsPart(box, block) {
+    add(box, el("h3", null, "Sessions"));
+    const ended = asObj(block.ended), turns = asObj(block.turns), per = block.turns_ok_per_session, dur = block.duration_s;
+    const cards = add(box, el("div", "cards"));
+    card(cards, "Sessions", num(asNum(block.total)), null, num(asNum(ended.completed)) + " completed · " +
+      num(asNum(ended.failed)) + " failed · " + num(asNum(ended.stopped)) + " stopped");
+    card(cards, "Turns sent", num(asNum(turns.sent)), null, "of " + num(asNum(turns.planned)) + " planned · " +
+      num(asNum(turns.unsent)) + " not sent · " + num(asNum(turns.ok)) + " ok");
+    card(cards, "Turns ok per session", has(statOf(per, "mean")) ? num(statOf(per, "mean"), 1) : "–", null,
+      "p50 " + num(statOf(per, "p50")) + " · max " + num(statOf(per, "max")));
+    const s = (v) => (has(v) ? num(v, v < 10 ? 2 : 1) + " s" : "–");
+    card(cards, "Session duration p50", s(statOf(dur, "p50")), null,
+      "p90 " + s(statOf(dur, "p90")) + " · p99 " + s(statOf(dur, "p99")) + " · completed sessions");
+  }
+
+  // ---- input lengths -----------------------------------------------------------------
+  function askedText(asked) {
+    const a = asObj(asked), parts = [];
+    [["input_tokens", "--input-tokens"], ["prefix_tokens", "--prefix-tokens"]].forEach(([k, flag]) => {
+      const v = a[k];
+      if (typeof v !== "number" && typeof v !== "string") return;
+      const [mean, sd] = String(v).split(":");
+      parts.push(flag + " " + mean + (sd ? " ± " + sd : ""));
+    });
+    return parts.join(" + ") || "–";
+  }
+  function inputLengthsPart(box, block) {
+    add(box, el("h3", null, "Input lengths (as the server counted them)"));
+    const cols = ["min", "mean", "p50", "p90", "p99", "max"];
+    table(box, ["Source", "Requests", "Without a count"].concat(cols, [{ text: "Asked", cls: "text" }]), [
+      [asLabel(block.source), num(asNum(block.requests)), num(asNum(block.requests_without))]
+        .concat(cols.map((c) => tokenFigure(block[c])), [{ text: askedText(block.asked), cls: "text" }])]);
+    add(box, el("p", "caption", "Prompt tokens from the server's usage, over measured requests that reported it. " +
+      "With shared prefixes the asked length is prefix + unique part; a later turn of a session also carries the history."));
+  }
+
+  function workload(box) {
+    const B = asObj(D.breakdowns);
+    const names = ["turns", "prefixes", "sessions", "input_lengths"].filter((k) => Object.keys(asObj(B[k])).length);
+    if (!names.length) return;  // a plain run without usage: no section at all
+    add(box, el("h2", null, "Workload"));
+    if (names.includes("turns")) turnsPart(box, asObj(B.turns));
+    if (names.includes("prefixes")) prefixesPart(box, asObj(B.prefixes));
+    if (names.includes("sessions")) sessionsPart(box, asObj(B.sessions));
+    if (names.includes("input_lengths")) inputLengthsPart(box, asObj(B.input_lengths));
+  }
+
   // ---- outcomes, SLOs, percentiles, samples, definitions -------------------------
   function pie(box) {
     const r = D.requests || {};
@@ -367,7 +489,7 @@
 
   drawPage("llmbench report", [
     ["header", header], ["cards", cards], ["histograms", histograms], ["timeseries", timeseries],
-    ["scatter", scatter], ["pie", pie], ["errors", errors], ["slo", slo], ["percentiles", percentiles],
+    ["scatter", scatter], ["workload", workload], ["pie", pie], ["errors", errors], ["slo", slo], ["percentiles", percentiles],
     ["samples", samples], ["definitions", definitions],
     ["footer", (box) => footer(box, D.report_version, "summary.json and results.jsonl")],
   ]);

@@ -34,9 +34,11 @@ import orjson
 from hdrh.histogram import HdrHistogram
 
 import llmbench
+from llmbench.breakdowns import GROUPS_KEPT, TURNS_KEPT
 from llmbench.metric_defs import HISTOGRAM_METRICS, METRICS
 from llmbench.output.jsonl import iter_results
 from llmbench.output.summary import SAMPLE_CAP
+from llmbench.output.workload_summary import WORKLOAD_BLOCKS
 from llmbench.redaction import redact_url
 
 __all__ = [
@@ -146,6 +148,7 @@ def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
     data["labels"] = _LABELS
     data["histograms"] = _histograms(_dict(summary.get("hdr_us")), data["stats"])
     data["workload"] = _workload(config, summary)
+    data["breakdowns"] = _breakdowns(summary)
     run = _dict(summary.get("run"))
     data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), run.get("wall_time_s"))
     scatter = _Scatter(SCATTER_CAP, SLOWEST_KEPT)
@@ -181,6 +184,19 @@ def _workload(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
         mean_in, mean_out = (_int(tokens[k]) / ok for k in ("input", "output"))
         parts.append(f"measured per request: {mean_in:,.0f} input, {mean_out:,.0f} output {unit}")
     return "; ".join(parts) or None
+
+
+def _breakdowns(summary: dict[str, Any]) -> dict[str, Any]:
+    """The Workload section's blocks (turns, prefixes, sessions, input_lengths), those
+    that are objects; a hand-made summary's row lists are cut to what a run can have."""
+    out = {name: summary[name] for name in WORKLOAD_BLOCKS if isinstance(summary.get(name), dict)}
+    for name, rows, cap in (
+        ("turns", "rows", TURNS_KEPT + 1),
+        ("prefixes", "groups", GROUPS_KEPT + 1),
+    ):
+        if name in out:
+            out[name] = {**out[name], rows: _dicts(out[name].get(rows))[:cap]}
+    return out
 
 
 def _length(value: Any) -> str:

@@ -13,6 +13,7 @@ import orjson
 from llmbench.measured import Measured, SecondCounts
 from llmbench.metric_defs import HISTOGRAM_METRICS, definitions
 from llmbench.metrics import LATE_START_MS, histogram_stats
+from llmbench.output.workload_summary import workload_blocks
 from llmbench.result import RampFigures
 from llmbench.slo import GoodputSpec, goodput_block
 from llmbench.tokens import run_token_unit
@@ -79,7 +80,8 @@ def build_summary(
     loop's target rate (``--rps``), shown next to the achieved one; ``ramp`` the ramp's
     own figures, kept apart from the measured ones; ``redact`` scrubs what a server
     or a flag may echo (config, error examples, sample frames). ``slo`` is left None:
-    :func:`llmbench.slo.judge` fills it."""
+    :func:`llmbench.slo.judge` fills it. The workload blocks (``turns``, ``prefixes``,
+    ``sessions``, ``input_lengths``) are :mod:`llmbench.output.workload_summary`'s."""
     wall_s = measured.wall_ns / 1e9
     per_s = (lambda n: round(n / wall_s, 3)) if wall_s > 0 else (lambda n: 0.0)
     out: dict[str, Any] = {
@@ -137,6 +139,10 @@ def build_summary(
         out["client"] = client
     if goodput is not None:
         out["goodput"] = goodput_block(goodput, measured.good, measured.finished, wall_s)
+    # turns, prefixes, sessions, input_lengths: each only when the run has its data
+    out.update(
+        workload_blocks(measured.breakdowns, requests=measured.finished, config=out["config"])
+    )
     out["definitions"] = definitions()
     return out
 
