@@ -152,3 +152,27 @@ def test_an_empty_or_warmup_only_file_recovers_to_nothing_measured() -> None:
 def test_chars_only_counts_say_chars() -> None:
     _, lines = live([ok(i, i * 10, token_source="chars") for i in range(3)])
     assert recovered(lines)["run"]["token_unit"] == "chars"
+
+
+def test_the_workload_figures_are_recovered_too() -> None:
+    # issue 16: per-turn, per-prefix and server input-length figures come from the lines
+    results = [
+        ok(i, i * 400, session=i // 2, turn=i % 2 + 1, prefix_group=i % 3,
+           prefix_first=i < 3, server_input_tokens=100 + 50 * (i % 2))
+        for i in range(12)
+    ]  # fmt: skip
+    truth, lines = live(results)
+    got = recovered(lines)
+    for key in ("turns", "prefixes", "input_lengths"):
+        assert got[key] == truth[key], key
+    assert "sessions" not in got  # a session's outcome has no line of its own
+
+
+def test_hostile_workload_labels_are_dropped_not_trusted() -> None:
+    line = ok(0, 0).to_json(0) | {
+        "server_input_tokens": 10**30, "turn": True, "prefix_group": "1", "prefix_first": 1,
+    }  # fmt: skip
+    result = result_from_line(line)
+    assert result is not None
+    assert (result.server_input_tokens, result.turn, result.prefix_group) == (None, None, None)
+    assert result.prefix_first is None

@@ -31,6 +31,7 @@ from llmbench.measured import Measured
 from llmbench.metrics import Recorder
 from llmbench.output.summary import build_summary
 from llmbench.result import PHASES, RequestResult, Status
+from llmbench.usage import token_count
 
 __all__ = ["STOP_REASON", "recover_summary", "result_from_line"]
 
@@ -107,6 +108,13 @@ def result_from_line(line: dict[str, Any], not_before_ns: int = 0) -> RequestRes
         attempts=_int(line.get("attempts")) or 1,
         retry_errors=tuple(str(e) for e in retry_errors) if isinstance(retry_errors, list) else (),
         meta_events=_int(line.get("meta_events")) or 0,
+        # the workload labels (issue 16): the per-turn, per-prefix and input-length
+        # figures are recovered with the rest (session outcomes have no line of their own)
+        server_input_tokens=token_count(line.get("server_input_tokens")),
+        session=_int(line.get("session")),
+        turn=_int(line.get("turn")),
+        prefix_group=_int(line.get("prefix_group")),
+        prefix_first=first if isinstance(first := line.get("prefix_first"), bool) else None,
     )
 
 
