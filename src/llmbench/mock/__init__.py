@@ -22,6 +22,8 @@ besides OpenAI: Dify, DashScope, Anthropic, Ollama and TGI, each at its own path
 - `--text STRING`: the tokens are that text's words instead of the built-in word list.
 - `GET /health`, `GET /v1/models` (the `--model` names, else `llmbench-mock`), `GET /stats`
   (the mock's own first-token lateness, counters and slot queue, see `stats.py`).
+- `GET /metrics`: its running/waiting requests, token counters and a simulated KV-cache
+  use in vLLM's Prometheus names, for `llmbench run --server-metrics` (see `metrics_page.py`).
 
 `--slots K` gives the mock a capacity: at most K replies generate at once and the rest
 wait in a FIFO queue, their wait showing up as TTFT; `--itl-per-active-ms A` slows every

@@ -28,6 +28,8 @@ from llmbench.mock.conversations import NOT_FOUND_BODY, Conversation, Conversati
 from llmbench.mock.engine import Engine, Job, Start, Ticket
 from llmbench.mock.faults import Fault, FaultPlan
 from llmbench.mock.formats import DEFAULT_VOCAB, Endpoint, FormatError, Reply, Vocab, routes
+from llmbench.mock.metrics_page import CONTENT_TYPE as METRICS_TYPE
+from llmbench.mock.metrics_page import MetricsPage
 from llmbench.mock.models import ServedModels, not_found_message
 from llmbench.mock.options import MockOptions
 from llmbench.mock.prefix_cache import Chain, PrefixCache, cached_ttft_ns, prompt_words
@@ -82,6 +84,7 @@ class _App:
         self._date = (0, b"")
         self.faults = FaultPlan.seeded(options.faults, options.fault_rate, options.seed)
         self.models = ServedModels(options.models)
+        self.metrics_page = MetricsPage(self.models.default, time.time())  # GET /metrics
 
     def date_lines(self) -> bytes:
         """`date` and `server` header lines, re-rendered once a second."""
@@ -103,7 +106,10 @@ class _App:
             conn.respond(self.json(200, self.models.listing(int(time.time())), req.keep_alive))
         elif req.method == "GET" and req.path == "/stats":
             conn.respond(self.json(200, self.stats.statistics().to_json(), req.keep_alive))
-        elif endpoint is not None or req.path in ("/health", "/v1/models", "/stats"):
+        elif req.method == "GET" and req.path == "/metrics":  # vLLM's names (metrics_page.py)
+            body = self.metrics_page.render(self.stats.statistics())
+            conn.respond(self.head(200, METRICS_TYPE, len(body), req.keep_alive) + body)
+        elif endpoint is not None or req.path in ("/health", "/v1/models", "/stats", "/metrics"):
             conn.respond(self.error(405, f"method {req.method} not allowed", req.keep_alive))
         else:
             conn.respond(self.error(404, f"no route for {req.path}", req.keep_alive))
@@ -161,6 +167,7 @@ class _App:
             gen = dataclasses.replace(
                 gen, conversation=conv.id, prompt_tokens=conv.words + gen.prompt_tokens
             )
+        self.stats.prompt_tokens += gen.prompt_tokens  # accepted: vllm:prompt_tokens
         capped = gen.max_tokens is not None and gen.max_tokens <= self.tokens
         n = min(self.tokens, gen.max_tokens) if gen.max_tokens is not None else self.tokens
         # "length" when the request's own limit ended the reply, "stop" when the "model"

@@ -49,6 +49,7 @@ class MockStatsSnapshot:
     capacity: CapacitySnapshot
     conversations: ConversationsSnapshot
     prefix_cache: PrefixCacheSnapshot
+    prompt_tokens: int = 0  # of every generation request accepted (GET /metrics)
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict: lateness grouped under `first_token_lateness_ms`, the slots
@@ -97,6 +98,7 @@ class MockStats:
         "_prefix_cache",
         "errors",
         "faults",
+        "prompt_tokens",
         "requests",
         "streams_aborted",
         "streams_completed",
@@ -124,6 +126,7 @@ class MockStats:
         self.streams_aborted = 0
         self.tokens = 0
         self.token_late_max_ns = 0
+        self.prompt_tokens = 0
 
     def fault(self, spec: str) -> None:
         """Count one injected fault."""
@@ -158,6 +161,7 @@ class MockStats:
             capacity=self._capacity(),
             conversations=self._conversations(),
             prefix_cache=self._prefix_cache(),
+            prompt_tokens=self.prompt_tokens,
         )
 
 
