@@ -59,22 +59,32 @@ chromium:
 	fi
 
 # docs/report.png and docs/sweep.png: the reports of a real run and a real sweep against
-# the mock, in headless Chromium. Arguments: which one (report or sweep), the PNG, Chromium.
+# the mock, in headless Chromium; docs/server-metrics.png and docs/workload.png: one
+# section of a run's report (scraping the mock's /metrics; sessions on its prefix cache).
+# Arguments: which one (report, sweep, server or workload), the PNG, Chromium.
 define SCREENSHOT_PY
 import subprocess, sys, tempfile
 from pathlib import Path
 from playwright.sync_api import sync_playwright
 
-# What to run: the llmbench command, the mock's flags and the command's own flags
-# (--url, --model, --out and --quiet are added).
+# What to run: the llmbench command, the mock's flags, the command's own flags (--url,
+# --model, --out and --quiet are added; {url} is the mock's) and the part of the page
+# to take (None: all of it).
 JOBS = {
     "report": ("run", ["--ttft-ms", "150", "--itl-ms", "15", "--jitter-ms", "40", "--tokens", "128"],
-               ["--rps", "30", "--arrival", "poisson", "--ramp-up", "5", "--duration", "20"]),
+               ["--rps", "30", "--arrival", "poisson", "--ramp-up", "5", "--duration", "20"], None),
     # The mock with a known capacity (47 req/s).
     "sweep": ("sweep", ["--slots", "32", "--ttft-ms", "50", "--itl-ms", "10", "--tokens", "64"],
-              ["--slo", "ttft_p95<=200ms", "--slo", "tpot_p95<=20ms", "--step-duration", "6"]),
+              ["--slo", "ttft_p95<=200ms", "--slo", "tpot_p95<=20ms", "--step-duration", "6"], None),
+    "server": ("run", ["--slots", "32", "--ttft-ms", "50", "--itl-ms", "10", "--tokens", "64"],
+               ["--rps", "40", "--ramp-up", "5", "--duration", "20",
+                "--server-metrics", "{url}/metrics"], "#server"),
+    "workload": ("run", ["--ttft-ms", "120", "--itl-ms", "5", "--tokens", "40", "--prefix-cache"],
+                 ["--turns", "4:1", "--input-tokens", "200", "--think-time", "0.3:0.1",
+                  "--prefix-tokens", "300", "--prefix-groups", "4", "--concurrency", "8",
+                  "--duration", "20"], "#workload"),
 }
-command, mock_flags, command_flags = JOBS[sys.argv[1]]
+command, mock_flags, command_flags, part = JOBS[sys.argv[1]]
 out, chromium = Path(sys.argv[2]).resolve(), sys.argv[3]
 flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -85,7 +95,8 @@ try:
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp) / "out"
         subprocess.run(
-            [*llmbench, command, "--url", url, "--model", "demo-model", *command_flags,
+            [*llmbench, command, "--url", url, "--model", "demo-model",
+             *(flag.replace("{url}", url) for flag in command_flags),
              "--out", str(out_dir), "--quiet"], check=True, stdout=subprocess.DEVNULL)
         with sync_playwright() as pw:
             context = pw.chromium.launch_persistent_context(
@@ -94,7 +105,10 @@ try:
             page = context.new_page()
             page.goto((out_dir / "report.html").as_uri())  # every run and sweep writes one
             page.wait_for_selector("html[data-ready='1']")
-            page.screenshot(path=str(out), full_page=True)
+            if part is None:
+                page.screenshot(path=str(out), full_page=True)
+            else:
+                page.locator(part).screenshot(path=str(out))
             context.close()
 finally:
     mock.terminate()
@@ -107,3 +121,5 @@ screenshot: install chromium
 	@mkdir -p docs
 	$(PY) -c "$$SCREENSHOT_PY" report docs/report.png $(CHROMIUM)
 	$(PY) -c "$$SCREENSHOT_PY" sweep docs/sweep.png $(CHROMIUM)
+	$(PY) -c "$$SCREENSHOT_PY" server docs/server-metrics.png $(CHROMIUM)
+	$(PY) -c "$$SCREENSHOT_PY" workload docs/workload.png $(CHROMIUM)

@@ -585,3 +585,14 @@ def test_strict_refuses_different_runs_with_one_line(
     recovered["run"]["recovered"] = True
     assert call(write(tmp_path / "r", recovered), a, "--strict") == 0
     assert "the baseline's config is unknown" in capsys.readouterr().err
+
+
+def test_sessions_and_shared_prefixes_are_part_of_the_workload() -> None:
+    base = configured(**CLOSED_16, turns="2")
+    new = configured(**CLOSED_16, turns="4", think_time="1", prefix_tokens=100, prefix_groups=2)
+    assert config_differences(base, new) == [
+        "prefix_tokens differs: baseline none, new 100",
+        "prefix_groups differs: baseline 1, new 2",
+        'turns differs: baseline "2", new "4"',
+        'think_time differs: baseline none, new "1"',
+    ]

@@ -54,6 +54,22 @@ def test_open_loop_throughput_line_shows_the_offered_rate_and_arrival_process() 
     assert line.endswith(" (offered 40.0 req/s, constant arrivals)")
 
 
+def test_an_open_loop_of_sessions_offers_new_sessions_a_second() -> None:
+    # issue 16: --rps starts sessions, and the cap holds back sessions, not requests
+    rec = recorder(queue_ms=(0, 3, 25, 40))
+    summary = build_summary(
+        rec.freeze(), run={}, config={"arrival": "poisson"}, open_loop=True, offered_rps=2.0,
+        never_sent=3,
+    )  # fmt: skip
+    summary["sessions"] = {
+        "total": 4, "ended": {"completed": 4, "failed": 0, "stopped": 0},
+        "turns": {"planned": 8, "sent": 8, "unsent": 0, "ok": 8},
+    }  # fmt: skip
+    out = summary_table(summary)
+    assert out.splitlines()[1].endswith(" (offered 2.0 new sessions/s, poisson arrivals)")
+    assert "Never sent: 3 sessions were due before the run stopped" in out
+
+
 def test_closed_loop_throughput_line_offers_nothing() -> None:
     assert "offered" not in table(recorder(), open_loop=False)
 

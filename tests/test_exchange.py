@@ -456,3 +456,25 @@ def test_without_save_detailed_results_lines_keep_no_text() -> None:
     assert (r.text, r.prompt_id) == (None, None)
     line = r.to_json(run_start_ns=0)
     assert not {"prompt_id", "itl_ms", "text"} & line.keys()
+
+
+# -- a session's reply (llmbench.sessions) ---------------------------------------------------
+
+
+def test_a_sessions_reply_keeps_the_content_up_to_its_room_and_no_reasoning() -> None:
+    ex = exchange(reply_chars=10)
+    ex.on_head(200, T0)
+    for i in range(1000):  # a reply without end: what is kept stays within its room
+        ex.on_data(THINK + tok("abcd"), T0 + i)
+    assert ex.reply == "abcdabcdab"
+    result = ex.finish(T0 + 2000)
+    assert result.text is None  # not kept for the results without --save-detailed
+    assert result.chars == 7000  # every character still counted
+
+
+def test_without_reply_chars_nothing_is_kept() -> None:
+    ex = exchange()
+    ex.on_head(200, T0)
+    ex.on_data(tok("abc") + FINISH + DONE, T0 + 1)
+    assert ex.reply == ""
+    assert ex.conversation is None

@@ -22,6 +22,7 @@ from llmbench.config import (
     MAX_DURATION_S,
     MAX_INPUT_TOKENS,
     MAX_LINE_BYTES,
+    MAX_PREFIX_GROUPS,
     MAX_REQUESTS,
     MAX_RETRIES,
     MAX_RPS,
@@ -31,12 +32,13 @@ from llmbench.config import (
     MIN_BURSTINESS,
     MIN_LINE_BYTES,
     MIN_RPS,
+    MIN_SCRAPE_INTERVAL_S,
     MIN_TRACE_SPEED,
 )
 from llmbench.environment import env_api_keys
 from llmbench.providers.base import OptionSources
 from llmbench.run_options import add_run_arguments, build_config
-from llmbench.workload import parse_length
+from llmbench.synthetic import parse_length
 
 
 def _dead_port() -> int:
@@ -99,6 +101,8 @@ INTEGERS: dict[str, tuple[int, int]] = {
     "--output-tokens": (1, MAX_TOKENS),
     "--port": (1, 65535),
     "--input-tokens": (1, MAX_INPUT_TOKENS),
+    "--prefix-tokens": (1, MAX_INPUT_TOKENS),
+    "--prefix-groups": (1, MAX_PREFIX_GROUPS),
 }
 # flag: (low bound, low bound included, high bound)
 NUMBERS: dict[str, tuple[float, bool, float]] = {
@@ -113,6 +117,7 @@ NUMBERS: dict[str, tuple[float, bool, float]] = {
     "--connect-timeout": (0.0, False, MAX_DURATION_S),
     "--ttft-timeout": (0.0, False, MAX_DURATION_S),
     "--stall-timeout": (0.0, False, MAX_DURATION_S),
+    "--server-metrics-interval": (MIN_SCRAPE_INTERVAL_S, True, MAX_DURATION_S),
 }
 HOSTILE = ["0", "-1", "nan", "inf", "1e300", str(2**64 + 1)]
 
@@ -136,6 +141,8 @@ def accepted(flag: str, text: str) -> bool:
 def argv_for(flag: str, text: str) -> list[str]:
     if flag == "--port":
         return ["--host", "127.0.0.1", "--port", text]
+    if flag == "--prefix-groups":  # it needs --prefix-tokens
+        return ["--url", URL, "--prefix-tokens", "4", f"{flag}={text}"]
     return ["--url", URL, f"{flag}={text}"]  # '=': "-1" is a value, not an option
 
 

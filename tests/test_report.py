@@ -35,6 +35,8 @@ DATA_RE = re.compile(
     r'<script type="application/json" id="llmbench-data">(.*?)</script>', re.DOTALL
 )
 PAGE_SCRIPTS = ("report_common.js", "report.js")  # in page order, after ECharts
+# The page's own script element: the Server section's file, then report.js.
+OWN_SCRIPTS = ("report_server.js", "report.js")
 
 
 def ok_result(index: int, start_s: float, latency_ms: float = 200.0, **kw: Any) -> RequestResult:
@@ -165,8 +167,10 @@ def test_no_network_reference_and_a_locking_csp(run_dir: Path) -> None:
     assert csp is not None
     assert "default-src 'none'" in csp.group(1)
     script_src = csp.group(1).split("script-src")[1].split(";")[0]
-    # ECharts, report_common.js and report.js, each inlined exactly as hashed; nothing else.
-    scripts = [report.echarts_source(), *(read_page_file(n) for n in PAGE_SCRIPTS)]
+    # ECharts, report_common.js and the page's own (report_server.js then report.js),
+    # each inlined exactly as hashed; nothing else.
+    own = "\n".join(read_page_file(n) for n in OWN_SCRIPTS)
+    scripts = [report.echarts_source(), read_page_file("report_common.js"), own]
     assert script_src.split() == [script_hash(code) for code in scripts]
     for code in scripts:
         assert f"<script>{code}</script>" in html
@@ -205,7 +209,7 @@ def test_credentials_in_a_hand_made_summary_url_are_stripped(tmp_path: Path) -> 
     assert page_data(html)["config"]["url"].startswith("http://10.0.0.1:8000/v1?")
 
 
-@pytest.mark.parametrize("name", PAGE_SCRIPTS)
+@pytest.mark.parametrize("name", [*PAGE_SCRIPTS, "report_server.js"])
 def test_report_js_never_parses_data_as_html(name: str) -> None:
     script = read_page_file(name)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
@@ -453,6 +457,13 @@ def test_the_workload_line_says_what_was_sent_without_the_prompt(tmp_path: Path)
     data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
     assert data["workload"].startswith(
         "synthetic prompts of 512 ± 64 tokens; max_tokens 128, ignore_eos; measured"
+    )
+    summary["config"].update(turns="4:1", think_time="2", prefix_tokens=200, prefix_groups=3)
+    (tmp_path / "summary.json").write_bytes(orjson.dumps(summary))
+    data = page_data(build_report(tmp_path).read_text(encoding="utf-8"))
+    assert data["workload"].startswith(  # issue 16: sessions and shared prefixes are said
+        "synthetic prompts of 512 ± 64 tokens; sessions of 4 ± 1 turns, think time 2 s; "
+        "3 shared prefixes of 200 tokens; max_tokens 128"
     )
     (tmp_path / "summary.json").write_text('{"requests": {"total": 0, "ok": 0, "failed": 0}}')
     assert page_data(build_report(tmp_path).read_text(encoding="utf-8"))["workload"] is None

@@ -31,6 +31,7 @@ from llmbench.output.jsonl import ResultsWriter
 from llmbench.providers import make_provider
 from llmbench.result import RampFigures, RequestResult
 from llmbench.runner import Progress, Runner, RunOutcome
+from llmbench.trace import TraceChanged
 from llmbench.workload import KeyRing, WorkloadItem
 
 MS = 1_000_000
@@ -635,3 +636,19 @@ def test_an_overloaded_stop_ends_the_run_at_once_without_the_grace_period(
     assert outcome.interrupted is False
     assert [line["status"] for line in bench.lines()] == ["canceled"] * 3
     assert bench.clock.now_ns() == 500 * MS
+
+
+def test_an_item_lost_with_a_changed_trace_file_stops_the_run_not_crashes_it(
+    bench: Bench,
+) -> None:
+    # The --trace file changed on disk and the next item can no longer be read: the run
+    # stops there, with its reason, keeping what it measured.
+    def items() -> Iterator[WorkloadItem]:
+        yield from itertools.repeat(WorkloadItem(prompt="hello"), 3)
+        raise TraceChanged("--trace t.jsonl changed on disk during the run (truncated)")
+
+    transport = bench.transport(delay_s=0.1)
+    runner = bench.runner(transport, items=items(), rps=10.0, requests=10)
+    outcome = bench.drive(runner)
+    assert outcome.stop_reason == "trace changed"
+    assert [line["status"] for line in bench.lines()] == ["ok"] * 3

@@ -105,6 +105,7 @@ class Harness:
         *signals: tuple[float, str],
         think: Spread | None = None,
         reference: bool = False,
+        keys: tuple[str, ...] = (),
         **cfg: Any,
     ) -> tuple[Runner, RunOutcome]:
         config = RunConfig(url="http://127.0.0.1:9", provider=transport.provider, **cfg)
@@ -112,7 +113,7 @@ class Harness:
         plan = SessionPlan(sessions, history_style(provider), reference, think)
         writer = ResultsWriter(self.tmp_path / "results.jsonl", 0)
         runner = Runner(
-            config, provider, transport, iter(()), KeyRing(()), SessionRecorder(), writer,
+            config, provider, transport, iter(()), KeyRing(keys), SessionRecorder(), writer,
             clock=self.clock.now_ns, sleep=self.clock.sleep, cpu=lambda: 0.0, sessions=plan,
         )  # fmt: skip
 
@@ -262,8 +263,21 @@ def test_a_signal_during_think_time_ends_the_session_at_once(harness: Harness) -
         transport, sessions_of(("a", "b")), (2.0, "SIGINT"), requests=1, think=Spread(30.0)
     )
     assert len(transport.sent) == 1
-    assert harness.clock.now_ns() < 31 * S
-    assert recorded(runner)[0].end == "stopped"
+    assert harness.clock.now_ns() == 2 * S  # woken by the signal, not the 30 s think time
+    (session,) = recorded(runner)
+    assert (session.end, session.end_ns) == ("stopped", 2 * S)
+
+
+def test_after_the_duration_a_thinking_session_thinks_on_within_the_grace(
+    harness: Harness,
+) -> None:
+    # the duration (1.5 s) comes while session 0 thinks (1 s .. 3 s): it sends turn 2 at 3 s
+    transport = ChatTransport(harness.clock)
+    runner, _ = harness.run(
+        transport, sessions_of(("a", "b")), duration_s=1.5, grace_s=10.0, think=Spread(2.0)
+    )
+    assert transport.sent == [0, 3 * S]
+    assert recorded(runner)[0].end == "completed"
 
 
 def test_open_loop_rps_starts_sessions(harness: Harness) -> None:
@@ -321,3 +335,37 @@ def test_shards_send_the_sessions_one_process_would(tmp_path: Path) -> None:
         }
     assert sorted((s, t) for s, t, _ in seen) == [(s, t) for s in range(4) for t in (1, 2)]
     assert len({index for _, _, index in seen}) == 8
+
+
+@dataclass
+class ReasoningTransport(ChatTransport):
+    """Replies with a thinking channel before the content."""
+
+    async def send(self, request: HttpRequest, exchange: Exchange) -> RequestResult:
+        self.bodies.append(orjson.loads(request.body))
+        now = self.clock.now_ns()
+        exchange.on_head(200, now, "text/event-stream")
+        chunks = (
+            {"choices": [{"index": 0, "delta": {"reasoning_content": "THOUGHTS "}}]},
+            {"choices": [{"index": 0, "delta": {"content": "answer"}}]},
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        )
+        body = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks)
+        exchange.on_data(body + b"data: [DONE]\n\n", now)
+        return exchange.finish(now)
+
+
+def test_the_history_carries_the_replys_content_not_its_reasoning(harness: Harness) -> None:
+    transport = ReasoningTransport(harness.clock)
+    harness.run(transport, sessions_of(("a", "b")), requests=1)
+    assert [m["content"] for m in transport.bodies[1]["messages"]] == ["a", "answer", "b"]
+
+
+def test_a_key_in_a_conversation_id_is_sent_back_but_never_written(harness: Harness) -> None:
+    key = "sk-SECRETKEY123456"
+    transport = ChatTransport(harness.clock, provider="dify", conversation=lambda n: f"c-{key}")
+    harness.run(transport, sessions_of(("a", "b")), keys=(key,), requests=1)
+    assert transport.bodies[1]["conversation_id"] == f"c-{key}"  # the server's id, as given
+    text = (harness.tmp_path / "results.jsonl").read_text()
+    assert key not in text
+    assert "conversation_id" in text

@@ -3,24 +3,28 @@ and the run-level checks of llmbench.session_plan: every bad input is one line, 
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from llmbench import app
 from llmbench.config import ConfigError, RunConfig
 from llmbench.providers import make_provider
 from llmbench.session_plan import first_turn, session_plan, session_source
 from llmbench.session_sources import (
+    PrefixedSessions,
     SyntheticSessions,
     cycle_sessions,
     is_session_file,
     load_sessions,
-    prefixed_sessions,
 )
 from llmbench.sessions import MAX_TURNS, Session, Spread, Turn
 from llmbench.workload import WorkloadItem
+from tiny_tokenizers import mute, text_of, word_level
 
 
 def write(tmp_path: Path, name: str, lines: list[object]) -> Path:
@@ -54,6 +58,21 @@ def test_a_file_without_turns_lines_is_a_prompts_file(tmp_path: Path) -> None:
     assert not is_session_file(tmp_path / "x.txt", sharegpt_sessions=True)
 
 
+def test_the_word_turns_inside_a_prompt_does_not_make_a_sessions_file(tmp_path: Path) -> None:
+    inside = write(tmp_path, "a.jsonl", [{"messages": [{"role": "user", "content": "turns"}]}])
+    nested = write(tmp_path, "b.jsonl", [{"prompt": "x", "meta": {"turns": 3}}])
+    assert not is_session_file(inside, sharegpt_sessions=False)
+    assert not is_session_file(nested, sharegpt_sessions=False)
+
+
+def test_a_line_separator_inside_a_json_string_is_not_a_line_break(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"turns": ["a\u2028b\u0085c", "d"]}\n{"turns": ["e"]}\n', encoding="utf-8")
+    first, second = load_sessions(path, reference=False).sessions
+    assert first.turns[0].text == "a\u2028b\u0085c"
+    assert second.turns == (Turn("e"),)
+
+
 def test_a_utf8_bom_does_not_break_the_first_line(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"turns": ["a", "b"]}).encode() + b"\n")
@@ -84,8 +103,13 @@ def test_a_utf8_bom_does_not_break_the_first_line(tmp_path: Path) -> None:
         ),
         (json.dumps({"turns": [{"content": "x", "reference": 5}]}), r"reference must be a string"),
         (json.dumps({"turns": ["a"], "max_tokens": "9"}), r"s\.jsonl:2: max_tokens must be"),
-        (json.dumps({"messages": [], "turns": None}), r"turns must be a list"),
-        (json.dumps({"prompt": "x", "messages": []}), r"'messages' lines cannot mix"),
+        (json.dumps({"messages": [], "turns": ["a"]}), r"'messages' cannot be given on a session"),
+        (json.dumps({"prompt": "x", "messages": []}), r"'messages' cannot be given"),
+        (json.dumps({"turns": ["a"], "query": "q"}), r"'query' cannot be given"),
+        (json.dumps({"turns": ["a"], "conversation_id": "c"}), r"'conversation_id' cannot be"),
+        (json.dumps({"turns": ["a"], "prompt": "b"}), r"'turns' and 'prompt' are alternatives"),
+        (json.dumps({"prompt": None}), r"s\.jsonl:2: prompt must be a string"),
+        (json.dumps({"turns": None}), r"turns must be a list"),
         ('{"turns": ["\\ud800"]}', r"s\.jsonl:2"),
     ],
 )
@@ -155,6 +179,30 @@ def test_sharegpt_conversations_become_sessions_with_their_replies_as_references
     assert loaded.note == "sessions: 1 of 4 ShareGPT entries (3 had no answered human turn)"
 
 
+def test_odd_sharegpt_messages_end_a_session_instead_of_crashing(tmp_path: Path) -> None:
+    path = sharegpt(
+        tmp_path,
+        [
+            {"conversations": [{"from": "human", "value": "hi"}, "oops"]},
+            {"conversations": [{"from": "human", "value": "hi"}, 7]},
+            {"conversations": [{"from": "human", "value": "hi"}, {"from": "system", "value": "s"}]},
+            {"conversations": [{"from": "human", "value": "a"}, {"from": "chatgpt", "value": "b"},
+                               {"from": "human", "value": "c"}, ["x"]]},
+        ],
+    )  # fmt: skip
+    loaded = load_sessions(path, reference=False)
+    assert [s.turns for s in loaded.sessions] == [(Turn("a", 1, "b"),)]
+    assert loaded.note == "sessions: 1 of 4 ShareGPT entries (3 had no answered human turn)"
+
+
+def test_a_sharegpt_conversation_past_the_turn_limit_is_cut_and_said(tmp_path: Path) -> None:
+    pair = [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]
+    path = sharegpt(tmp_path, [{"conversations": pair * (MAX_TURNS + 5)}])
+    loaded = load_sessions(path, reference=False)
+    assert len(loaded.sessions[0].turns) == MAX_TURNS
+    assert loaded.note == "1 conversations cut at 1,000 turns"
+
+
 def test_a_sharegpt_file_that_is_not_a_list_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="expected a ShareGPT list"):
         load_sessions(sharegpt(tmp_path, {"a": 1}), reference=False)  # type: ignore[arg-type]
@@ -201,7 +249,7 @@ def test_a_shared_prefix_starts_only_the_first_turn() -> None:
     assert not synthetic.turns[1].text.startswith("PREFIX ")
     assert (synthetic.prefix_group, synthetic.prefix_first) == (1, False)
     from_file = [Session((Turn("a"), Turn("b")))] * 3
-    prefixed = list(prefixed_sessions(iter(from_file), labelled))
+    prefixed = list(PrefixedSessions(iter(from_file), labelled))
     assert [s.turns[0].text for s in prefixed] == ["PREFIX a"] * 3
     assert [s.turns[1].text for s in prefixed] == ["b"] * 3
     assert [(s.prefix_group, s.prefix_first) for s in prefixed] == [
@@ -293,3 +341,76 @@ def test_reference_history_is_refused_where_the_server_keeps_the_history(tmp_pat
 def test_contradicting_session_flags_are_refused(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         cfg(**fields)
+
+
+def test_the_preflights_session_is_one_the_run_never_sends() -> None:
+    source = SyntheticSessions(prompt_at, Spread(2), seed=0, first_turn=labelled)
+    unsent = source.unsent()
+    sent = {s.turns[0].text for s in (source.at(p) for p in range(20))}
+    assert unsent.turns[0].text not in sent
+    assert unsent.prompt_id == -1
+
+
+# -- through llmbench run's own checks (prepare) ------------------------------------------------
+
+
+def prepared(*argv: str) -> Any:
+    parser = argparse.ArgumentParser()
+    app.add_arguments(parser)
+    return app.prepare(parser.parse_args(["--url", "http://127.0.0.1:9", "--model", "m", *argv]))
+
+
+def test_a_run_of_synthetic_sessions_says_what_its_counts_count(tmp_path: Path) -> None:
+    tok = word_level(tmp_path / "tokenizer.json")
+    prep = prepared(
+        "--turns", "3", "--input-tokens", "12", "--prefix-tokens", "20", "--prefix-groups", "2",
+        "--tokenizer", str(tok), "--requests", "10", "--warmup", "2", "--rps", "1",
+    )  # fmt: skip
+    assert prep.note.startswith(
+        "sessions: synthetic, 3 turns each; first turns: 2 shared prefixes of 20 tokens "
+        "(round-robin); --requests 10 counts sessions"
+    )
+    assert "--warmup 2 counts sessions; --rps 1 starts sessions" in prep.note
+    assert prep.sessions is not None
+    session = prep.sessions.sessions.at(0)
+    assert (session.prefix_group, session.prefix_first) == (0, True)
+    # exact lengths with --tokenizer: a later turn is its 12 tokens, the first 20 + 12
+    count = text_of(tok).count
+    assert [count(t.text) for t in session.turns] == [32, 12, 12]
+
+
+def test_a_file_sessions_preflight_takes_a_prefix_no_session_takes() -> None:
+    files = [Session((Turn(f"s{i}"), Turn("b"))) for i in range(3)]
+    prefixed = PrefixedSessions(iter(files), labelled)
+    unsent = prefixed.unsent()  # position -1 (labelled() here is a stand-in rewrite)
+    assert (unsent.turns[0].text, unsent.prefix_group) == ("PREFIX s0", 1)
+    sent = list(prefixed)  # session 0 is still the run's first
+    assert [(s.turns[0].text, s.prefix_group) for s in sent] == [
+        ("PREFIX s0", 0),
+        ("PREFIX s1", 1),
+        ("PREFIX s2", 0),
+    ]
+
+
+def test_conversation_id_is_refused_with_sessions(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--conversation-id: each session starts its own"):
+        prepared("--provider", "dify", "--turns", "2", "--conversation-id", "c-1")
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_prompts_file_that_is_not_a_regular_file_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "zero.jsonl"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match=r"zero\.jsonl: not a regular file"):
+        prepared("--prompts-file", str(link))
+
+
+@pytest.mark.parametrize(
+    "flags", [("--input-tokens", "5"), ("--turns", "2"), ("--prefix-tokens", "5")]
+)
+def test_a_tokenizer_that_makes_no_text_is_refused_before_the_run(
+    tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    tok = mute(tmp_path / "tokenizer.json")
+    with pytest.raises(ConfigError, match=r"tokenizer\.json: it makes no prompt text"):
+        prepared(*flags, "--tokenizer", str(tok))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from llmbench.config import ConfigError, RunConfig
 from llmbench.providers import make_provider
 from llmbench.sessions import (
+    MAX_HISTORY_CHARS,
     MAX_REPLY_CHARS,
     MAX_TURNS,
     Session,
@@ -108,6 +110,19 @@ def test_an_endless_reply_is_cut_before_it_becomes_history() -> None:
     assert len(state.request().chat_messages()[1]["content"]) == MAX_REPLY_CHARS
 
 
+def test_a_session_whose_history_passes_its_bound_ends() -> None:
+    turns = tuple(Turn("q") for _ in range(10))
+    state = SessionState(Session(turns), 0, "messages")
+    big = "x" * MAX_REPLY_CHARS
+    sent = 0
+    while state.end is None:
+        state.request()
+        sent += 1
+        state.answered(True, big, None)
+    assert (state.end, sent) == ("failed", MAX_HISTORY_CHARS // MAX_REPLY_CHARS)
+    assert state.failure == "its history passed 4,000,000 characters"
+
+
 def test_a_stopped_session_counts_what_it_sent() -> None:
     state = SessionState(THREE, 0, "messages")
     state.request()
@@ -115,14 +130,15 @@ def test_a_stopped_session_counts_what_it_sent() -> None:
     assert (state.end, state.sent, state.ok) == ("stopped", 1, 0)
 
 
-def test_a_shared_prefix_labels_every_turn_and_only_the_first_as_first_use() -> None:
+def test_a_shared_prefix_labels_the_first_turn_only() -> None:
+    # a later turn's TTFT is its history's (the per-turn figures), not the prefix's
     session = Session(THREE.turns, prefix_group=2, prefix_first=True)
     state = SessionState(session, 0, "messages")
     first = state.request()
     state.answered(True, "x", None)
     second = state.request()
     assert (first.prefix_group, first.prefix_first) == (2, True)
-    assert (second.prefix_group, second.prefix_first) == (2, False)
+    assert (second.prefix_group, second.prefix_first) == (None, None)
     plain = SessionState(THREE, 0, "messages").request()
     assert (plain.prefix_group, plain.prefix_first) == (None, None)
 
@@ -210,3 +226,26 @@ def test_spreads_parse_n_and_mean_stddev() -> None:
 def test_bad_spreads_name_the_flag(text: str, integer: bool, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace(".", r"\.").replace("(", r"\(")):
         parse_spread(text, "--f", low=1, high=10, integer=integer)
+
+
+def _second_turn_body(provider_name: str) -> dict[str, object]:
+    provider = make_provider(RunConfig(url="http://127.0.0.1:9", provider=provider_name))
+    state = SessionState(THREE, 0, history_style(provider))
+    state.request()
+    state.answered(True, "HEY", "conv-1")
+    body: dict[str, object] = orjson.loads(provider.build_request(state.request(), None).body)
+    return body
+
+
+def test_each_provider_writes_the_history_into_its_own_body() -> None:
+    history = ["hi", "HEY", "how are you?"]
+    roles = ["user", "assistant", "user"]
+    for name in ("openai-chat", "anthropic"):
+        messages = _second_turn_body(name)["messages"]
+        assert [m["content"] for m in messages] == history, name  # type: ignore[attr-defined]
+        assert [m["role"] for m in messages] == roles, name  # type: ignore[attr-defined]
+    dashscope = _second_turn_body("dashscope")["input"]["messages"]  # type: ignore[index]
+    assert [m["content"] for m in dashscope] == history
+    assert _second_turn_body("openai-completions")["prompt"] == "hiHEY\n\nhow are you?"
+    dify = _second_turn_body("dify")
+    assert (dify["query"], dify["conversation_id"]) == ("how are you?", "conv-1")

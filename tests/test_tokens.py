@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from llmbench.config import ConfigError
+from llmbench.config import ConfigError, RunConfig
+from llmbench.prompt_text import TokenizerText, WordText
 from llmbench.tokens import (
     TokenPolicy,
     count_input,
     count_output,
     counts_true_tokens,
     estimate_tokens,
+    load_codec,
     load_tokenizer,
+    prompt_text_for,
     run_token_unit,
     unit_label,
 )
@@ -150,3 +153,71 @@ def test_only_usage_or_a_tokenizer_count_true_tokens() -> None:
     assert counts_true_tokens("tokenizer", tokenizer=True, usage_requested=False)
     assert not counts_true_tokens("chars", tokenizer=True, usage_requested=True)
     assert not counts_true_tokens("estimate", tokenizer=False, usage_requested=True)
+
+
+# -- the encode/decode pair behind exact prompt lengths (issue 16) ------------------------
+
+
+def _with_bos_and_truncation(path: Path) -> Path:
+    """A word-level tokenizer.json whose post-processor adds a BOS, saved with a
+    truncation of 4 tokens: neither may change what a text counts."""
+    tokenizers = pytest.importorskip("tokenizers")
+    vocab = {"[BOS]": 0, "[UNK]": 1, "hello": 2, "world": 3}
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
+    tok.post_processor = tokenizers.processors.TemplateProcessing(
+        single="[BOS] $A", special_tokens=[("[BOS]", 0)]
+    )
+    tok.enable_truncation(max_length=4)
+    tok.save(str(path))
+    return path
+
+
+def test_counts_leave_out_special_tokens_and_ignore_a_saved_truncation(tmp_path: Path) -> None:
+    path = _with_bos_and_truncation(tmp_path / "tokenizer.json")
+    encode, decode = load_codec(path, {}, tmp_path)
+    assert encode("hello world") == [2, 3]  # no [BOS]: add_special_tokens=False
+    assert len(encode(" ".join(["hello"] * 50))) == 50  # not cut at 4
+    assert decode([2, 3]) == "hello world"
+    assert load_tokenizer(path, {}, tmp_path)("hello " * 9) == 9
+
+
+def test_a_tokenizer_file_is_loaded_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizers = pytest.importorskip("tokenizers")
+    path = _tiny_tokenizer(tmp_path / "once.json")
+    loads: list[str] = []
+    real = tokenizers.Tokenizer.from_file
+
+    def from_file(name: str) -> object:
+        loads.append(name)
+        return real(name)
+
+    monkeypatch.setattr(tokenizers.Tokenizer, "from_file", from_file)
+    load_tokenizer(path, {}, tmp_path)
+    load_codec(path, {}, tmp_path)
+    assert loads == [str(path)]  # the run's counter and its prompts share one
+
+
+def test_prompt_text_for_the_tokenizer_flag(tmp_path: Path) -> None:
+    assert isinstance(prompt_text_for(None), WordText)
+    text = prompt_text_for(_tiny_tokenizer(tmp_path / "tok.json"))
+    assert isinstance(text, TokenizerText)
+    assert text.count("hello world hello") == 3
+    with pytest.raises(ConfigError, match=r"^--tokenizer \S+missing\.json: no such file"):
+        prompt_text_for(tmp_path / "missing.json")
+
+
+def test_a_broken_tokenizer_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    pytest.importorskip("tokenizers")
+    path = tmp_path / "broken.json"
+    path.write_text('{"model": {"type": "BPE", "vocab": 3}}')
+    with pytest.raises(ConfigError, match=rf"^--tokenizer {path}: not a tokenizer.json \(") as info:
+        prompt_text_for(path)
+    assert "\n" not in str(info.value)
+
+
+def test_the_tokenizer_alone_is_accepted_and_token_mode_tokenizer_needs_it() -> None:
+    url = "http://127.0.0.1:9"
+    assert RunConfig(url=url, tokenizer=Path("t.json")).token_mode == "auto"
+    with pytest.raises(ConfigError, match=r"^--token-mode tokenizer needs --tokenizer PATH"):
+        RunConfig(url=url, token_mode="tokenizer")

@@ -1,16 +1,20 @@
 """Trace replay (issue 16): parsing both formats, every bad line with its number,
-hash-block prompts, offsets with --trace-speed, bounded memory, shard slices, flags."""
+hash-block prompts (exact with a tokenizer), offsets with --trace-speed, bounded memory,
+shard slices, a file changed mid-run, flags."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import tracemalloc
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmbench.config import ConfigError, RunConfig
+from llmbench.prompt_text import TokenizerText, WordText
 from llmbench.providers.base import OptionSources
 from llmbench.run_options import add_run_arguments, build_config
 from llmbench.sharding import Positioned, Shard, item_position
@@ -18,14 +22,16 @@ from llmbench.trace import (
     BLOCK_TOKENS,
     CHECKPOINT_EVERY,
     MAX_TRACE_LINE_BYTES,
+    TraceChanged,
     TraceItems,
     TraceParser,
     TraceRecord,
-    block_words,
-    prompt_words,
+    block_text,
     scan_trace,
     trace_offsets,
+    trace_prompt,
 )
+from tiny_tokenizers import merging_bpe, text_of
 
 # The first lines of Mooncake's public mooncake_trace.jsonl, in its shape.
 MOONCAKE = [
@@ -58,7 +64,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def jsonl(tmp_path: Path, rows: list[dict[str, object]], name: str = "t.jsonl") -> Path:
+def jsonl(tmp_path: Path, rows: Sequence[Mapping[str, Any]], name: str = "t.jsonl") -> Path:
     return write(tmp_path, name, "".join(json.dumps(r) + "\n" for r in rows))
 
 
@@ -215,20 +221,75 @@ def test_equal_hash_ids_give_equal_blocks(tmp_path: Path) -> None:
     assert items.at(0).prompt != TraceItems(items.trace, seed=8).at(0).prompt  # by seed
 
 
+WORDS = WordText()
+
+
+def words_of(record: TraceRecord, position: int, seed: int = 0) -> list[str]:
+    def blocks(block_id: int) -> str:
+        return block_text(seed, block_id, WORDS)
+
+    return trace_prompt(record, position, seed, WORDS, blocks).split(" ")
+
+
+def block(block_id: int, seed: int = 0) -> list[str]:
+    return block_text(seed, block_id, WORDS).split(" ")
+
+
 def test_last_block_is_cut_and_a_short_id_list_is_filled_with_own_words() -> None:
-    cut = prompt_words(TraceRecord(0, BLOCK_TOKENS + 10, 1, (1, 2, 3)), 0, 0)
-    assert cut == block_words(0, 1) + block_words(0, 2)[:10]
+    cut = words_of(TraceRecord(0, BLOCK_TOKENS + 10, 1, (1, 2, 3)), 0)
+    assert cut == block(1) + block(2)[:10]
     short = TraceRecord(0, BLOCK_TOKENS + 10, 1, (1,))
-    a, b = prompt_words(short, 0, 0), prompt_words(short, 1, 0)
-    assert a[:BLOCK_TOKENS] == b[:BLOCK_TOKENS] == block_words(0, 1)
+    a, b = words_of(short, 0), words_of(short, 1)
+    assert a[:BLOCK_TOKENS] == b[:BLOCK_TOKENS] == block(1)
     assert len(a) == len(b) == BLOCK_TOKENS + 10
     assert a[BLOCK_TOKENS:] != b[BLOCK_TOKENS:]  # beyond the trace's ids nothing is shared
 
 
 def test_no_hash_ids_every_prompt_its_own() -> None:
     record = TraceRecord(0, 200, 1)
-    assert prompt_words(record, 0, 0) != prompt_words(record, 1, 0)
-    assert len(prompt_words(record, 0, 0)) == 200
+    assert words_of(record, 0) != words_of(record, 1)
+    assert len(words_of(record, 0)) == 200
+
+
+# -- exact lengths with a tokenizer ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bpe(tmp_path_factory: pytest.TempPathFactory) -> TokenizerText:
+    return text_of(merging_bpe(tmp_path_factory.mktemp("bpe") / "tokenizer.json"))
+
+
+def test_trace_prompts_are_exactly_their_lengths_with_a_tokenizer(
+    tmp_path: Path, bpe: TokenizerText
+) -> None:
+    rows: list[dict[str, Any]] = [
+        *MOONCAKE,
+        {"timestamp": 3100, "input_length": 1, "output_length": 1, "hash_ids": [0]},
+        {"timestamp": 3100, "input_length": 1024, "output_length": 1, "hash_ids": [0, 1]},
+        {"timestamp": 3200, "input_length": 700, "output_length": 1, "hash_ids": [0]},
+        {"timestamp": 3300, "input_length": 33, "output_length": 1},
+    ]
+    items = TraceItems(scan_trace(jsonl(tmp_path, rows)), seed=7, text=bpe)
+    prompts = [items.at(i).prompt for i in range(len(rows))]
+    assert [bpe.count(p) for p in prompts] == [r["input_length"] for r in rows]
+    block0 = block_text(7, 0, bpe)
+    assert bpe.count(block0) == BLOCK_TOKENS  # a block alone is exactly its size
+    # block 0 starts every prompt that has it (cut to the length where it is the last)
+    assert all(p.startswith(block0) for p, r in zip(prompts, rows, strict=True)
+               if r.get("hash_ids") and r["input_length"] > BLOCK_TOKENS)  # fmt: skip
+    assert block0.startswith(prompts[4])  # 1 token: a cut of block 0
+    assert prompts[5].startswith(block0)
+    assert prompts[6].startswith(block0)  # one id for 700 tokens: block 0, then its own
+
+
+def test_exact_trace_prompts_over_many_lengths(tmp_path: Path, bpe: TokenizerText) -> None:
+    rows = [
+        {"timestamp": i, "input_length": 1 + (i * 131) % 1700, "output_length": 1,
+         "hash_ids": list(range(i % 3, i % 3 + i % 5))}
+        for i in range(60)
+    ]  # fmt: skip
+    items = TraceItems(scan_trace(jsonl(tmp_path, rows)), seed=1, text=bpe)
+    assert [bpe.count(items.at(i).prompt) for i in range(60)] == [r["input_length"] for r in rows]
 
 
 def test_items_iterate_in_order_and_stop_at_the_end(tmp_path: Path) -> None:
@@ -365,3 +426,157 @@ def test_epoch_millisecond_timestamps_count_from_the_first(tmp_path: Path) -> No
         '{"timestamp": 1700000000250, "input_length": 5, "output_length": 5}\n'
     )
     assert list(trace_offsets(scan_trace(path), 1.0)) == [0, 250_000_000]
+
+
+# -- a byte-order mark, in either format ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("t.jsonl", "\ufeff" + GOOD + "\n" + GOOD + "\n"),
+        ("t.jsonl", "\ufeff\n" + GOOD + "\n"),  # a BOM alone on a blank first line
+        ("a.csv", "\ufeff" + AZURE),
+    ],
+)
+def test_a_leading_bom_is_skipped_in_both_formats(tmp_path: Path, name: str, text: str) -> None:
+    trace = scan_trace(write(tmp_path, name, text))
+    items = TraceItems(trace, seed=0)
+    assert trace.count == (3 if name.endswith("csv") else text.count(GOOD))
+    assert items.at(0).max_tokens in (5, 10)
+    assert next(trace_offsets(trace, 1.0)) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("t.jsonl", GOOD + "\n\ufeff" + GOOD + "\n", r"t\.jsonl:2: invalid JSON"),
+        ("a.csv", AZURE + "\ufeff2023-11-16 18:17:05,10,10\n", r"a\.csv:5: TIMESTAMP must be"),
+    ],
+)
+def test_a_bom_anywhere_else_is_a_bad_line(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=rf"^--trace .*{message}"):
+        scan_trace(write(tmp_path, name, text))
+
+
+# -- the file changes during the run ---------------------------------------------------------
+
+
+def rows_of(count: int) -> list[dict[str, Any]]:
+    return [{"timestamp": i, "input_length": 1 + i % 9, "output_length": 1} for i in range(count)]
+
+
+def test_a_file_replaced_on_disk_is_not_seen(tmp_path: Path) -> None:
+    path = jsonl(tmp_path, rows_of(1000))
+    trace = scan_trace(path)
+    items = TraceItems(trace, seed=0)
+    before = [items.at(i).max_tokens for i in range(0, 1000, 100)]
+    other = jsonl(tmp_path, [{"timestamp": 0, "input_length": 5, "output_length": 9}], "o.jsonl")
+    other.replace(path)  # a new file renamed over it: the run keeps reading the one it checked
+    fresh = TraceItems(trace, seed=0)
+    assert [fresh.at(i).max_tokens for i in range(0, 1000, 100)] == before
+    assert len(list(trace_offsets(trace, 1.0))) == 1000
+    assert trace.changed is None
+
+
+def test_a_file_truncated_in_place_stops_the_replay_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = jsonl(tmp_path, rows_of(1000))
+    trace = scan_trace(path)
+    items = TraceItems(trace, seed=0)
+    offsets = trace_offsets(trace, 1.0)
+    sent = [next(offsets) for _ in range(300)]  # blocks 0 and 1 read
+    items.at(299)
+    with path.open("r+b") as f:  # truncated and rewritten in place, as `cp other trace` does
+        f.truncate(0)
+        f.write(b'{"timestamp": 0, "input_length": 1, "output_length": 1}\n')
+    rest = list(offsets)
+    assert len(sent) + len(rest) == 2 * CHECKPOINT_EVERY  # up to the end of the block read
+    assert items.at(511).max_tokens == 1  # a position the schedule gave is still there
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"llmbench run: --trace {path} changed on disk during the run (")
+    assert "its size went from" in err[0]
+    assert err[0].endswith("the replay stops at request 512 of 1,000")
+    assert trace.changed is not None
+    assert "changed on disk" in trace.changed
+    with pytest.raises(TraceChanged, match="changed on disk during the run"):
+        items.at(900)  # never scheduled, never read: said, not made up
+    assert list(trace_offsets(trace, 1.0, start=600)) == []  # stays stopped
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1  # said once per schedule
+
+
+def test_a_file_rewritten_in_place_at_the_same_size_is_noticed(tmp_path: Path) -> None:
+    import os
+
+    path = jsonl(tmp_path, rows_of(600))
+    trace = scan_trace(path)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b'"output_length": 1', b'"output_length": 2'))
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(TraceChanged, match=r"\(it was rewritten\)"):
+        TraceItems(trace, seed=0).at(0)
+
+
+def test_a_file_changed_while_it_is_scanned_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = jsonl(tmp_path, rows_of(50))
+    original = TraceParser.feed
+
+    def feed(self: TraceParser, line: bytes, number: int) -> TraceRecord | None:
+        if number == 10:
+            with path.open("ab") as f:
+                f.write(b"\n")
+        return original(self, line, number)
+
+    monkeypatch.setattr(TraceParser, "feed", feed)
+    with pytest.raises(ConfigError, match=r"t\.jsonl: it changed while it was read; try again"):
+        scan_trace(path)
+
+
+# -- flags the trace replaces, given explicitly --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--arrival", "constant"],
+        ["--order", "sequential"],
+        ["--order", "shuffle"],
+        ["--burst", "1"],
+        ["--burstiness", "1"],
+    ],
+)
+def test_the_defaults_given_explicitly_are_refused_too(flags: list[str]) -> None:
+    with pytest.raises(ConfigError, match=rf"^--trace and {flags[0]} are alternatives: the trace"):
+        config("--trace", "t.jsonl", *flags)
+
+
+def test_not_given_the_defaults_apply() -> None:
+    cfg = config("--rps", "2")
+    assert (cfg.arrival, cfg.order, cfg.burst, cfg.burstiness) == ("constant", "sequential", 1, 1.0)
+    cfg = config("--rps", "2", "--arrival", "gamma", "--burstiness", "0.5", "--order", "shuffle")
+    assert (cfg.arrival, cfg.burstiness, cfg.order) == ("gamma", 0.5, "shuffle")
+
+
+def test_a_run_replays_with_exact_prompts_given_a_tokenizer(tmp_path: Path) -> None:
+    from llmbench import app
+
+    tok = merging_bpe(tmp_path / "tokenizer.json")
+    path = jsonl(tmp_path, MOONCAKE)
+    parser = argparse.ArgumentParser()
+    app.add_arguments(parser)
+    argv = ["--url", "http://127.0.0.1:9", "--model", "m", "--trace", str(path)]
+    exact = app.prepare(parser.parse_args([*argv, "--tokenizer", str(tok)]))
+    assert "--trace: 4 requests; prompts of exactly their lengths (--tokenizer's tokens)" in (
+        exact.note
+    )
+    text = text_of(tok)
+    assert [text.count(item.prompt) for item in exact.items] == [6755, 7319, 7234, 2287]
+    words = app.prepare(parser.parse_args(argv))
+    assert "prompts of about their lengths (a word a token)" in words.note

@@ -8,8 +8,8 @@ import itertools
 import orjson
 import pytest
 
+from llmbench.synthetic import synthetic_items
 from llmbench.worker_handles import WORKER, WORKER_COMMAND, worker_argv, worker_flags_line
-from llmbench.workload import synthetic_items
 
 
 @pytest.mark.parametrize(

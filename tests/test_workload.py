@@ -1,4 +1,5 @@
-"""Prompt files, synthetic prompts and key rotation: pure, on files in tmp_path."""
+"""Prompt files and key rotation: pure, on files in tmp_path (synthetic prompts:
+test_synthetic.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmbench import app
-from llmbench.config import MAX_INPUT_TOKENS, ConfigError
-from llmbench.tokens import estimate_tokens
+from llmbench.config import ConfigError
 from llmbench.workload import (
     KeyRing,
     Prompts,
@@ -21,9 +21,7 @@ from llmbench.workload import (
     cycle_items,
     load_keys,
     load_prompts,
-    parse_length,
     strip_line_ending,
-    synthetic_items,
 )
 
 
@@ -136,39 +134,6 @@ def test_cycle_sequential_and_seeded_shuffle() -> None:
     assert sorted(a[:5]) == sorted(a[5:]) == ["0", "1", "2", "3", "4"]  # each pass whole
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"), [("512", (512, 0)), ("512:64", (512, 64)), ("1:0", (1, 0))]
-)
-def test_parse_length(text: str, expected: tuple[int, int]) -> None:
-    assert parse_length(text, "--input-tokens") == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["", "x", "0", "5:-1", "5:x", "-3", "1e9", "1000001", "5:1000001", str(2**64 + 1)]
-)
-def test_parse_length_rejects(text: str) -> None:
-    with pytest.raises(ConfigError, match="--input-tokens"):
-        parse_length(text, "--input-tokens")
-
-
-def test_synthetic_prompts_have_the_target_length_and_differ() -> None:
-    items = list(itertools.islice(synthetic_items((200, 0), 32, seed=3), 20))
-    assert {estimate_tokens(i.prompt) for i in items} == {200}
-    assert {i.max_tokens for i in items} == {32}
-    assert len({i.prompt for i in items}) == 20
-
-
-def test_synthetic_lengths_follow_mean_and_stddev() -> None:
-    lengths = [
-        estimate_tokens(i.prompt)
-        for i in itertools.islice(synthetic_items((300, 50), None, seed=1), 2000)
-    ]
-    mean = sum(lengths) / len(lengths)
-    sd = (sum((x - mean) ** 2 for x in lengths) / len(lengths)) ** 0.5
-    assert abs(mean - 300) < 5  # standard error ~1.1
-    assert 45 < sd < 55
-
-
 def test_keys_file_round_robin_and_redaction(tmp_path: Path) -> None:
     keys = load_keys(write(tmp_path, "k.txt", "# team keys\nsk-one\n\nsk-two\n"))
     ring = KeyRing(keys)
@@ -182,21 +147,6 @@ def test_keys_file_errors(tmp_path: Path) -> None:
         load_keys(write(tmp_path, "k.txt", "# only a comment\n"))
     with pytest.raises(ConfigError, match="cannot read it"):
         load_keys(tmp_path / "missing")
-
-
-def test_input_tokens_are_bounded_and_say_so() -> None:
-    # 10**9 tokens built a 2.6 GB prompt, then a MemoryError
-    message = (
-        r"^--input-tokens must be at most 1000000 tokens \(mean and stddev\), got '1000000000'$"
-    )
-    with pytest.raises(ConfigError, match=message):
-        parse_length("1000000000", "--input-tokens")
-    assert parse_length("1000000:1000000", "--input-tokens") == (1_000_000, 1_000_000)
-
-
-def test_a_drawn_length_never_passes_the_bound() -> None:
-    items = itertools.islice(synthetic_items((MAX_INPUT_TOKENS, MAX_INPUT_TOKENS), None, 1), 8)
-    assert max(len(i.prompt.split()) for i in items) <= MAX_INPUT_TOKENS
 
 
 # -- keys: one line ending stripped, every other control character refused -----------------
@@ -273,5 +223,20 @@ def test_items_carry_their_index_in_the_prompt_source() -> None:
     items = [WorkloadItem("a"), WorkloadItem("b"), WorkloadItem("c")]
     shuffled = list(itertools.islice(cycle_items(items, "shuffle", 5), 6))
     assert {(i.prompt, i.prompt_id) for i in shuffled} == {("a", 0), ("b", 1), ("c", 2)}
-    synthetic = itertools.islice(synthetic_items((20, 0), None, seed=1), 3)
-    assert [i.prompt_id for i in synthetic] == [0, 1, 2]
+
+
+def test_a_line_separator_inside_a_prompt_is_not_a_line_break(tmp_path: Path) -> None:
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_text('{"prompt": "a\u2028b"}\r\n{"prompt": "c\u0085d"}\n', encoding="utf-8")
+    assert [i.prompt for i in load_prompts(jsonl).items] == ["a\u2028b", "c\u0085d"]
+    txt = tmp_path / "p.txt"
+    txt.write_text("one\u2028still one\r\ntwo\n", encoding="utf-8")
+    assert [i.prompt for i in load_prompts(txt).items] == ["one\u2028still one", "two"]
+
+
+@pytest.mark.parametrize("prompt", [None, 3, {"x": 1}, ["a"]])
+def test_a_prompt_that_is_not_a_string_is_refused(tmp_path: Path, prompt: object) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": prompt}) + "\n")
+    with pytest.raises(ConfigError, match=r"p\.jsonl:1: prompt must be a string"):
+        load_prompts(path)

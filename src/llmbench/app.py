@@ -35,6 +35,7 @@ from llmbench.http.httpx_transport import HttpxTransport
 from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder, histogram_stats
 from llmbench.output.jsonl import ResultsWriter
+from llmbench.output.server_summary import server_line
 from llmbench.output.summary import run_summary, write_json_atomic
 from llmbench.overload import OverloadWatch, Stop, Tick
 from llmbench.prepare import Prepared, criteria, prepare
@@ -42,6 +43,7 @@ from llmbench.report_command import CSV_IN_RUN_DIR, write_after_run
 from llmbench.run_options import add_run_arguments, build_config
 from llmbench.runner import Progress, Runner, RunOutcome
 from llmbench.scale_options import checked_start, workers_of
+from llmbench.server_scraper import Scraper, alongside, scraper_for
 from llmbench.session_plan import first_turn
 from llmbench.shard_merge import partial_block
 from llmbench.sharding import Shard
@@ -189,7 +191,11 @@ async def _preflight(prep: Prepared, transport: Transport, item: WorkloadItem) -
 
 
 def _execute(
-    prep: Prepared, recorder: Recorder, writer: ResultsWriter, run_start_unix_ns: int
+    prep: Prepared,
+    recorder: Recorder,
+    writer: ResultsWriter,
+    run_start_unix_ns: int,
+    scraper: Scraper | None = None,
 ) -> RunOutcome:
     view = _LiveView(prep.cfg, recorder, as_json=prep.coordinated)
     overloaded = _overload_check(prep, recorder)
@@ -198,12 +204,12 @@ def _execute(
         transport = _transport(prep)
         try:
             items, plan = prep.items, prep.sessions
-            if prep.preflight and plan is not None:  # the first session's first turn
-                session, sessions = _first_of(plan.sessions)
+            if prep.preflight and plan is not None:  # a session's first turn
+                session, sessions = _preflight_of(plan.sessions)
                 plan = dataclasses.replace(plan, sessions=sessions)
                 await _preflight(prep, transport, first_turn(plan, session))
-            elif prep.preflight:  # the first item goes again as the run's first request
-                first, items = _first_of(items)
+            elif prep.preflight:
+                first, items = _preflight_of(items)
                 await _preflight(prep, transport, first)
 
             def tick(progress: Progress) -> None:
@@ -222,7 +228,7 @@ def _execute(
                 loop.add_signal_handler(sig, runner.interrupt, sig.name)
             if prep.coordinated:  # ready: the coordinator says when every worker begins
                 runner.begin_ns = _perf_instant(await _start_from_coordinator(run_start_unix_ns))
-            return await runner.run()
+            return await alongside(scraper, runner.run())  # --server-metrics: a task beside
         finally:
             await transport.aclose()
 
@@ -232,9 +238,16 @@ def _execute(
         view.close()
 
 
-def _first_of(stream: Iterator[T]) -> tuple[T, Iterator[T]]:
-    """The stream's first element, and the stream that still starts with it: one with
-    ``at(position)`` (synthetic items, a trace) is asked, another is read and re-chained."""
+def _preflight_of(stream: Iterator[T]) -> tuple[T, Iterator[T]]:
+    """What the pre-flight sends, and the stream to run. A synthetic source gives an
+    element of the run's shape that the run never sends (``unsent()``: a server's
+    prefix cache must not be warmed for the figures). Otherwise the first element goes
+    again as the run's first request: one with ``at(position)`` (a trace) is asked,
+    another is read and re-chained."""
+    unsent = getattr(stream, "unsent", None)
+    if unsent is not None:
+        element: T = unsent()
+        return element, stream
     direct = getattr(stream, "at", None)
     if direct is not None:
         first: T = direct(0)
@@ -300,6 +313,7 @@ def _summarize(
     started_at: str,
     run_start_ns: int,
     timeline_ns: int,
+    scraper: Scraper | None = None,
 ) -> tuple[dict[str, Any], list[slo.SloResult]]:
     """The run's summary, built once from what was measured, with its SLO verdicts.
     ``run_start_ns`` is results.jsonl's origin (perf counter); ``timeline_ns`` moves
@@ -334,6 +348,11 @@ def _summarize(
         ramp=outcome.ramp,
         redact=prep.keys.redact_tree,
     )
+    if scraper is not None:  # the server block, on the measured start's time axis
+        origin = measured.origin_ns
+        origin = run_start_ns + timeline_ns if origin is None else origin
+        wall_s, redact = measured.wall_ns / 1e9, prep.keys.redact_tree
+        scraper.add_block(summary, origin_ns=origin, wall_s=wall_s, redact=redact)
     if cfg.shards > 1:  # redacted as the rest: error examples and frames are in it
         partial = partial_block(measured, run_start_ns + timeline_ns, outcome.due_unsent)
         summary["partial"] = prep.keys.redact_tree(partial)
@@ -384,6 +403,9 @@ def announce(prep: Prepared, run_dir: Path) -> None:
 
 def _report_to_console(summary: dict[str, Any], verdicts: list[slo.SloResult]) -> None:
     print(summary_table(summary))
+    server = server_line(summary.get("server"))
+    if server:
+        print(server)
     if verdicts:
         print("\n" + slo.format_table(verdicts))
     client = summary.get("client") or {}
@@ -406,6 +428,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "coordinated", False):
         die_with_parent()  # a coordinator killed outright leaves no worker behind
     prep = prepare(args)
+    if prep.cfg.server_metrics and prep.cfg.shards > 1 and not prep.coordinated:
+        raise ConfigError(
+            "--server-metrics with --shard I/N: no shard scrapes (llmbench merge would have "
+            "one shard's view); use --workers N, whose coordinator scrapes for the run"
+        )
     run_dir = open_run_dir(prep.cfg)
     csv = None if args.csv == CSV_IN_RUN_DIR else args.csv
     make_output_parents({"--junit": args.junit, "--html-report": args.html_report, "--csv": csv})
@@ -417,14 +444,19 @@ def run(args: argparse.Namespace) -> int:
     timeline_ns = time.time_ns() - time.perf_counter_ns()
     worker = prep.cfg.shard if prep.cfg.shards > 1 else None
     writer = ResultsWriter(run_dir / "results.jsonl", run_start_ns, worker=worker)
+    # --server-metrics, stamped on the common timeline (a worker's coordinator scrapes)
+    clock = lambda: time.perf_counter_ns() + timeline_ns  # noqa: E731
+    scraper = None if prep.coordinated else scraper_for(prep.cfg, prep.tls, clock)
     try:
-        outcome = _execute(prep, recorder, writer, run_start_ns + timeline_ns)
+        outcome = _execute(prep, recorder, writer, run_start_ns + timeline_ns, scraper)
     except PreflightFailed as exc:
         print(f"llmbench run: {exc}", file=sys.stderr)
         return EXIT_NOTHING_MEASURED
     finally:
         writer.close()
-    summary, verdicts = _summarize(prep, recorder, outcome, started_at, run_start_ns, timeline_ns)
+    summary, verdicts = _summarize(
+        prep, recorder, outcome, started_at, run_start_ns, timeline_ns, scraper
+    )
     # Each output on its own: one that cannot be written costs only itself.
     summary_path = run_dir / "summary.json"
     wrote_summary = write_output(

@@ -212,7 +212,9 @@ _LOAD_KEYS = ("concurrency", "rps", "arrival", "burstiness", "burst", "ramp_up_s
 _OPEN_LOOP_KEYS = ("arrival", "burstiness", "burst")  # meaningless in a closed loop
 _WORKLOAD_KEYS = (
     "provider", "model", "max_tokens", "ignore_eos", "stream", "token_mode",
-    "prompt", "prompts_file", "order", "input_tokens", "output_tokens",
+    "prompt", "prompts_file", "order", "input_tokens", "output_tokens", "tokenizer",
+    "trace", "trace_speed", "prefix_tokens", "prefix_groups", "prefix_pick",
+    "turns", "sessions", "think_time", "history",
 )  # fmt: skip
 _SHOWN_CHARS = 40
 

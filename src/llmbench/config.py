@@ -43,16 +43,22 @@ __all__ = [
     "MAX_INPUT_TOKENS",
     "MAX_JSON_DEPTH",
     "MAX_LINE_BYTES",
+    "MAX_PATTERN_CHARS",
+    "MAX_PREFIX_GROUPS",
     "MAX_REQUESTS",
     "MAX_RETRIES",
     "MAX_RPS",
+    "MAX_SCRAPE_PATTERNS",
+    "MAX_SCRAPE_URLS",
     "MAX_SEED",
     "MAX_TOKENS",
     "MAX_TRACE_SPEED",
     "MIN_BURSTINESS",
     "MIN_LINE_BYTES",
     "MIN_RPS",
+    "MIN_SCRAPE_INTERVAL_S",
     "MIN_TRACE_SPEED",
+    "PREFIX_PICKS",
     "PRIVATE_OPTION",
     "TRANSPORTS",
     "Arrival",
@@ -99,6 +105,11 @@ MAX_INPUT_TOKENS = 1_000_000
 # any horizon a run has or collapse into one burst (use a smaller trace).
 MIN_TRACE_SPEED = 1e-3
 MAX_TRACE_SPEED = 1e3
+# --prefix-groups: distinct shared prefixes (llmbench.prefixes keeps one entry per group,
+# and a bounded cache of their texts); more than this is not a shared prefix any more.
+MAX_PREFIX_GROUPS = 100_000
+# --prefix-pick: which group a request takes.
+PREFIX_PICKS = ("round-robin", "random")
 MIN_LINE_BYTES = 1024
 MAX_LINE_BYTES = 256 * 1024 * 1024  # --max-line-bytes: a buffer per in-flight request
 # JSON given on the command line or in files (--extra-body, --inputs, prompt files):
@@ -115,6 +126,14 @@ PRIVATE_OPTION: Mapping[str, Any] = MappingProxyType({"public": False})
 
 # --history: where a session's assistant turns come from (llmbench.sessions).
 HISTORY_SOURCES = ("actual", "reference")
+# --server-metrics: an engine and a GPU exporter per node, for a handful of nodes.
+MAX_SCRAPE_URLS = 16
+# --server-metrics-interval: ten scrapes a second is already finer than any engine
+# updates its gauges (vLLM: once per engine step, logged each few seconds).
+MIN_SCRAPE_INTERVAL_S = 0.1
+# --server-metric: family-name regexes, not programs.
+MAX_SCRAPE_PATTERNS = 64
+MAX_PATTERN_CHARS = 1000
 
 
 class ConfigError(ValueError):
@@ -229,6 +248,21 @@ def _check_url(url: str) -> None:
     )
 
 
+def _check_scrape_url(url: str) -> None:
+    """A --server-metrics URL: http(s), a host, a port in 1..65535; shown without its
+    credentials (it may carry user:password for the exporter's Basic auth)."""
+    _check_no_control(url, "--server-metrics")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # an unclosed [, a port that is not a number in 0..65535
+        raise ConfigError("--server-metrics: not a valid URL (its host or port)") from None
+    _require(
+        parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0,
+        f"--server-metrics must be an http:// or https:// URL with a host, got {redact_url(url)!r}",
+    )
+
+
 def _utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -317,6 +351,11 @@ class RunConfig:
     # --trace FILE: open loop at the trace's times (scaled by --trace-speed), its lengths.
     trace: Path | None = None
     trace_speed: float = 1.0
+    # --prefix-tokens P: every prompt starts with one of --prefix-groups shared prefixes
+    # of P tokens, taken per request by --prefix-pick (llmbench.prefixes); None: none.
+    prefix_tokens: int | None = None
+    prefix_groups: int = 1
+    prefix_pick: str = "round-robin"
     # This process runs shard ``shard`` of ``shards`` (llmbench.sharding); 0 of 1: all.
     shard: int = 0
     shards: int = 1
@@ -326,6 +365,12 @@ class RunConfig:
     sessions: bool = False
     think_time: str | None = None  # --think-time S|MEAN:STDDEV between a reply and the next turn
     history: str = "actual"  # --history: the server's replies, or the dataset's ("reference")
+    # --server-metrics URL (repeatable): Prometheus pages scraped every
+    # --server-metrics-interval seconds during the run (llmbench.server_scraper);
+    # --server-metric REGEX (repeatable) keeps families beyond the known ones.
+    server_metrics: tuple[str, ...] = ()
+    server_metrics_interval_s: float = 1.0
+    server_metric_patterns: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _check_url(self.url)
@@ -389,17 +434,19 @@ class RunConfig:
             self.token_mode in TOKEN_MODES,
             f"--token-mode must be one of {', '.join(TOKEN_MODES)}, got {self.token_mode!r}",
         )
-        _require(
-            (self.token_mode == "tokenizer") == (self.tokenizer is not None),
-            "--token-mode tokenizer and --tokenizer PATH go together",
+        _require(  # --tokenizer alone makes prompt lengths exact; counting follows the mode
+            self.token_mode != "tokenizer" or self.tokenizer is not None,
+            "--token-mode tokenizer needs --tokenizer PATH: the two go together",
         )
         self._check_trace()
+        self._check_prefixes()
         self._check_sessions()
         _require(
             self.provider_options is None or _is_dataclass_value(self.provider_options),
             "provider_options must be a provider's options dataclass, "
             f"got {type(self.provider_options).__name__}",
         )
+        self._check_server_metrics()
 
     def _check_trace(self) -> None:
         """--trace gives the arrival times and the lengths: the flags that would give
@@ -459,6 +506,58 @@ class RunConfig:
                 "--sessions reads a ShareGPT .json --prompts-file's conversations as sessions",
             )
 
+    def _check_prefixes(self) -> None:
+        """--prefix-tokens and its two companions; the trace gives its own sharing."""
+        check_count(self.prefix_tokens, "--prefix-tokens", 1, MAX_INPUT_TOKENS)
+        check_count(self.prefix_groups, "--prefix-groups", 1, MAX_PREFIX_GROUPS)
+        _require(
+            self.prefix_pick in PREFIX_PICKS,
+            f"--prefix-pick must be {' or '.join(PREFIX_PICKS)}, got {self.prefix_pick!r}",
+        )
+        if self.prefix_tokens is None:
+            _require(
+                self.prefix_groups == 1 and self.prefix_pick == PREFIX_PICKS[0],
+                "--prefix-groups and --prefix-pick need --prefix-tokens P (the prefixes' length)",
+            )
+        _require(
+            self.trace is None or self.prefix_tokens is None,
+            "--trace and --prefix-tokens are alternatives: the trace's hash_ids give its "
+            "prefix sharing",
+        )
+
+    def _check_server_metrics(self) -> None:
+        """--server-metrics URLs (http or https, never echoed with their credentials),
+        the interval, and --server-metric patterns that compile."""
+        n = len(self.server_metrics)
+        _require(n <= MAX_SCRAPE_URLS, f"--server-metrics: at most {MAX_SCRAPE_URLS}, got {n}")
+        for url in self.server_metrics:
+            _check_scrape_url(url)
+        interval = self.server_metrics_interval_s
+        _require(
+            MIN_SCRAPE_INTERVAL_S <= interval <= MAX_DURATION_S,
+            f"--server-metrics-interval must be in {MIN_SCRAPE_INTERVAL_S:g}.."
+            f"{MAX_DURATION_S:.0f} seconds, got {interval}",
+        )
+        patterns = self.server_metric_patterns
+        _require(
+            not patterns or bool(self.server_metrics),
+            "--server-metric REGEX picks families of the --server-metrics URL's page: give one",
+        )
+        _require(
+            len(patterns) <= MAX_SCRAPE_PATTERNS,
+            f"--server-metric: at most {MAX_SCRAPE_PATTERNS} patterns, got {len(patterns)}",
+        )
+        for pattern in patterns:
+            _require(
+                len(pattern) <= MAX_PATTERN_CHARS,
+                f"--server-metric: a pattern of at most {MAX_PATTERN_CHARS} characters",
+            )
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                message = f"--server-metric {pattern!r}: not a regular expression: {exc}"
+                raise ConfigError(message) from None
+
     @property
     def timeouts(self) -> Timeouts:
         return Timeouts(
@@ -485,6 +584,7 @@ class RunConfig:
         ]
         out["extra_body"] = dict(self.extra_body)
         out["provider_options"] = public_options(self.provider_options)
+        out["server_metrics"] = [redact_url(url) for url in self.server_metrics]
         if self.prompts_file is not None or self.input_tokens is not None or self.trace:
             out["prompt"] = None  # not sent: another source gave the prompts
         return out

@@ -27,6 +27,8 @@ _SECRET_WORDS = frozenset(
     {"key", "token", "secret", "password", "passwd", "cookie", "credential", "credentials"}
 )
 _PATH_FLAGS = frozenset({"client-key"})
+# Flags whose values are URLs though their names do not end in "url" (user:password@).
+_URL_FLAGS = frozenset({"server-metrics"})
 _OWS = " \t"  # around a header's value (RFC 9110 §5.6.3)
 
 
@@ -105,7 +107,9 @@ def _role(key: str) -> str | None:
     last = norm_key(key).lower().split("-")[-1]
     if last in _SECRET_WORDS and key not in _PATH_FLAGS:
         return "credential"
-    return "header" if last in ("header", "headers") else "url" if last == "url" else None
+    if last == "url" or norm_key(key) in _URL_FLAGS:
+        return "url"
+    return "header" if last in ("header", "headers") else None
 
 
 def _redacted(key: str, value: Any) -> Any:

@@ -119,8 +119,8 @@ def _open_loop_notes(summary: dict[str, Any]) -> list[str]:
         f"{late['threshold_ms']:g} ms after their scheduled time.",
         *(
             [
-                f"Never sent: {late['never_sent']:,} requests were due before the run "
-                "stopped but waited for the --concurrency cap until the end."
+                f"Never sent: {late['never_sent']:,} {_scheduled(summary)} were due before the "
+                "run stopped but waited for the --concurrency cap until the end."
             ]
             if late.get("never_sent")
             else []
@@ -196,7 +196,13 @@ def _offered(summary: dict[str, Any]) -> str:
         return ""
     arrival = summary.get("config", {}).get("arrival")
     process = f", {arrival} arrivals" if isinstance(arrival, str) else ""
-    return f" (offered {offered:,.1f} req/s{process})"
+    per_s = "new sessions/s" if _scheduled(summary) == "sessions" else "req/s"
+    return f" (offered {offered:,.1f} {per_s}{process})"
+
+
+def _scheduled(summary: dict[str, Any]) -> str:
+    """What the open loop's schedule starts: sessions (issue 16), or requests."""
+    return "sessions" if isinstance(summary.get("sessions"), dict) else "requests"
 
 
 def _ttft_p50(row: Any) -> str:

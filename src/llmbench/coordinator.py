@@ -13,6 +13,10 @@ the others get SIGTERM (the grace period, ``canceled``, every output written), a
 one's flushed results are rebuilt from its results.jsonl, everything is merged, and the
 exit code is 3 (a death) or 5 (the error rate). Ctrl-C / SIGTERM reach every worker once,
 with a run's usual meaning; before the start they only end the pre-flights.
+
+``--server-metrics`` is scraped here, once for the run, from a thread of its own
+(:class:`~llmbench.server_scraper.ScrapeThread`), on the common timeline; the workers
+get the flags (their summaries record them) and never scrape.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +43,10 @@ from llmbench.environment import make_output_parents
 from llmbench.merge_command import exit_code, write_merged
 from llmbench.output.jsonl import iter_results
 from llmbench.output.recover import recover_measured
+from llmbench.output.server_summary import server_line
 from llmbench.prepare import Prepared, prepare
 from llmbench.report_command import CSV_IN_RUN_DIR
+from llmbench.server_scraper import Scraper, ScrapeThread, scraper_for
 from llmbench.shard_merge import MergedRun, MergeError, ShardPart, merge_parts, read_part
 from llmbench.worker_handles import LocalWorker, WorkerHandle, worker_argv
 
@@ -145,6 +152,8 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
         sig: signal.signal(sig, control.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     started = False
+    scraper = scraper_for(cfg, prep.tls, time.time_ns)  # the common timeline: Unix ns
+    scraping = ScrapeThread(scraper).start() if scraper is not None else None
     try:  # the handlers are in place before the first worker starts: none is left behind
         for i in range(cfg.shards):
             if control.signals:  # Ctrl-C while starting them: start no more
@@ -162,6 +171,8 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
             w.ended()
         for sig, handler in previous.items():  # a Ctrl-C while merging is Python's again
             signal.signal(sig, handler)
+        if scraping is not None:  # every worker has ended: so has the run
+            scraping.stop()
     if control.signals and not started:
         print("llmbench run: interrupted before the workers started; nothing was measured",
               file=sys.stderr)  # fmt: skip
@@ -190,8 +201,24 @@ def _coordinate(args: argparse.Namespace, prep: Prepared, ray_address: str | Non
         html=getattr(args, "html_report", None),
         csv=getattr(args, "csv", None),
         keys=prep.keys,
+        finish=None if scraper is None else _server_block(scraper, merged, prep),
     )
+    server = server_line(summary.get("server"))
+    if server:
+        print(server)
     return exit_code(merged, summary, written=written)
+
+
+def _server_block(
+    scraper: Scraper, merged: MergedRun, prep: Prepared
+) -> Callable[[dict[str, Any]], None]:
+    """What adds the scrapes to the merged summary, on its measured start's axis."""
+    measured = merged.measured
+    origin = merged.run_start_ns if measured.origin_ns is None else measured.origin_ns
+    wall_s, redact = measured.wall_ns / 1e9, prep.keys.redact_tree
+    return lambda summary: scraper.add_block(
+        summary, origin_ns=origin, wall_s=wall_s, redact=redact
+    )
 
 
 def _as_one_run(merged: MergedRun, control: _Control) -> MergedRun:

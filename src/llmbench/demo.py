@@ -77,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
             str(args.rps),
             "--duration",
             str(args.duration),
+            # the mock's own Prometheus page (vLLM's names): the report's Server section
+            "--server-metrics",
+            url + "/metrics",
         ]
         if args.out:
             argv += ["--out", args.out]

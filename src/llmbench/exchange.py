@@ -82,12 +82,15 @@ class Exchange:
         "_framing",
         "_item",
         "_keep_text",
+        "_keeps",
         "_last_frame",
         "_meta_events",
         "_over",
         "_prompt",
         "_prompt_id",
         "_redact",
+        "_reply",
+        "_reply_room",
         "_texts",
         "_tokens",
         "_ttft_at",
@@ -118,12 +121,15 @@ class Exchange:
         keep_text: bool = False,
         prompt_id: int | None = None,
         item: WorkloadItem | None = None,
+        reply_chars: int = 0,
     ) -> None:
         """``redact`` scrubs credentials from any text the result keeps (error
         messages, sample frames, the end reason) before it is cut to its cap.
         ``keep_text`` (--save-detailed) puts the generated text and ``prompt_id`` in
         the result. ``item`` is the workload item sent: its session, turn and prefix
-        labels go into the result."""
+        labels go into the result. ``reply_chars`` keeps up to that many characters of
+        the reply's content (not its reasoning) as :attr:`reply`: a session's next turn
+        carries it, and a reply without end must not grow the client's memory."""
         self._decode = provider.decode
         self._decoder = message_decoder(provider.framing, max_line_bytes)
         self._framing = provider.framing
@@ -143,6 +149,9 @@ class Exchange:
         self._prompt = prompt
         self._texts: list[str] | None = [] if tokens.keeps_text or keep_text else None
         self._keep_text = keep_text
+        self._reply: list[str] | None = [] if reply_chars > 0 else None
+        self._reply_room = reply_chars
+        self._keeps = self._texts is not None or self._reply is not None
         self._prompt_id = prompt_id
         self._item = item
         self._conversation: str | None = None
@@ -242,8 +251,8 @@ class Exchange:
                         self._first_frame = data
                     self._content_at.append(t_ns)
                     self._chars += len(text) + len(reasoning)
-                    if self._texts is not None:
-                        self._texts.append(text + reasoning)
+                    if self._keeps:
+                        self._keep(text, reasoning)
             case End(reason=reason, final=final):
                 if self._end_at is None:
                     self._end_at = t_ns
@@ -260,6 +269,25 @@ class Exchange:
                 self._meta_events += 1
             case Conversation(id=conversation):
                 self._conversation = conversation
+
+    def _keep(self, text: str, reasoning: str) -> None:
+        """Keep a content event's text: all of it to count or save (``_texts``), and the
+        content alone, up to its room, as the session's reply (``_reply``)."""
+        if self._texts is not None:
+            self._texts.append(text + reasoning)
+        if self._reply is not None and self._reply_room > 0 and text:
+            self._reply.append(text[: self._reply_room])
+            self._reply_room -= len(text)
+
+    @property
+    def reply(self) -> str:
+        """The reply's content as kept (``reply_chars``): "" when none was kept."""
+        return "".join(self._reply) if self._reply is not None else ""
+
+    @property
+    def conversation(self) -> str | None:
+        """The conversation the server named (Dify), as sent: a later turn sends it back."""
+        return self._conversation
 
     def _on_usage(self, usage: Usage) -> None:
         """Usage mid-stream (vLLM's continuous_usage_stats) tells how many tokens
@@ -377,5 +405,7 @@ class Exchange:
             turn=item.turn,
             prefix_group=item.prefix_group,
             prefix_first=item.prefix_first,
-            conversation_id=self._conversation,
+            conversation_id=None
+            if self._conversation is None
+            else self._redact(self._conversation),
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,13 +139,15 @@ def write_merged(
     csv: str | None = None,
     extra_run: dict[str, Any] | None = None,
     keys: KeyRing | None = None,
+    finish: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Every output of the merged run in ``out_dir`` (made): results.jsonl (each
     shard's lines, ``start_s`` moved onto the run's common start; ``results_from``
     pairs a shard's results file with its start on the timeline), summary.json, the
     JUnit file, the report. Returns the summary, and whether results.jsonl, summary.json
     and the JUnit file were written (each failure is one line on stderr, as a run's:
-    exit 4)."""
+    exit 4). ``finish`` adds the caller's own blocks to the summary before it is judged
+    and written (the --workers coordinator's ``server`` block)."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -181,6 +183,8 @@ def write_merged(
         ramp=merged.ramp,
     )
     summary["workers"] = merged.workers
+    if finish is not None:
+        finish(summary)
     summary, verdicts = slo.judge(summary, checks, goodput, any_unit=allow_char_slo)
     summary_path = out_dir / "summary.json"
     written = write_output(summary_path, lambda: write_json_atomic(summary_path, summary), ring)

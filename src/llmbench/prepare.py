@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import random
 import ssl
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from llmbench.discovery import ModelListUnavailable, discover_model
 from llmbench.environment import check_environment, env_api_keys, proxy_for
 from llmbench.fdlimit import ensure_fd_limit
 from llmbench.http.tls import ssl_context
+from llmbench.prefixes import PrefixedItems, shared_prefixes
+from llmbench.prompt_text import PromptLengthError, PromptText
 from llmbench.providers import Provider, make_provider, provider_spec
 from llmbench.redaction import secret_values, url_secrets
 from llmbench.report_command import check_output_paths
@@ -29,7 +33,8 @@ from llmbench.run_options import build_config
 from llmbench.scale_options import start_at
 from llmbench.session_plan import session_plan, session_source
 from llmbench.sessions import SessionPlan
-from llmbench.tokens import TokenPolicy, counts_true_tokens, load_tokenizer
+from llmbench.synthetic import parse_length, synthetic_items
+from llmbench.tokens import TokenPolicy, counts_true_tokens, load_tokenizer, prompt_text_for
 from llmbench.trace import TraceItems, scan_trace
 from llmbench.workload import (
     KeyRing,
@@ -38,8 +43,6 @@ from llmbench.workload import (
     cycle_items,
     load_keys,
     load_prompts,
-    parse_length,
-    synthetic_items,
 )
 
 __all__ = ["Prepared", "criteria", "prepare"]
@@ -68,34 +71,79 @@ class Prepared:
 
 
 def _items(args: argparse.Namespace, cfg: RunConfig) -> tuple[Iterator[WorkloadItem], str]:
-    """The workload, and a console note about it ("" when there is nothing to say)."""
+    """The workload, and a console note about it ("" when there is nothing to say).
+    With --tokenizer, synthetic prompts, shared prefixes and a trace's prompts are
+    exactly their lengths in its tokens."""
+    text = prompt_text_for(cfg.tokenizer)
     if cfg.trace is not None:  # every line checked here, in one pass, before the run
         trace = scan_trace(cfg.trace)
-        note = f"--trace: {trace.count:,} requests; prompts of about their lengths (a word a token)"
-        return TraceItems(trace, cfg.seed), note
+        how = "exactly" if text.exact else "about"
+        unit = "--tokenizer's tokens" if text.exact else "a word a token"
+        note = f"--trace: {trace.count:,} requests; prompts of {how} their lengths ({unit})"
+        return TraceItems(trace, cfg.seed, text), note
+    prefixes = shared_prefixes(cfg, text)
+    notes = [] if prefixes is None else [f"prompts: {prefixes.note}"]
+    items: Iterator[WorkloadItem]
     if args.prompts_file:
         prompts = load_prompts(Path(args.prompts_file))
-        return cycle_items(prompts.items, args.order, cfg.seed), prompts.note
-    if args.input_tokens:
+        items = cycle_items(prompts.items, cfg.order, cfg.seed)
+        notes.insert(0, prompts.note)
+    elif args.input_tokens:
         length = parse_length(args.input_tokens, "--input-tokens")
-        return synthetic_items(length, cfg.max_tokens, cfg.seed), ""
-    return cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0), ""
+        items = synthetic_items(length, cfg.max_tokens, cfg.seed, text, prefixes)
+        return items, "; ".join(notes)  # the synthetic prompts take their prefixes
+    else:
+        items = cycle_items([WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)], "x", 0)
+    if prefixes is not None:
+        items = PrefixedItems(items, prefixes)
+    return items, "; ".join(n for n in notes if n)
 
 
-def _session_prompt_at(args: argparse.Namespace, cfg: RunConfig) -> Callable[[int], WorkloadItem]:
-    """Where a synthetic session's turns come from: the synthetic prompts, else the prompt."""
+def _session_prompt_at(
+    args: argparse.Namespace, cfg: RunConfig, text: PromptText
+) -> Callable[[int], WorkloadItem]:
+    """Where a synthetic session's turns come from: the synthetic prompts (exact with
+    --tokenizer; a shared prefix is added to the first turn only), else the prompt."""
     if args.input_tokens:
         length = parse_length(args.input_tokens, "--input-tokens")
-        return synthetic_items(length, cfg.max_tokens, cfg.seed).at
+        return synthetic_items(length, cfg.max_tokens, cfg.seed, text).at
     item = WorkloadItem(prompt=cfg.prompt, max_tokens=cfg.max_tokens)
     return lambda _position: item
 
 
-def _sessions_note(cfg: RunConfig, note: str) -> str:
+def _regular_file(path: Path, flag: str) -> None:
+    """A file the run reads whole must be a regular file: a FIFO would wait for a
+    writer, /dev/zero never end. One that cannot be read is left to its reader."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{flag} {path}: not a regular file (a FIFO or a device cannot be read)")
+
+
+def _prompt_text(cfg: RunConfig) -> PromptText:
+    """The run's text maker (exact with --tokenizer); a tokenizer that loads but fits no
+    text (a normalizer that drops every word) is refused here, not mid-run."""
+    text = prompt_text_for(cfg.tokenizer)
+    if text.exact:
+        try:
+            for tokens in (1, 2, 64):
+                text.make(tokens, random.Random(tokens))
+        except PromptLengthError as exc:
+            raise ConfigError(
+                f"--tokenizer {cfg.tokenizer}: it makes no prompt text ({exc})"
+            ) from None
+    return text
+
+
+def _sessions_note(cfg: RunConfig, note: str, prefix_note: str) -> str:
     """The sessions' console note, saying what the counts count."""
-    counted = []
+    counted = [prefix_note] if prefix_note else []
     if cfg.requests is not None:
         counted.append(f"--requests {cfg.requests:,} counts sessions")
+    if cfg.warmup_requests:
+        counted.append(f"--warmup {cfg.warmup_requests:,} counts sessions")
     if cfg.rps is not None:
         counted.append(f"--rps {cfg.rps:g} starts sessions")
     return "; ".join([note, *counted])
@@ -121,6 +169,7 @@ def _keys(keys: list[str], cfg: RunConfig, provider: Provider) -> KeyRing:
     for name, value in sample.headers:
         check_header(name, value, f"--provider {cfg.provider}: header")
     secrets = [*secret_values(sample.headers), *secret_values(cfg.headers), *url_secrets(cfg.url)]
+    secrets += [secret for url in cfg.server_metrics for secret in url_secrets(url)]
     return KeyRing(keys, secrets)
 
 
@@ -214,11 +263,17 @@ def prepare(args: argparse.Namespace) -> Prepared:
     checks, goodput = criteria(args, cfg)
     check_environment(cfg, Path(args.junit) if args.junit else None)
     check_output_paths(args.html_report, args.csv)
-    source = session_source(cfg, _session_prompt_at(args, cfg), None)
+    if cfg.prompts_file is not None:
+        _regular_file(cfg.prompts_file, "--prompts-file")
+    text = _prompt_text(cfg)
+    prefixes = shared_prefixes(cfg, text)
+    first = None if prefixes is None else prefixes.apply
+    source = session_source(cfg, _session_prompt_at(args, cfg, text), first)
     if source is None:
         items, items_note = _items(args, cfg)
     else:
-        items, items_note = iter(()), _sessions_note(cfg, source.note)
+        prefix_note = "" if prefixes is None else f"first turns: {prefixes.note}"
+        items, items_note = iter(()), _sessions_note(cfg, source.note, prefix_note)
     api_keys = _api_keys(args)
     cfg, model_note = _with_model(cfg, tls, api_keys)
     provider = make_provider(cfg)

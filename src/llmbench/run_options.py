@@ -24,6 +24,7 @@ from llmbench.config import (
     MAX_DURATION_S,
     MAX_INPUT_TOKENS,
     MAX_LINE_BYTES,
+    MAX_PREFIX_GROUPS,
     MAX_REQUESTS,
     MAX_RETRIES,
     MAX_RPS,
@@ -33,7 +34,9 @@ from llmbench.config import (
     MIN_BURSTINESS,
     MIN_LINE_BYTES,
     MIN_RPS,
+    MIN_SCRAPE_INTERVAL_S,
     MIN_TRACE_SPEED,
+    PREFIX_PICKS,
     TRANSPORTS,
     ConfigError,
     RunConfig,
@@ -144,12 +147,13 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--order",
         choices=("sequential", "shuffle"),
-        default="sequential",
-        help="order of --prompts-file prompts (shuffle uses --seed)",
+        default=None,  # None: not given (a trace refuses one given); sequential
+        help="order of --prompts-file prompts (shuffle uses --seed; default sequential)",
     )
     g.add_argument(
         "--input-tokens",
-        help=f"synthetic prompts of N tokens, or MEAN:STDDEV (N at most {MAX_INPUT_TOKENS})",
+        help=f"synthetic prompts of N tokens, or MEAN:STDDEV (N at most {MAX_INPUT_TOKENS}): "
+        "exactly N with --tokenizer, else N words of about a token each",
     )
     g.add_argument(
         "--output-tokens",
@@ -174,8 +178,10 @@ def _workload_flags(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--tokenizer",
-        help="--token-mode tokenizer: a tokenizer.json, a directory holding one, or a model "
-        "id in the local Hugging Face cache (never downloaded)",
+        help="a tokenizer.json, a directory holding one, or a model id in the local Hugging "
+        "Face cache (never downloaded): synthetic prompts, shared prefixes and trace prompts "
+        "are then exactly their lengths in its tokens (without it: words of about a token "
+        "each); --token-mode tokenizer also counts with it",
     )
 
 
@@ -185,7 +191,7 @@ def _trace_flags(p: argparse.ArgumentParser) -> None:
         "--trace",
         help="replay a trace open loop at its times: .jsonl (Mooncake: timestamp ms, "
         "input_length, output_length, hash_ids) or .csv (Azure: TIMESTAMP, ContextTokens, "
-        "GeneratedTokens); synthetic prompts of its lengths",
+        "GeneratedTokens); synthetic prompts of its lengths (exactly, with --tokenizer)",
     )
     g.add_argument(
         "--trace-speed",
@@ -193,6 +199,31 @@ def _trace_flags(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help=f"scale the trace's time: 2 replays twice as fast ({MIN_TRACE_SPEED:g}.."
         f"{MAX_TRACE_SPEED:g}, default 1)",
+    )
+
+
+def _prefix_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("shared prefixes")
+    g.add_argument(
+        "--prefix-tokens",
+        type=integer_flag,
+        metavar="P",
+        help="start every prompt with a shared prefix of P tokens, as a long system prompt "
+        f"a server's prefix cache reuses (1..{MAX_INPUT_TOKENS}; exactly P with --tokenizer, "
+        "else P words of about a token each); the prompt's own part follows",
+    )
+    g.add_argument(
+        "--prefix-groups",
+        type=integer_flag,
+        metavar="G",
+        help=f"distinct shared prefixes, each request takes one (1..{MAX_PREFIX_GROUPS}, "
+        "default 1; needs --prefix-tokens)",
+    )
+    g.add_argument(
+        "--prefix-pick",
+        choices=PREFIX_PICKS,
+        help="which prefix request i takes: round-robin, i mod G (default), or random, "
+        "seeded by --seed (needs --prefix-tokens)",
     )
 
 
@@ -214,20 +245,20 @@ def _load_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--arrival",
         choices=ARRIVALS,
-        default="constant",
+        default=None,  # None: not given (a trace refuses one given); constant
         help="open-loop arrival process (default constant)",
     )
     g.add_argument(
         "--burstiness",
         type=number_flag,
-        default=1.0,
+        default=None,  # None: not given (a trace refuses one given); 1
         help="gamma arrivals' shape: 1 is Poisson, smaller is burstier "
         f"({MIN_BURSTINESS:g}..{MAX_BURSTINESS:g}, default 1)",
     )
     g.add_argument(
         "--burst",
         type=integer_flag,
-        default=1,
+        default=None,  # None: not given (a trace refuses one given); 1
         help=f"constant arrivals: token-bucket capacity (1..{MAX_BURST}, default 1)",
     )
     g.add_argument(
@@ -394,17 +425,50 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _server_metrics_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "server metrics (the server's Prometheus page, scraped during the run beside the "
+        "client's figures)"
+    )
+    g.add_argument(
+        "--server-metrics",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="scrape this Prometheus endpoint (an engine's /metrics, a DCGM exporter's) "
+        "during the run (repeatable; http:// or https://, user:password@ for Basic auth)",
+    )
+    g.add_argument(
+        "--server-metrics-interval",
+        type=number_flag,
+        default=1.0,
+        metavar="S",
+        help=f"seconds between scrapes ({MIN_SCRAPE_INTERVAL_S:g}..{MAX_DURATION_S:.0f}, "
+        "default 1)",
+    )
+    g.add_argument(
+        "--server-metric",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="also keep the families whose name this regex matches whole, beyond the known "
+        "vLLM, SGLang, TGI, llama.cpp and DCGM ones (repeatable)",
+    )
+
+
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     for add in (
         _target_flags,
         _provider_flags,
         _workload_flags,
         _trace_flags,
+        _prefix_flags,
         _load_flags,
         _session_flags,
         _http_flags,
         _gate_flags,
         _output_flags,
+        _server_metrics_flags,
         add_scale_flags,
     ):
         add(p)
@@ -477,11 +541,12 @@ def _stop_rules(args: argparse.Namespace) -> tuple[int | None, float | None]:
 
 # Flags that a trace's times and lengths replace, and how to tell one was given; the
 # others (--rps, --ramp-up, --input-tokens, ...) RunConfig refuses itself.
-_NOT_WITH_TRACE = (
+_NOT_WITH_TRACE: tuple[tuple[str, Callable[[argparse.Namespace], bool]], ...] = (
     ("--prompt", lambda a: a.prompt is not None),
-    ("--arrival", lambda a: a.arrival != "constant"),
-    ("--burstiness", lambda a: a.burstiness != 1.0),
-    ("--burst", lambda a: a.burst != 1),
+    ("--order", lambda a: a.order is not None),  # these default to None: given is given
+    ("--arrival", lambda a: a.arrival is not None),
+    ("--burstiness", lambda a: a.burstiness is not None),
+    ("--burst", lambda a: a.burst is not None),
 )
 
 
@@ -491,9 +556,22 @@ def _check_trace_flags(args: argparse.Namespace) -> None:
     for flag, given in _NOT_WITH_TRACE:
         if given(args):
             raise ConfigError(
-                f"--trace and {flag} are alternatives: the trace gives each request's "
-                "send time and prompt length"
+                f"--trace and {flag} are alternatives: the trace gives the requests' "
+                "order, send times and prompt lengths"
             )
+
+
+def _prefixes(args: argparse.Namespace) -> tuple[int | None, int, str]:
+    """--prefix-tokens, --prefix-groups and --prefix-pick; the last two are refused
+    without the first (given at all, even as their defaults: they default to None so
+    that is known)."""
+    pairs = (("--prefix-groups", args.prefix_groups), ("--prefix-pick", args.prefix_pick))
+    given = [flag for flag, value in pairs if value is not None]
+    if args.prefix_tokens is None and given:
+        need = "needs" if len(given) == 1 else "need"
+        raise ConfigError(f"{' and '.join(given)} {need} --prefix-tokens P (the prefixes' length)")
+    groups = 1 if args.prefix_groups is None else args.prefix_groups
+    return args.prefix_tokens, groups, args.prefix_pick or PREFIX_PICKS[0]
 
 
 def _check_text_flags(args: argparse.Namespace) -> None:
@@ -536,6 +614,7 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
     _check_trace_flags(args)
     check_count(args.output_tokens, "--output-tokens", 1, MAX_TOKENS)
     requests, duration = _stop_rules(args)
+    prefix_tokens, prefix_groups, prefix_pick = _prefixes(args)
     concurrency = args.concurrency
     if concurrency is None:
         concurrency = 1000 if args.rps is not None or args.trace else 1
@@ -546,7 +625,7 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         model=args.model,
         prompt=args.prompt if args.prompt is not None else DEFAULT_PROMPT,
         prompts_file=_path(args.prompts_file),
-        order=args.order,
+        order=args.order if args.order is not None else "sequential",
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
         max_tokens=args.max_tokens if args.max_tokens is not None else args.output_tokens,
@@ -558,9 +637,9 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         requests=requests,
         duration_s=duration,
         rps=args.rps,
-        arrival=args.arrival,
-        burstiness=args.burstiness,
-        burst=args.burst,
+        arrival=args.arrival if args.arrival is not None else "constant",
+        burstiness=args.burstiness if args.burstiness is not None else 1.0,
+        burst=args.burst if args.burst is not None else 1,
         seed=args.seed,
         ramp_up_s=args.ramp_up,
         warmup_requests=args.warmup,
@@ -585,10 +664,16 @@ def build_config(args: argparse.Namespace, sources: OptionSources | None = None)
         save_detailed=args.save_detailed,
         trace=_path(args.trace),
         trace_speed=args.trace_speed,
+        prefix_tokens=prefix_tokens,
+        prefix_groups=prefix_groups,
+        prefix_pick=prefix_pick,
         turns=args.turns,
         sessions=args.sessions,
         think_time=args.think_time,
         history=args.history,
+        server_metrics=tuple(getattr(args, "server_metrics", None) or ()),
+        server_metrics_interval_s=getattr(args, "server_metrics_interval", 1.0),
+        server_metric_patterns=tuple(getattr(args, "server_metric", None) or ()),
         **_split(args),
     )
     options = options_for(cfg.provider, args, sources or local_sources())

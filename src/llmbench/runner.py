@@ -25,6 +25,7 @@ from llmbench.http.transport import Transport
 from llmbench.metrics import Recorder
 from llmbench.monitor import ClientMonitor, process_cpu_s
 from llmbench.output.jsonl import ResultsWriter
+from llmbench.prompt_text import PromptLengthError
 from llmbench.providers.base import Provider
 from llmbench.redaction import redact_result
 from llmbench.result import Phase, RampFigures, RequestResult, SessionResult
@@ -36,14 +37,18 @@ from llmbench.retry import (
     retryable,
 )
 from llmbench.schedule import arrival_offsets, closed_loop_starts
-from llmbench.sessions import Session, SessionPlan, SessionState
+from llmbench.sessions import MAX_REPLY_CHARS, Session, SessionPlan, SessionState
 from llmbench.sharding import Positioned, Shard, item_position
 from llmbench.tokens import TokenPolicy
-from llmbench.trace import TraceIndex, TraceItems, scan_trace, trace_offsets
+from llmbench.trace import TraceChanged, TraceIndex, TraceItems, scan_trace, trace_offsets
 from llmbench.workload import KeyRing, WorkloadItem
 
 __all__ = ["Progress", "RunOutcome", "Runner"]
 
+# The stop reason of a --trace replay whose file changed on disk mid-run.
+TRACE_CHANGED = "trace changed"
+# ... and of a run whose next prompt cannot be made (a --tokenizer that fits no text).
+NO_PROMPT = "prompt not made"
 Clock = Callable[[], int]
 Sleep = Callable[[float], Awaitable[None]]
 _NS = 1_000_000_000
@@ -81,6 +86,11 @@ class Progress:
     in_flight: int  # requests handed to the transport and not yet finished
     phase: Phase = "measure"  # "ramp" and "warmup" are not measured: no figures yet
     sent: int = 0  # requests the phase has started
+
+
+def _unavailable(exc: Exception) -> str:
+    """The stop reason when the next item cannot be had."""
+    return TRACE_CHANGED if isinstance(exc, TraceChanged) else NO_PROMPT
 
 
 class Runner:
@@ -129,6 +139,7 @@ class Runner:
             self._positioned_sessions = Positioned(sessions.sessions)
         self._keep_replies = sessions is not None and sessions.keeps_replies
         self._requests = 0  # requests the phase has sent (a session's turns each count)
+        self._thinkers: set[asyncio.Task[None]] = set()  # sessions in their think time
         self.recorder = recorder
         self._writer = writer
         self._tick = tick
@@ -177,6 +188,9 @@ class Runner:
             self._stop_reason = reason
         for task in list(self._waiters):
             task.cancel()
+        if not self._turns_go_on():  # sessions thinking about their next turn send none
+            for task in list(self._thinkers):
+                task.cancel()
 
     def interrupt(self, signal_name: str) -> None:
         """A signal: stop sending now; a second one cancels in-flight requests too."""
@@ -323,7 +337,7 @@ class Runner:
         refused = 0  # connect errors in a row: each one waits longer (retry.connect_backoff_s)
         while (index := self._take()) is not None:
             if self._sessions is None:
-                result: RequestResult | None = await self._one(index, phase, None)
+                result = await self._one(index, phase, None)
             else:
                 result = await self._session(index, phase, None)
             status = None if result is None else result.status
@@ -381,6 +395,8 @@ class Runner:
         self._waiters.discard(task)
         if measuring:
             self._due_unsent = feeder.due_unsent
+        if self._trace is not None and self._trace.changed is not None:
+            self.stop(TRACE_CHANGED)  # the replay ended early: not "done"
 
     def _offsets(self) -> Iterator[int]:
         """The phase's global schedule: the trace's times from the phase's first item
@@ -404,17 +420,24 @@ class Runner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _one(self, local: int, phase: Phase, intended_ns: int | None) -> RequestResult:
-        if self._positioned is None:
-            index = local
-            item = next(self._items)
-            key_index, key = self._keys.next()
-        else:
-            index = self._shard.global_index(local)
-            position = item_position(self._shard, self._item_base, local)
-            item = self._positioned.at(position)
-            key_index, key = self._keys.at(position)
-        return await self._send(index, item, key_index, key, phase, intended_ns)
+    async def _one(self, local: int, phase: Phase, intended_ns: int | None) -> RequestResult | None:
+        """The phase's ``local``-th request; None when its item cannot be had (the
+        --trace file changed on disk, no prompt of its length can be made: the run
+        stops there)."""
+        try:
+            if self._positioned is None:
+                index = local
+                item = next(self._items)
+                key_index, key = self._keys.next()
+            else:
+                index = self._shard.global_index(local)
+                position = item_position(self._shard, self._item_base, local)
+                item = self._positioned.at(position)
+                key_index, key = self._keys.at(position)
+        except (TraceChanged, PromptLengthError) as exc:
+            self.stop(_unavailable(exc))
+            return None
+        return (await self._send(index, item, key_index, key, phase, intended_ns))[0]
 
     async def _send(
         self,
@@ -424,9 +447,10 @@ class Runner:
         key: str | None,
         phase: Phase,
         intended_ns: int | None,
-    ) -> RequestResult:
+    ) -> tuple[RequestResult, Exchange]:
         """One request, retried as --retries says; recorded and written, also when it
-        is cancelled (the CancelledError goes on)."""
+        is cancelled (the CancelledError goes on). Its result, and the exchange of its
+        last attempt (a session reads the reply from it)."""
         self._requests += 1
         try:
             request = self._provider.build_request(item, key)
@@ -441,7 +465,7 @@ class Runner:
             exchange = self._exchange(index, phase, intended_ns, key_index, item)
             result = exchange.lost("connect_error", message, self._clock())
             self._finish(result, retry_errors)
-            return result
+            return result, exchange
         while True:
             exchange = self._exchange(index, phase, intended_ns, key_index, item)
             try:
@@ -462,7 +486,7 @@ class Runner:
                 self._finish(result, retry_errors)
                 raise
         self._finish(result, retry_errors)
-        return result
+        return result, exchange
 
     async def _session(
         self, local: int, phase: Phase, intended_ns: int | None
@@ -473,15 +497,19 @@ class Runner:
         or the error-rate stop sends no further turn. Its last result, if any."""
         plan = self._sessions
         assert plan is not None
-        if self._positioned_sessions is None:
-            number = local
-            session = next(plan.sessions)
-            key_index, key = self._keys.next()
-        else:
-            number = self._shard.global_index(local)
-            position = item_position(self._shard, self._item_base, local)
-            session = self._positioned_sessions.at(position)
-            key_index, key = self._keys.at(position)
+        try:
+            if self._positioned_sessions is None:
+                number = local
+                session = next(plan.sessions)
+                key_index, key = self._keys.next()
+            else:
+                number = self._shard.global_index(local)
+                position = item_position(self._shard, self._item_base, local)
+                session = self._positioned_sessions.at(position)
+                key_index, key = self._keys.at(position)
+        except PromptLengthError as exc:
+            self.stop(_unavailable(exc))
+            return None
         state = SessionState(session, number, plan.style, reference=plan.reference)
         start_ns = self._clock()
         result = None
@@ -489,8 +517,8 @@ class Runner:
             while True:
                 index = self._shard.global_index(self._requests)
                 item = state.request()
-                result = await self._send(index, item, key_index, key, phase, intended_ns)
-                if not state.answered(result.ok, result.text, result.conversation_id):
+                result, exchange = await self._send(index, item, key_index, key, phase, intended_ns)
+                if not state.answered(result.ok, exchange.reply, exchange.conversation):
                     break
                 think_s = 0.0 if plan.think is None else plan.think.draw(
                     self._cfg.seed, "think", number, state.sent
@@ -499,14 +527,30 @@ class Runner:
                     intended_ns = self._clock() + int(think_s * _NS)
                 if not self._turns_go_on():
                     break
-                if think_s > 0:
-                    await self._sleep(think_s)
-                    if not self._turns_go_on():
-                        break
+                if think_s > 0 and not await self._think(think_s):
+                    break
         finally:  # also when cancelled: the session was stopped, and is counted
             state.stop()
             self._end_session(state, phase, start_ns)
         return result
+
+    async def _think(self, seconds: float) -> bool:
+        """A session's think time; False when the run stopped its sessions meanwhile. A
+        stop that lets sessions go on (the duration) lets it sleep on; one that does not
+        (a signal, the error rate) wakes it (:meth:`stop` cancels the thinkers)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._thinkers.add(task)
+        try:
+            await self._sleep(seconds)
+        except asyncio.CancelledError:
+            if self._turns_go_on():  # not the stop's wake-up: the grace period's cancel
+                raise
+            task.uncancel()
+            return False
+        finally:
+            self._thinkers.discard(task)
+        return self._turns_go_on()
 
     def _turns_go_on(self) -> bool:
         """Whether a session in flight may send its next turn: not after a signal or
@@ -547,9 +591,10 @@ class Runner:
             tokens=self._tokens,
             prompt=item.prompt,
             redact=self._keys.redact,  # before any cut: a cut key would escape it
-            keep_text=self._cfg.save_detailed or self._keep_replies,
+            keep_text=self._cfg.save_detailed,
             prompt_id=item.prompt_id,
             item=item,
+            reply_chars=MAX_REPLY_CHARS if self._keep_replies else 0,
         )
 
     def _finish(self, result: RequestResult, retry_errors: list[str]) -> None:
@@ -559,8 +604,6 @@ class Runner:
                 result, attempts=len(retry_errors) + 1, retry_errors=tuple(retry_errors)
             )
         result = redact_result(result, self._keys)  # a server may echo what it was sent
-        if self._keep_replies and not self._cfg.save_detailed:  # kept for the history only
-            result = dataclasses.replace(result, text=None, prompt_id=None)
         self._writer.write(result)
         if result.phase == "measure":
             self.recorder.record(result)

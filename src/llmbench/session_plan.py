@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 from llmbench.config import ConfigError, RunConfig
 from llmbench.session_sources import (
+    PrefixedSessions,
     SyntheticSessions,
     cycle_sessions,
     is_session_file,
     load_sessions,
-    prefixed_sessions,
 )
 from llmbench.sessions import (
     MAX_THINK_S,
@@ -73,7 +73,7 @@ def session_source(
         loaded = load_sessions(cfg.prompts_file, reference=cfg.history == "reference")
         sessions = cycle_sessions(loaded.sessions, cfg.order, cfg.seed)
         if first is not None:
-            sessions = prefixed_sessions(sessions, first)
+            sessions = PrefixedSessions(sessions, first)
         count = len(loaded.sessions)
         note = f"sessions: {count:,} in the file, {loaded.turns / count:.1f} turns each on average"
         return SessionSource(sessions, "; ".join(n for n in (loaded.note, note) if n))
@@ -89,6 +89,12 @@ def session_plan(cfg: RunConfig, source: SessionSource, provider: object) -> Ses
     """How the sessions are sent to ``provider`` (its history style)."""
     style = history_style(provider)
     reference = cfg.history == "reference"
+    given: object = getattr(cfg.provider_options, "conversation_id", None)
+    if style == "server" and given:
+        raise ConfigError(
+            "--conversation-id: each session starts its own conversation (give it for "
+            "single requests only)"
+        )
     if reference and style == "server":
         raise ConfigError(
             f"--history reference: --provider {cfg.provider} keeps the history itself "

@@ -21,16 +21,19 @@ from llmbench.tokens import estimate_tokens
 from llmbench.workload import WorkloadItem
 
 __all__ = [
+    "PrefixedSessions",
     "SessionFile",
     "SyntheticSessions",
     "cycle_sessions",
     "is_session_file",
     "load_sessions",
-    "prefixed_sessions",
 ]
 
 # What a turn object may hold besides its text.
 _TURN_FIELDS = frozenset({"content", "max_tokens", "reference"})
+# Body fields a session builds per turn (the history; Dify's query and conversation):
+# a line's own would replace them in every turn.
+_BUILT_FIELDS = ("messages", "query", "conversation_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +59,27 @@ def is_session_file(path: Path, sharegpt_sessions: bool) -> bool:
         return False
     try:
         with path.open("rb") as lines:
-            return any(b'"turns"' in line for line in lines)
+            while line := lines.readline(_SCAN_LINE_BYTES):
+                if b'"turns"' in line and _is_session_line(line):
+                    return True
     except OSError:
+        pass
+    return False
+
+
+# A line longer than this is read in pieces by the scan (none of which parses): a
+# sessions file's lines are far shorter, and the scan's memory stays bounded.
+_SCAN_LINE_BYTES = 16 * 1024 * 1024
+
+
+def _is_session_line(line: bytes) -> bool:
+    """Whether a JSONL line is an object with a top-level "turns" key (a word "turns"
+    inside a prompt is not one)."""
+    try:
+        obj = json.loads(line.removeprefix(b"\xef\xbb\xbf"))
+    except (ValueError, RecursionError):
         return False
+    return isinstance(obj, dict) and "turns" in obj
 
 
 def load_sessions(path: Path, *, reference: bool) -> SessionFile:
@@ -88,7 +109,10 @@ def load_sessions(path: Path, *, reference: bool) -> SessionFile:
 
 def _jsonl(text: str, path: Path) -> SessionFile:
     sessions = []
-    for number, line in enumerate(text.splitlines(), 1):
+    # split on LF only: str.splitlines() also splits on U+2028, U+0085, ..., which JSON
+    # strings may hold as they are
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         where = f"--prompts-file {path}:{number}"
@@ -110,12 +134,20 @@ def _jsonl_session(obj: Any, where: str) -> Session:
             "one-turn sessions)"
         )
     check_json(obj, where)
+    for field in _BUILT_FIELDS:  # the session writes these itself, turn by turn
+        if field in obj:
+            raise ConfigError(
+                f"{where}: '{field}' cannot be given on a session line (each turn's request "
+                "carries the conversation itself)"
+            )
+    if "turns" in obj and "prompt" in obj:
+        raise ConfigError(f"{where}: 'turns' and 'prompt' are alternatives: give one")
     default_max = _max_tokens(obj.get("max_tokens"), f"{where}: max_tokens")
     extra = {k: v for k, v in obj.items() if k not in ("turns", "prompt", "max_tokens")}
     if "turns" not in obj:
-        if "messages" in obj:
-            raise ConfigError(f"{where}: 'messages' lines cannot mix with 'turns' lines")
-        return Session((Turn(str(obj["prompt"]), default_max),), extra)
+        if not isinstance(obj["prompt"], str):
+            raise ConfigError(f"{where}: prompt must be a string")
+        return Session((Turn(obj["prompt"], default_max),), extra)
     raw = obj["turns"]
     if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_TURNS:
         raise ConfigError(f"{where}: turns must be a list of 1..{MAX_TURNS} turns")
@@ -163,6 +195,7 @@ def _sharegpt(text: str, path: Path) -> SessionFile:
     if not isinstance(data, list):
         raise ConfigError(f"--prompts-file {path}: expected a ShareGPT list of conversations")
     sessions = []
+    cut = 0
     for number, convo in enumerate(data, 1):
         raw = convo.get("conversations") if isinstance(convo, dict) else None
         turns = _sharegpt_turns(raw) if isinstance(raw, list) else ()
@@ -170,32 +203,44 @@ def _sharegpt(text: str, path: Path) -> SessionFile:
             check_json([t.text for t in turns], f"--prompts-file {path} entry {number}")
             check_json([t.reference for t in turns], f"--prompts-file {path} entry {number}")
             sessions.append(Session(turns))
+            cut += len(turns) == MAX_TURNS
     skipped = len(data) - len(sessions)
-    note = ""
+    notes = []
     if skipped:
-        note = (
+        notes.append(
             f"sessions: {len(sessions):,} of {len(data):,} ShareGPT entries "
             f"({skipped:,} had no answered human turn)"
         )
-    return SessionFile(tuple(sessions), note)
+    if cut:
+        notes.append(f"{cut:,} conversations cut at {MAX_TURNS:,} turns")
+    return SessionFile(tuple(sessions), "; ".join(notes))
 
 
 def _sharegpt_turns(messages: Sequence[Any]) -> tuple[Turn, ...]:
+    """Each human turn and the model's reply right after it, from the first human turn
+    on; the first human turn without such a reply ends the session."""
     turns: list[Turn] = []
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("from") != "human":
             continue
         text = message.get("value")
         reply = messages[i + 1] if i + 1 < len(messages) else None
-        answer = reply.get("value") if isinstance(reply, dict) else None
-        if not isinstance(text, str) or not text or reply is None or reply.get("from") == "human":
+        if not isinstance(text, str) or not text or not _is_reply(reply):
             break  # no answered turn here: the conversation cannot go on past it
+        assert isinstance(reply, dict)
+        answer = reply.get("value")
         if not isinstance(answer, str) or not answer:
             break
         turns.append(Turn(text, max(1, min(MAX_TOKENS, estimate_tokens(answer))), answer))
         if len(turns) == MAX_TURNS:
             break
     return tuple(turns)
+
+
+def _is_reply(message: Any) -> bool:
+    """A ShareGPT message the model wrote ("gpt", "chatgpt", "bard", ...): not a human
+    or system turn, nor a malformed entry."""
+    return isinstance(message, dict) and message.get("from") not in ("human", "system", None)
 
 
 # -- handing them out -------------------------------------------------------------------
@@ -239,6 +284,11 @@ class SyntheticSessions:
         self._next += 1
         return session
 
+    def unsent(self) -> Session:
+        """A session of the same shape that the run never sends (position -1): the
+        pre-flight's first turn, so it warms no cache the run measures."""
+        return self.at(-1)
+
     def at(self, position: int) -> Session:
         count = round(self._turns.draw(self._seed, "turns", position))
         count = min(MAX_TURNS, max(1, count))
@@ -256,15 +306,37 @@ class SyntheticSessions:
         )
 
 
-def prefixed_sessions(
-    sessions: Iterator[Session], first_turn: Callable[[WorkloadItem, int], WorkloadItem]
-) -> Iterator[Session]:
-    """A file's sessions, each one's first turn rewritten by ``first_turn(item, n)``
-    (``n``: the session's position in the run)."""
-    for position, session in enumerate(sessions):
+class PrefixedSessions:
+    """A file's sessions, each one's first turn rewritten by ``first_turn(item, n)`` (a
+    shared prefix; ``n``: the session's position in the run)."""
+
+    def __init__(
+        self, sessions: Iterator[Session], first_turn: Callable[[WorkloadItem, int], WorkloadItem]
+    ) -> None:
+        self._sessions = sessions
+        self._first_turn = first_turn
+        self._position = 0
+        self._peeked: Session | None = None  # read by unsent(), still to be sent
+
+    def __iter__(self) -> PrefixedSessions:
+        return self
+
+    def __next__(self) -> Session:
+        session, self._peeked = self._peeked or next(self._sessions), None
+        self._position += 1
+        return self._prefixed(session, self._position - 1)
+
+    def unsent(self) -> Session:
+        """The first session with position -1's rewrite (a prefix no session of the run
+        takes): the pre-flight's, so it warms no prefix the run measures."""
+        if self._peeked is None:
+            self._peeked = next(self._sessions)
+        return self._prefixed(self._peeked, -1)
+
+    def _prefixed(self, session: Session, position: int) -> Session:
         first = session.turns[0]
-        item = first_turn(WorkloadItem(first.text, max_tokens=first.max_tokens), position)
+        item = self._first_turn(WorkloadItem(first.text, max_tokens=first.max_tokens), position)
         turns = (replace(first, text=item.prompt), *session.turns[1:])
-        yield replace(
+        return replace(
             session, turns=turns, prefix_group=item.prefix_group, prefix_first=item.prefix_first
         )

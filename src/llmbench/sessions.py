@@ -36,6 +36,7 @@ from llmbench.workload import WorkloadItem
 
 __all__ = [
     "HISTORY_STYLES",
+    "MAX_HISTORY_CHARS",
     "MAX_REPLY_CHARS",
     "MAX_TURNS",
     "HistoryStyle",
@@ -54,9 +55,12 @@ HISTORY_STYLES: tuple[HistoryStyle, ...] = get_args(HistoryStyle)
 # A session longer than this is a data error, not a chat: it also bounds the history a
 # session keeps (its replies) and the per-turn breakdown's keys.
 MAX_TURNS = 1000
-# A reply kept as history is cut here: a server that streams without end must not grow
-# every later turn's body (and the client's memory) with it. Real replies are far shorter.
+# A reply kept as history is cut here (as it streams: llmbench.exchange), and a session
+# whose history passes MAX_HISTORY_CHARS ends: a server that streams without end must not
+# grow every later turn's body, and the client's memory, with it. Real replies and
+# conversations are far shorter (4,000,000 characters is about a million tokens).
 MAX_REPLY_CHARS = 1_000_000
+MAX_HISTORY_CHARS = 4_000_000
 # Between a completion prompt's turns: a blank line, as chat transcripts separate them.
 _TURN_GAP = "\n\n"
 
@@ -114,6 +118,7 @@ class SessionState:
         self._replies: list[str] = []
         self._prompt = ""  # the text style's last prompt
         self._conversation: str | None = None  # the server style's conversation_id
+        self._history_chars = 0  # user turns and replies carried so far
         self.sent = 0  # turns sent
         self.ok = 0  # turns answered
         self.end: SessionEnd | None = None
@@ -136,11 +141,11 @@ class SessionState:
             "prompt_id": session.prompt_id,
             "session": self.number,
             "turn": k + 1,
-            "prefix_group": session.prefix_group,
-            "prefix_first": session.prefix_first if k == 0 else False,
+            # the shared prefix is measured on the first turn: a later turn's TTFT is its
+            # history's (the per-turn figures), not the prefix's
+            "prefix_group": session.prefix_group if k == 0 else None,
+            "prefix_first": session.prefix_first if k == 0 else None,
         }
-        if session.prefix_group is None:
-            labels["prefix_first"] = None
         if self._style == "server":
             return WorkloadItem(turn.text, conversation_id=self._conversation or "", **labels)
         if self._style == "text":
@@ -179,12 +184,16 @@ class SessionState:
                     self._fail("the reply to turn 1 named no conversation_id")
                     return False
                 self._conversation = conversation_id
-        elif self._reference and turn.reference is not None:
-            self._replies.append(turn.reference)
         else:
-            self._replies.append((reply or "")[:MAX_REPLY_CHARS])
+            kept = turn.reference if self._reference and turn.reference is not None else reply
+            kept = (kept or "")[:MAX_REPLY_CHARS]
+            self._replies.append(kept)
+            self._history_chars += len(turn.text) + len(kept)
         if self.sent == self.turns:
             self.end = "completed"
+            return False
+        if self._history_chars > MAX_HISTORY_CHARS:
+            self._fail(f"its history passed {MAX_HISTORY_CHARS:,} characters")
             return False
         return True
 

@@ -1,6 +1,8 @@
-"""Token counting modes. Pure (text and counts in, counts out), except
-:func:`load_tokenizer`, the one edge call: it finds ``--tokenizer``'s tokenizer.json on
-this machine (:mod:`llmbench.tokenizer_lookup` decides where to look) and loads it.
+"""Token counting modes. Pure (text and counts in, counts out), except the edge
+calls that load ``--tokenizer``'s tokenizer.json from this machine
+(:mod:`llmbench.tokenizer_lookup` decides where to look): :func:`load_codec` (its
+encode/decode pair), :func:`load_tokenizer` (a counter) and :func:`prompt_text_for`
+(exact prompt lengths, :mod:`llmbench.prompt_text`). A file is loaded once per process.
 
 ``auto``      the server's usage; per request, characters when the server sent none
 ``usage``     the server's usage only (a request without it has no token count)
@@ -13,12 +15,15 @@ this machine (:mod:`llmbench.tokenizer_lookup` decides where to look) and loads 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
+
+from llmbench.prompt_text import Decode, Encode, PromptText, TokenizerText, WordText
 
 __all__ = [
     "TOKEN_MODES",
@@ -29,8 +34,10 @@ __all__ = [
     "count_output",
     "counts_true_tokens",
     "estimate_tokens",
+    "load_codec",
     "load_tokenizer",
     "local_files",
+    "prompt_text_for",
     "run_token_unit",
     "unit_label",
 ]
@@ -108,14 +115,16 @@ def counts_true_tokens(mode: str, *, tokenizer: bool, usage_requested: bool) -> 
     return mode == "auto" and usage_requested
 
 
-def load_tokenizer(
+def load_codec(
     spec: str | os.PathLike[str],
     environ: Mapping[str, str] | None = None,
     home: Path | None = None,
-) -> TokenCounter:
-    """A counter from ``--tokenizer spec``: a tokenizer.json file, a directory holding
-    one, or a model id in the local Hugging Face cache (offline). ``environ`` and
-    ``home`` default to this process's. Raises ConfigError with one line."""
+) -> tuple[Encode, Decode]:
+    """``--tokenizer spec``'s encode and decode: a tokenizer.json file, a directory
+    holding one, or a model id in the local Hugging Face cache (offline). ``environ``
+    and ``home`` default to this process's. Encoding adds no special tokens (a BOS a
+    post-processor adds is no part of a text's length). Raises ConfigError with one
+    line naming the file."""
     # Imported here: config imports this module (TOKEN_MODES), so these cannot be above.
     from llmbench.config import ConfigError
     from llmbench.tokenizer_lookup import resolve_tokenizer
@@ -128,23 +137,65 @@ def load_tokenizer(
         local_files(),
     )
     try:
-        from tokenizers import Tokenizer
+        import tokenizers  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "--token-mode tokenizer needs the 'tokenizers' package: "
-            "pip install 'llmbench[tokenizer]'"
+            "--tokenizer needs the 'tokenizers' package: pip install 'llmbench[tokenizer]'"
         ) from None
     try:
-        tok = Tokenizer.from_file(str(path))
+        stat = path.stat()
+        tok = _load_file(str(path), stat.st_mtime_ns, stat.st_size)
     except Exception as exc:  # the library raises its own exception types
         where = given if str(path) == given else f"{given} ({path})"
         reason = " ".join(str(exc).split())  # one line, whatever the library wrote
         raise ConfigError(f"--tokenizer {where}: not a tokenizer.json ({reason})") from None
 
+    def encode(text: str) -> list[int]:
+        ids: list[int] = tok.encode(text, add_special_tokens=False).ids
+        return ids
+
+    def decode(ids: Sequence[int]) -> str:
+        text: str = tok.decode(list(ids))
+        return text
+
+    return encode, decode
+
+
+@functools.lru_cache(maxsize=4)
+def _load_file(path: str, mtime_ns: int, size: int) -> Any:
+    """The tokenizer in ``path``, loaded once per version of the file (the run's token
+    counter and its prompts share it). Its own truncation and padding settings are
+    turned off: a tokenizer.json saved with ``truncation`` would cap every count."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(path)
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def load_tokenizer(
+    spec: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> TokenCounter:
+    """A counter from ``--tokenizer spec`` (see :func:`load_codec`): the number of
+    tokens of a text, without special tokens. Raises ConfigError with one line."""
+    encode, _ = load_codec(spec, environ, home)
+
     def count(text: str) -> int:
-        return len(tok.encode(text, add_special_tokens=False).ids)
+        return len(encode(text))
 
     return count
+
+
+def prompt_text_for(spec: str | os.PathLike[str] | None) -> PromptText:
+    """What makes the run's prompt texts: exact lengths in ``--tokenizer spec``'s
+    tokens, or, without one, words of about a token each. ConfigError as
+    :func:`load_codec`."""
+    if spec is None:
+        return WordText()
+    return TokenizerText(*load_codec(spec))
 
 
 class _LocalFiles:

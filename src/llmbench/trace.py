@@ -10,35 +10,46 @@ Two formats, told apart by the file's extension:
 * ``.csv``, the Azure LLM inference traces: a ``TIMESTAMP,ContextTokens,GeneratedTokens``
   header, then rows such as ``2023-11-16 18:17:03.9799600,4808,10``.
 
+Either may start with a UTF-8 byte-order mark (one is skipped at the start of the file).
 Times are taken relative to the first request replayed, so a replay starts at once.
+
 A trace can be far larger than memory: :func:`scan_trace` checks every line in one
 streaming pass before the run (a bad line stops it, naming the file, the line and the
 field) and keeps only a byte offset every :data:`CHECKPOINT_EVERY` requests; the
 feeder's times (:func:`trace_offsets`) and the items (:class:`TraceItems`, addressable
-by position for shards) are read back from disk as they are needed. The line parsers
-and the prompt assembly are pure; file reading is confined to the last section.
+by position for shards) are read back from disk as they are needed, through the one
+file descriptor the scan opened, kept for the whole run. A file replaced on disk
+(a new file renamed over it) is therefore never seen: the run replays what was
+checked. A file changed in place (truncated, rewritten) is noticed before each read
+(its size or modification time differs from the scan's): the replay then stops,
+with one line saying so (:attr:`TraceIndex.changed`), and the requests already sent
+are measured as in any run. The line parsers (:mod:`llmbench.trace_parse`) and the
+prompt assembly are pure; file reading is confined to the last section.
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
-import math
 import os
 import random
 import stat
+import sys
+import weakref
 from array import array
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
 
-import orjson
-
-from llmbench.config import JSON_INT_MAX, MAX_DURATION_S, MAX_INPUT_TOKENS, MAX_TOKENS, ConfigError
-from llmbench.workload import _WORDS as WORDS  # the synthetic prompts' one-token words
+from llmbench.config import ConfigError
+from llmbench.prompt_text import SEPARATOR, PromptLengthError, PromptText, WordText
+from llmbench.trace_parse import (
+    AZURE_COLUMNS,
+    BLOCK_TOKENS,
+    FORMATS,
+    TraceParser,
+    TraceRecord,
+    trace_format,
+)
 from llmbench.workload import WorkloadItem
 
 __all__ = [
@@ -47,22 +58,18 @@ __all__ = [
     "CHECKPOINT_EVERY",
     "FORMATS",
     "MAX_TRACE_LINE_BYTES",
+    "TraceChanged",
     "TraceIndex",
     "TraceItems",
     "TraceParser",
     "TraceRecord",
-    "block_words",
-    "prompt_words",
+    "block_text",
     "scan_trace",
     "trace_format",
     "trace_offsets",
+    "trace_prompt",
 ]
 
-# Mooncake's hash_ids each name a block of 512 tokens (its trace's block size).
-BLOCK_TOKENS = 512
-# The format each extension means.
-FORMATS = {".jsonl": "mooncake", ".csv": "azure"}
-AZURE_COLUMNS = ("TIMESTAMP", "ContextTokens", "GeneratedTokens")
 # A byte offset is kept every this many requests: reading item i re-reads at most this
 # many lines, and a 10-million-request trace keeps ~40,000 offsets (320 KB).
 CHECKPOINT_EVERY = 256
@@ -71,260 +78,166 @@ CHECKPOINT_EVERY = 256
 MAX_TRACE_LINE_BYTES = 1024 * 1024
 # Block texts kept for reuse (~2.5 KB each): shared prefixes are built once, not per request.
 _BLOCK_CACHE = 512
-_US_PER_MS = 1000
-# Timestamps count from the first request's, so epoch milliseconds (1.7e12 today) are
-# fine; past 1e15 ms a float's microseconds are no longer exact.
-_MAX_STAMP_MS = 1e15
-_MAX_OFFSET_US = int(MAX_DURATION_S * 1_000_000)  # a trace longer than a year is no trace
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
-    """One request of a trace: when (µs on the trace's own clock) and how long."""
-
-    time_us: int
-    input_length: int
-    output_length: int
-    hash_ids: tuple[int, ...] = ()
-
-
-def trace_format(path: Path) -> str:
-    """``mooncake`` or ``azure``, by the extension; ConfigError for any other."""
-    fmt = FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ConfigError(
-            f"--trace {path}: the format is told by the extension: .jsonl (Mooncake: "
-            "timestamp, input_length, output_length, hash_ids) or .csv (Azure: "
-            f"{','.join(AZURE_COLUMNS)}), got {path.suffix or 'none'!r}"
-        )
-    return fmt
-
-
-# -- parsing: one line in, one record out (pure) ----------------------------------
-
-
-class TraceParser:
-    """Parses a trace's lines in order; ``where`` names the file in every message.
-
-    :meth:`feed` takes a line's bytes and its 1-based number and returns its record
-    (None for a blank line or the CSV header); it raises ConfigError naming the line
-    and the field, and checks that times never go back. ``check_order=False`` skips
-    that (lines re-read from an offset after the whole file was checked)."""
-
-    def __init__(self, fmt: str, where: str, *, check_order: bool = True) -> None:
-        self._fmt = fmt
-        self._where = where
-        self._check_order = check_order
-        self._columns: tuple[int, int, int] | None = None  # CSV: the header's positions
-        self._first_us: int | None = None
-        self._last: tuple[int, int] | None = None  # (time_us, line) of the previous record
-
-    def feed(self, line: bytes, number: int) -> TraceRecord | None:
-        where = f"{self._where}:{number}"
-        if not line.strip():
-            return None
-        if self._fmt == "azure":
-            if self._columns is None:
-                self._columns = _azure_header(line, where)
-                return None
-            record = _azure_row(line, where, self._columns)
-        else:
-            record = _mooncake_line(line, where)
-        self._check_time(record, where, number)
-        return record
-
-    def skip_header(self, line: bytes) -> None:
-        """The CSV header, read again before lines re-read from an offset."""
-        self._columns = _azure_header(line, self._where)
-
-    def _check_time(self, record: TraceRecord, where: str, number: int) -> None:
-        if self._first_us is None:
-            self._first_us = record.time_us
-        if record.time_us - self._first_us > _MAX_OFFSET_US:
-            raise ConfigError(
-                f"{where}: timestamp is more than {MAX_DURATION_S:.0f} s (one year) "
-                "after the first request's"
-            )
-        if self._check_order and self._last is not None and record.time_us < self._last[0]:
-            raise ConfigError(
-                f"{where}: timestamp goes back in time (earlier than line {self._last[1]}'s); "
-                "a trace must be sorted by time"
-            )
-        self._last = (record.time_us, number)
-
-
-def _mooncake_line(line: bytes, where: str) -> TraceRecord:
-    try:  # orjson: strict JSON (no NaN), UTF-8 checked, 64-bit integers, ~5x json's speed
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: invalid JSON ({exc})") from None
-    if not isinstance(obj, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    stamp = _field(obj, "timestamp", where)
-    if type(stamp) not in (int, float) or not math.isfinite(stamp) or stamp < 0:
-        raise ConfigError(f"{where}: timestamp must be a number of ms >= 0, got {stamp!r:.40}")
-    if stamp > _MAX_STAMP_MS:  # epoch milliseconds are fine: the span is checked, not the start
-        raise ConfigError(f"{where}: timestamp must be at most 1e15 ms, got {stamp!r:.40}")
-    length = _length(_field(obj, "input_length", where), "input_length", MAX_INPUT_TOKENS, where)
-    # only the blocks the prompt's length reaches: a hostile line's 100k ids are not kept
-    blocks = -(-length // BLOCK_TOKENS)
-    return TraceRecord(
-        round(stamp * _US_PER_MS),
-        length,
-        _length(_field(obj, "output_length", where), "output_length", MAX_TOKENS, where),
-        _hash_ids(obj.get("hash_ids"), where)[:blocks],
-    )
-
-
-def _field(obj: dict[str, Any], name: str, where: str) -> Any:
-    if name not in obj:
-        raise ConfigError(f"{where}: {name} is missing")
-    return obj[name]
-
-
-def _length(value: Any, name: str, high: int, where: str) -> int:
-    if type(value) is not int or not 1 <= value <= high:
-        raise ConfigError(f"{where}: {name} must be an integer in 1..{high}, got {value!r:.40}")
-    return value
-
-
-def _hash_ids(value: Any, where: str) -> tuple[int, ...]:
-    if value is None:
-        return ()
-    ok = isinstance(value, list) and all(type(v) is int and 0 <= v <= JSON_INT_MAX for v in value)
-    if not ok:
-        raise ConfigError(f"{where}: hash_ids must be a list of integers >= 0")
-    return tuple(value)
-
-
-def _csv_cells(line: bytes, where: str) -> list[str]:
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: not UTF-8 text") from None
-    try:
-        return next(csv.reader([text.rstrip("\r\n")]))
-    except (csv.Error, StopIteration) as exc:
-        raise ConfigError(f"{where}: not a CSV row ({exc})") from None
-
-
-def _azure_header(line: bytes, where: str) -> tuple[int, int, int]:
-    cells = [c.strip() for c in _csv_cells(line, where)]
-    missing = [c for c in AZURE_COLUMNS if c not in cells]
-    if missing:
-        raise ConfigError(
-            f"{where}: the header must name the columns {','.join(AZURE_COLUMNS)} "
-            f"(Azure LLM inference trace); {', '.join(missing)} missing"
-        )
-    first, second, third = (cells.index(c) for c in AZURE_COLUMNS)
-    return first, second, third
-
-
-def _azure_row(line: bytes, where: str, columns: tuple[int, int, int]) -> TraceRecord:
-    cells = _csv_cells(line, where)
-    if len(cells) <= max(columns):
-        raise ConfigError(f"{where}: a CSV row of {len(cells)} cells; the header has more")
-    stamp, context, generated = (cells[i].strip() for i in columns)
-    return TraceRecord(
-        _azure_time_us(stamp, where),
-        _csv_length(context, "ContextTokens", MAX_INPUT_TOKENS, where),
-        _csv_length(generated, "GeneratedTokens", MAX_TOKENS, where),
-    )
-
-
-def _azure_time_us(text: str, where: str) -> int:
-    """``2023-11-16 18:17:03.9799600`` (any ISO 8601 form; no zone: UTC) to µs since 1970."""
-    try:
-        instant = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"{where}: TIMESTAMP must be a date and time such as 2023-11-16 18:17:03.9799600, "
-            f"got {text!r:.40}"
-        ) from None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return (instant - _EPOCH) // timedelta(microseconds=1)
-
-
-def _csv_length(text: str, name: str, high: int, where: str) -> int:
-    value = int(text) if text.isascii() and text.isdigit() else None
-    if value is None or not 1 <= value <= high:
-        raise ConfigError(f"{where}: {name} must be an integer in 1..{high}, got {text!r:.40}")
-    return value
+# Blocks of CHECKPOINT_EVERY records kept, shared by the schedule and the items: the
+# items lag the schedule by the requests in flight, and a block the schedule read
+# stays readable even after the file changed. 16 blocks: 4,096 records, ~1 MB.
+_WINDOW_BLOCKS = 16
+# Bytes read at a time.
+_CHUNK = 64 * 1024
+_BOM = b"\xef\xbb\xbf"
 
 
 # -- prompts: equal hash ids, equal blocks (pure) -----------------------------------
 
 
-def block_words(seed: int, block_id: int) -> list[str]:
-    """The :data:`BLOCK_TOKENS` words of block ``block_id``: the same for every request
-    (and every shard) of a run with this seed."""
-    rng = random.Random(f"{seed}/trace-block/{block_id}")
-    return rng.choices(WORDS, k=BLOCK_TOKENS)
+def block_text(seed: int, block_id: int, text: PromptText) -> str:
+    """Block ``block_id``'s text, :data:`BLOCK_TOKENS` tokens (exactly, with a
+    tokenizer): the same for every request (and every shard) of a run with this seed."""
+    return text.make(BLOCK_TOKENS, random.Random(f"{seed}/trace-block/{block_id}"))
 
 
-def prompt_words(
-    record: TraceRecord,
-    position: int,
-    seed: int,
-    blocks: Callable[[int, int], list[str]] = block_words,
-) -> list[str]:
-    """The words of request ``position``'s prompt, one per token (approximately): its
-    hash_ids blocks in order, the last one cut to the remaining length; words of its
-    own when it has no hash_ids or they cover less than its length (so no two requests
-    share more than the trace says). ``blocks(seed, id)`` gives a block's words."""
-    words: list[str] = []
-    left = record.input_length
-    for block_id in record.hash_ids:
-        if left <= 0:
-            break
-        take = min(BLOCK_TOKENS, left)
-        words.extend(blocks(seed, block_id)[:take])
-        left -= take
-    if left > 0:
-        rng = random.Random(f"{seed}/trace-request/{position}")
-        words.extend(rng.choices(WORDS, k=left))
-    return words
+def trace_prompt(
+    record: TraceRecord, position: int, seed: int, text: PromptText, blocks: Callable[[int], str]
+) -> str:
+    """Request ``position``'s prompt: its hash_ids blocks in order (``blocks(id)`` gives
+    a block's text, :func:`block_text`), then words of its own when the ids cover less
+    than its length (so no two requests share more than the trace says).
+
+    With a tokenizer (``text.exact``) what is guaranteed: the whole prompt is exactly
+    ``input_length`` tokens; every block but the last the request uses is exactly
+    :data:`BLOCK_TOKENS` tokens on its own; the last is that block's text cut (or
+    continued with its own words) so the whole comes out exact, hence a prefix of the
+    same text in every request that has it. Tokens may merge where two blocks meet, so
+    the blocks' counts in place can differ by a token from their counts alone. In the
+    rare cases that no cut of the last block fits, or the earlier blocks alone reach the
+    length, the rest (or the whole prompt) is words of its own: exact all the same, the
+    trace's sharing kept as far as it goes. Without a tokenizer: a word a token, so
+    lengths are approximate."""
+    length = record.input_length
+    rng = random.Random(f"{seed}/trace-request/{position}")
+    ids = record.hash_ids[: -(-length // BLOCK_TOKENS)]
+    if not ids:
+        return text.make(length, rng)
+    head = SEPARATOR.join(blocks(block_id) for block_id in ids[:-1])
+    try:
+        return text.fill(head, length, rng, start=blocks(ids[-1]))
+    except PromptLengthError:
+        return text.make(length, random.Random(f"{seed}/trace-request/{position}"))
 
 
 # -- reading the file (the thin I/O layer) ----------------------------------------
+
+
+class TraceChanged(ConfigError):
+    """The trace file changed on disk after it was checked (or can no longer be read)."""
+
+
+class _TraceFile:
+    """The trace's one open file, kept for the run, read at offsets (seek and read with
+    no yield between: the schedule's and the items' readers never disturb each other),
+    with the size and modification time the scan saw checked around every read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.changed: str | None = None
+        self._window: OrderedDict[int, list[TraceRecord]] = OrderedDict()
+        # O_NONBLOCK: opening a FIFO would wait for a writer; it is refused below
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            raise ConfigError(f"--trace {path}: cannot read it ({exc.strerror or exc})") from None
+        self._file = os.fdopen(fd, "rb", buffering=0)
+        weakref.finalize(self, self._file.close)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            self._file.close()
+            raise ConfigError(f"--trace {path}: not a regular file")
+        self._seen = (info.st_size, info.st_mtime_ns)
+
+    def check(self) -> None:
+        """TraceChanged when the file is no longer the one the scan checked."""
+        if self.changed is None:
+            info = os.fstat(self._file.fileno())
+            if (info.st_size, info.st_mtime_ns) == self._seen:
+                return
+            how = (
+                f"its size went from {self._seen[0]:,} to {info.st_size:,} bytes"
+                if info.st_size != self._seen[0]
+                else "it was rewritten"
+            )
+            self.changed = f"--trace {self.path} changed on disk during the run ({how})"
+        raise TraceChanged(self.changed)
+
+    def read(self, offset: int, size: int) -> bytes:
+        self._file.seek(offset)
+        return self._file.read(size) or b""
+
+    def lines(self, offset: int, where: str, first: int = 1) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset, bytes) of each line from ``offset`` (its number
+        ``first``), each read with a bound; a byte-order mark at the file's start is
+        skipped, whatever the format."""
+        number, buf, start, pos, eof = first, b"", 0, offset, False  # buf[start] is at pos
+        while True:
+            end = buf.find(b"\n", start)
+            while end < 0 and not eof and len(buf) - start <= MAX_TRACE_LINE_BYTES:
+                chunk = self.read(pos + len(buf) - start, _CHUNK)
+                eof = not chunk
+                searched = len(buf)
+                buf = buf[start:] + chunk
+                start, end = 0, buf.find(b"\n", max(0, searched - start))
+            stop = end + 1 if end >= 0 else len(buf)
+            if stop - start > MAX_TRACE_LINE_BYTES:
+                raise ConfigError(
+                    f"{where}:{number}: the line is longer than {MAX_TRACE_LINE_BYTES:,} bytes"
+                )
+            if stop == start:
+                return
+            line = buf[start:stop]
+            yield number, pos, line[len(_BOM) :] if pos == 0 and line.startswith(_BOM) else line
+            number, pos, start = number + 1, pos + len(line), stop
+
+    def block(self, number: int, read: Callable[[], list[TraceRecord]]) -> list[TraceRecord]:
+        """Block ``number``'s records: from the window, else ``read()`` (checked
+        before and after, so a block read while the file changed is never kept)."""
+        records = self._window.get(number)
+        if records is not None:
+            self._window.move_to_end(number)
+            return records
+        self.check()
+        try:
+            records = read()
+        except ConfigError:
+            self.check()  # a line that no longer parses: the file changed under us
+            raise
+        except OSError as exc:  # the disk, not the data: the replay cannot go on either
+            self.changed = f"--trace {self.path}: cannot read it any more ({exc.strerror or exc})"
+            raise TraceChanged(self.changed) from None
+        self.check()
+        self._window[number] = records
+        if len(self._window) > _WINDOW_BLOCKS:
+            self._window.popitem(last=False)
+        return records
 
 
 @dataclass(frozen=True, slots=True)
 class TraceIndex:
     """A checked trace: its path and format, how many requests it holds, and the byte
     offset of every :data:`CHECKPOINT_EVERY`-th request's line (``checkpoints[k]`` is
-    request ``k * CHECKPOINT_EVERY``'s), so any request is found without reading all."""
+    request ``k * CHECKPOINT_EVERY``'s), so any request is found without reading all;
+    and the file itself, open for the run."""
 
     path: Path
     fmt: str
     count: int
     checkpoints: array[int]
     header: bytes = b""  # the CSV header line (empty for .jsonl)
+    file: _TraceFile | None = field(default=None, compare=False, repr=False)
 
-
-def _lines(stream: BinaryIO, where: str, first: int = 1) -> Iterator[tuple[int, int, bytes]]:
-    """(line number, byte offset, bytes) of each line, each read with a bound."""
-    number, offset = first, stream.tell()
-    while line := stream.readline(MAX_TRACE_LINE_BYTES + 1):
-        if len(line) > MAX_TRACE_LINE_BYTES:
-            raise ConfigError(
-                f"{where}:{number}: the line is longer than {MAX_TRACE_LINE_BYTES:,} bytes"
-            )
-        yield number, offset, line
-        number, offset = number + 1, offset + len(line)
-
-
-def _open(path: Path) -> BinaryIO:
-    """The trace, opened; a FIFO or a device is refused (opening one would wait for a
-    writer, and the trace is read more than once)."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise ConfigError(f"--trace {path}: not a regular file")
-        return path.open("rb")
-    except OSError as exc:
-        raise ConfigError(f"--trace {path}: cannot read it ({exc.strerror or exc})") from None
+    @property
+    def changed(self) -> str | None:
+        """Why the replay stopped early: the file changed on disk (None: it did not)."""
+        return None if self.file is None else self.file.changed
 
 
 def scan_trace(path: Path) -> TraceIndex:
@@ -332,68 +245,88 @@ def scan_trace(path: Path) -> TraceIndex:
     whatever its size) and index it; ConfigError naming the line and the field."""
     fmt = trace_format(path)
     where = f"--trace {path}"
+    file = _TraceFile(path)
     parser = TraceParser(fmt, where)
     checkpoints: array[int] = array("q")
     count, header = 0, b""
-    with _open(path) as stream:
-        try:
-            for number, offset, line in _lines(stream, where):
-                record = parser.feed(line, number)
-                if record is None:  # a blank line, or the CSV header
-                    header = header or (line if fmt == "azure" and line.strip() else b"")
-                    continue
-                if count % CHECKPOINT_EVERY == 0:
-                    checkpoints.append(offset)
-                count += 1
-        except OSError as exc:
-            raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        for number, offset, line in file.lines(0, where):
+            record = parser.feed(line, number)
+            if record is None:  # a blank line, or the CSV header
+                header = header or (line if fmt == "azure" and line.strip() else b"")
+                continue
+            if count % CHECKPOINT_EVERY == 0:
+                checkpoints.append(offset)
+            count += 1
+        file.check()
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror or exc})") from None
+    except TraceChanged:
+        raise ConfigError(f"{where}: it changed while it was read; try again") from None
     if count == 0:
         raise ConfigError(f"{where}: no requests in it")
-    return TraceIndex(path, fmt, count, checkpoints, header)
+    return TraceIndex(path, fmt, count, checkpoints, header, file)
 
 
-def _records(trace: TraceIndex, start: int) -> Generator[TraceRecord, None, None]:
-    """The trace's records from request ``start`` on, read from disk as they are asked for."""
-    if start >= trace.count:
-        return
-    parser = TraceParser(trace.fmt, f"--trace {trace.path}", check_order=False)
+def _read_block(trace: TraceIndex, number: int) -> list[TraceRecord]:
+    """The records of block ``number`` (requests ``number * CHECKPOINT_EVERY`` on)."""
+    assert trace.file is not None
+    where = f"--trace {trace.path}"
+    parser = TraceParser(trace.fmt, where, check_order=False)
     if trace.header:
         parser.skip_header(trace.header)
-    skip = start % CHECKPOINT_EVERY
-    with _open(trace.path) as stream:
-        stream.seek(trace.checkpoints[start // CHECKPOINT_EVERY])
-        for number, _, line in _lines(stream, f"--trace {trace.path}"):
-            record = parser.feed(line, number)
-            if record is None:
-                continue
-            if skip:
-                skip -= 1
-                continue
-            yield record
+    want = min(CHECKPOINT_EVERY, trace.count - number * CHECKPOINT_EVERY)
+    records: list[TraceRecord] = []
+    for line_number, _, line in trace.file.lines(trace.checkpoints[number], where):
+        record = parser.feed(line, line_number)  # counted from the block's first line
+        if record is not None:
+            records.append(record)
+            if len(records) == want:
+                return records
+    raise ConfigError(f"{where}: ends before request {number * CHECKPOINT_EVERY + want:,}")
+
+
+def _block(trace: TraceIndex, number: int) -> list[TraceRecord]:
+    assert trace.file is not None
+    return trace.file.block(number, lambda: _read_block(trace, number))
 
 
 def trace_offsets(trace: TraceIndex, speed: float, start: int = 0) -> Iterator[int]:
     """Intended send offsets in ns of requests ``start``, ``start + 1``, ..., from the
-    first of them (sent at 0); ``speed`` 2 replays twice as fast."""
+    first of them (sent at 0); ``speed`` 2 replays twice as fast. When the file has
+    changed on disk, the offsets end there, with one line on stderr saying so."""
     first: int | None = None
-    for record in _records(trace, start):
-        if first is None:
-            first = record.time_us
-        yield round((record.time_us - first) * 1000 / speed)
+    for number in range(start // CHECKPOINT_EVERY, len(trace.checkpoints)):
+        try:
+            records = _block(trace, number)
+        except TraceChanged as exc:
+            at = max(start, number * CHECKPOINT_EVERY)
+            print(
+                f"llmbench run: {exc}: the replay stops at request {at:,} of {trace.count:,}",
+                file=sys.stderr,
+            )
+            return
+        for record in records[max(0, start - number * CHECKPOINT_EVERY) :]:
+            if first is None:
+                first = record.time_us
+            yield round((record.time_us - first) * 1000 / speed)
 
 
 class TraceItems:
     """The trace's requests as workload items: iterated in order, or by position
-    (:meth:`at`, as :class:`llmbench.workload.SyntheticItems` has, so a shard makes
-    only its own). One block of :data:`CHECKPOINT_EVERY` records is kept in memory,
-    and the most recently used block texts."""
+    (:meth:`at`, as :class:`llmbench.synthetic.SyntheticItems` has, so a shard makes
+    only its own). ``text`` makes the prompts (:func:`trace_prompt`; default: a word a
+    token). A few blocks of :data:`CHECKPOINT_EVERY` records are kept in memory, and
+    the most recently used block texts. The item of a position the schedule has given
+    is always there; one asked for after the file changed, and not read before, is
+    TraceChanged."""
 
-    def __init__(self, trace: TraceIndex, seed: int) -> None:
+    def __init__(self, trace: TraceIndex, seed: int, text: PromptText | None = None) -> None:
         self._trace = trace
         self._seed = seed
+        self._text = text or WordText()
         self._next = 0
-        self._block: tuple[int, list[TraceRecord]] = (-1, [])
-        self._texts: OrderedDict[int, list[str]] = OrderedDict()
+        self._texts: OrderedDict[int, str] = OrderedDict()
 
     @property
     def trace(self) -> TraceIndex:
@@ -418,24 +351,19 @@ class TraceItems:
         if not 0 <= position < self._trace.count:
             raise IndexError(f"trace position {position} of {self._trace.count}")
         record = self._record(position)
-        words = prompt_words(record, position, self._seed, self._block_words)
-        return WorkloadItem(" ".join(words), max_tokens=record.output_length, prompt_id=position)
+        prompt = trace_prompt(record, position, self._seed, self._text, self._block_text)
+        return WorkloadItem(prompt, max_tokens=record.output_length, prompt_id=position)
 
     def _record(self, position: int) -> TraceRecord:
-        block, offset = divmod(position, CHECKPOINT_EVERY)
-        if self._block[0] != block:
-            start = block * CHECKPOINT_EVERY
-            records = _records(self._trace, start)
-            self._block = (block, list(itertools.islice(records, CHECKPOINT_EVERY)))
-            records.close()
-        return self._block[1][offset]
+        number, index = divmod(position, CHECKPOINT_EVERY)
+        return _block(self._trace, number)[index]
 
-    def _block_words(self, seed: int, block_id: int) -> list[str]:
-        words = self._texts.get(block_id)
-        if words is None:
-            words = self._texts[block_id] = block_words(seed, block_id)
+    def _block_text(self, block_id: int) -> str:
+        text = self._texts.get(block_id)
+        if text is None:
+            text = self._texts[block_id] = block_text(self._seed, block_id, self._text)
             if len(self._texts) > _BLOCK_CACHE:
                 self._texts.popitem(last=False)
         else:
             self._texts.move_to_end(block_id)
-        return words
+        return text

@@ -3,7 +3,8 @@
 One workload item becomes one request body. Files are read and validated before
 the run starts (a bad file is a ConfigError, exit 2); during the run, items are
 handed out in order or shuffled per pass, forever, so stop rules alone decide
-how many requests are sent.
+how many requests are sent. Synthetic prompts are :mod:`llmbench.synthetic`'s, shared
+prefixes :mod:`llmbench.prefixes`', a trace's requests :mod:`llmbench.trace`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from llmbench.config import MAX_INPUT_TOKENS, MAX_TOKENS, ConfigError, check_json, unprintable
+from llmbench.config import MAX_TOKENS, ConfigError, check_json, unprintable
 from llmbench.redaction import SecretPattern, secret_forms
 from llmbench.tokens import estimate_tokens
 
@@ -28,26 +29,10 @@ __all__ = [
     "cycle_items",
     "load_keys",
     "load_prompts",
-    "parse_length",
     "strip_line_ending",
-    "synthetic_items",
 ]
 
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
-
-# Common English words that are one token each in the GPT, Llama and Qwen
-# vocabularies (with their leading space), so N words make about N tokens.
-_WORDS = (
-    "the of and to in is that for it as was with be by on not he this are or his from at "
-    "which but have an they you were her she there one all we their been has when who will "
-    "more no if out so said what up its about into than them can only other new some could "
-    "time these two may then do first any my now such like our over man me even most made "
-    "after also did many before must through back years where much your way well down "
-    "should because each just those people how too little state good very make world still "
-    "own see men work long get here between both life being under never day same another "
-    "know while last might us great old year off come since against go came right used take "
-    "three"
-).split()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +99,18 @@ def load_prompts(path: Path) -> Prompts:
 
 
 def _load_txt(text: str, path: Path) -> Prompts:
-    return Prompts(tuple(WorkloadItem(prompt=line) for line in text.splitlines() if line.strip()))
+    return Prompts(tuple(WorkloadItem(prompt=line) for line in _lines(text) if line.strip()))
+
+
+def _lines(text: str) -> list[str]:
+    """A file's lines, split on LF (CRLF too) only: str.splitlines() also splits on
+    U+2028, U+0085, VT, FF, ..., which a prompt (and a JSON string) may hold as they are."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
 
 
 def _load_jsonl(text: str, path: Path) -> Prompts:
     items = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
         try:
@@ -148,7 +139,9 @@ def _jsonl_item(obj: Any, where: str) -> WorkloadItem:
             raise ConfigError(f"--prompts-file {where}: messages must be a list of objects")
         prompt = "\n".join(str(m.get("content", "")) for m in messages)
         return WorkloadItem(prompt, tuple(messages), max_tokens, extra)
-    return WorkloadItem(str(obj["prompt"]), None, max_tokens, extra)
+    if not isinstance(obj["prompt"], str):
+        raise ConfigError(f"--prompts-file {where}: prompt must be a string")
+    return WorkloadItem(obj["prompt"], None, max_tokens, extra)
 
 
 def _load_sharegpt(text: str, path: Path) -> Prompts:
@@ -190,61 +183,6 @@ def _sharegpt_pair(turns: list[Any]) -> tuple[str | None, int]:
             text = str(reply.get("value") or "") if isinstance(reply, dict) else ""
             return str(turn["value"]), estimate_tokens(text) if text else 0
     return None, 0
-
-
-# -- synthetic prompts -----------------------------------------------------------
-
-
-def parse_length(text: str, flag: str) -> tuple[int, int]:
-    """``512`` or ``512:64`` (mean:stddev) to (mean, stddev)."""
-    mean_text, _, sd_text = text.partition(":")
-    try:
-        mean, sd = int(mean_text), int(sd_text or 0)
-    except ValueError:
-        raise ConfigError(f"{flag} must be N or MEAN:STDDEV, got {text!r}") from None
-    if mean < 1 or sd < 0:
-        raise ConfigError(f"{flag} needs a mean >= 1 and a stddev >= 0, got {text!r}")
-    if mean > MAX_INPUT_TOKENS or sd > MAX_INPUT_TOKENS:
-        raise ConfigError(
-            f"{flag} must be at most {MAX_INPUT_TOKENS} tokens (mean and stddev), got {text!r}"
-        )
-    return mean, sd
-
-
-class SyntheticItems:
-    """Prompts of about N tokens from a word list, each different (so no prefix cache
-    serves them), lengths drawn from a normal distribution when stddev > 0. Item ``i``
-    comes from its own generator seeded by (seed, i): the same prompts whatever reads
-    them, and :meth:`at` lets a shard make only its own items (llmbench.sharding)."""
-
-    def __init__(self, input_tokens: tuple[int, int], output_tokens: int | None, seed: int):
-        self._length = input_tokens
-        self._output_tokens = output_tokens
-        self._seed = seed
-        self._next = 0
-
-    def __iter__(self) -> SyntheticItems:
-        return self
-
-    def __next__(self) -> WorkloadItem:
-        item = self.at(self._next)
-        self._next += 1
-        return item
-
-    def at(self, position: int) -> WorkloadItem:
-        """The item at ``position`` (does not move the iteration)."""
-        rng = random.Random(f"{self._seed}/{position}")
-        mean, sd = self._length
-        n = min(MAX_INPUT_TOKENS, max(1, round(rng.gauss(mean, sd)))) if sd else mean
-        words = rng.choices(_WORDS, k=n)
-        return WorkloadItem(" ".join(words), max_tokens=self._output_tokens, prompt_id=position)
-
-
-def synthetic_items(
-    input_tokens: tuple[int, int], output_tokens: int | None, seed: int
-) -> SyntheticItems:
-    """The synthetic workload (see :class:`SyntheticItems`)."""
-    return SyntheticItems(input_tokens, output_tokens, seed)
 
 
 # -- API keys --------------------------------------------------------------------

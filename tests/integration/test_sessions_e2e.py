@@ -31,7 +31,7 @@ def test_a_later_turn_reuses_the_cached_history(mock_server: MockServer, tmp_pat
     url = mock_server("--ttft-ms", "200", "--itl-ms", "1", "--tokens", "40", "--prefix-cache")
     lines, summary = run(
         url, tmp_path / "run", "--turns", "3", "--input-tokens", "200", "--concurrency", "4",
-        "--requests", "4", "--think-time", "0.05", "--no-preflight",  # it would warm turn 1
+        "--requests", "4", "--think-time", "0.05",
     )  # fmt: skip
     assert summary["requests"]["total"] == 12
     assert {line["status"] for line in lines} == {"ok"}
@@ -41,7 +41,9 @@ def test_a_later_turn_reuses_the_cached_history(mock_server: MockServer, tmp_pat
     by_turn: dict[int, list[float]] = {}
     for line in lines:
         by_turn.setdefault(line["turn"], []).append(line["ttft_ms"])
-    assert min(by_turn[1]) > 150  # nothing cached: the mock's full 200 ms
+    # nothing cached: the mock's full 200 ms (the pre-flight sent a session the run
+    # never sends, so it warmed none of its prompts)
+    assert min(by_turn[1]) > 150
     assert max(by_turn[2]) < 0.6 * min(by_turn[1])
     # the server saw the history: turn k's prompt holds every turn and reply before it
     inputs = {line["turn"]: line["server_input_tokens"] for line in lines if line["session"] == 0}
@@ -68,3 +70,21 @@ def test_dify_sessions_thread_the_servers_conversation(
         ids = {line["conversation_id"] for line in lines if line["session"] == session}
         assert len(ids) == 1  # every turn in the conversation turn 1 started
     assert len({line["conversation_id"] for line in lines}) == 4
+
+
+def test_a_shared_prefix_starts_every_session(mock_server: MockServer, tmp_path: Path) -> None:
+    url = mock_server("--ttft-ms", "150", "--itl-ms", "1", "--tokens", "4", "--prefix-cache")
+    lines, summary = run(
+        url, tmp_path / "run", "--turns", "2", "--input-tokens", "20", "--prefix-tokens", "200",
+        "--prefix-groups", "2", "--requests", "6",
+    )  # fmt: skip
+    firsts = sorted((line["session"], line["prefix_group"], line["prefix_first"])
+                    for line in lines if line["turn"] == 1)  # fmt: skip
+    assert firsts == [(s, s % 2, s < 2) for s in range(6)]
+    later = [line for line in lines if line["turn"] == 2]
+    assert not any("prefix_group" in line for line in later)  # measured on turn 1 only
+    cold = [line["ttft_ms"] for line in lines if line.get("prefix_first")]
+    warm = [line["ttft_ms"] for line in lines if line["turn"] == 1 and not line["prefix_first"]]
+    assert min(cold) > 120
+    assert max(warm) < 0.5 * min(cold)
+    assert summary["prefixes"]["first_use"]["requests"] == 2

@@ -489,6 +489,7 @@
 
   drawPage("llmbench report", [
     ["header", header], ["cards", cards], ["histograms", histograms], ["timeseries", timeseries],
+    ["server", (box) => LLMBENCH_SERVER(box, D.server, D.timeseries)],  // report_server.js
     ["scatter", scatter], ["workload", workload], ["pie", pie], ["errors", errors], ["slo", slo], ["percentiles", percentiles],
     ["samples", samples], ["definitions", definitions],
     ["footer", (box) => footer(box, D.report_version, "summary.json and results.jsonl")],

@@ -37,6 +37,7 @@ import llmbench
 from llmbench.breakdowns import GROUPS_KEPT, TURNS_KEPT
 from llmbench.metric_defs import HISTOGRAM_METRICS, METRICS
 from llmbench.output.jsonl import iter_results
+from llmbench.output.server_report import server_report
 from llmbench.output.summary import SAMPLE_CAP
 from llmbench.output.workload_summary import WORKLOAD_BLOCKS
 from llmbench.redaction import redact_url
@@ -149,6 +150,7 @@ def _report_data(summary: dict[str, Any], results: Path) -> dict[str, Any]:
     data["histograms"] = _histograms(_dict(summary.get("hdr_us")), data["stats"])
     data["workload"] = _workload(config, summary)
     data["breakdowns"] = _breakdowns(summary)
+    data["server"] = server_report(summary.get("server"))  # --server-metrics; None: none
     run = _dict(summary.get("run"))
     data["timeseries"] = _timeseries(_dicts(summary.get("timeseries")), run.get("wall_time_s"))
     scatter = _Scatter(SCATTER_CAP, SLOWEST_KEPT)
@@ -167,13 +169,26 @@ def _workload(config: dict[str, Any], summary: dict[str, Any]) -> str | None:
     """What was sent, from the config keys this summary has (older ones have fewer),
     then the mean lengths measured; no prompt text."""
     parts = []
-    if isinstance(config.get("prompts_file"), str):
+    if isinstance(config.get("trace"), str):
+        parts.append(f"trace {config['trace']}")
+    elif isinstance(config.get("prompts_file"), str):
         order = config.get("order")
-        parts.append(f"prompts from {config['prompts_file']}" + (f" ({order})" if order else ""))
+        what = "sessions" if "sessions" in summary else "prompts"
+        parts.append(f"{what} from {config['prompts_file']}" + (f" ({order})" if order else ""))
     elif config.get("input_tokens"):
         parts.append(f"synthetic prompts of {_length(config['input_tokens'])} tokens")
     elif isinstance(config.get("prompt"), str):
         parts.append(f"one prompt of {len(config['prompt']):,} characters")
+    if config.get("turns"):
+        think = (
+            f", think time {_length(config['think_time'])} s" if config.get("think_time") else ""
+        )
+        parts.append(f"sessions of {_length(config['turns'])} turns{think}")
+    if config.get("prefix_tokens"):
+        groups = config.get("prefix_groups")
+        parts.append(
+            f"{_length(groups)} shared prefixes of {_length(config['prefix_tokens'])} tokens"
+        )
     out_max = config.get("output_tokens") or config.get("max_tokens")
     if out_max:
         eos = ", ignore_eos" if config.get("ignore_eos") else ""
@@ -490,16 +505,22 @@ def _script_hash(text: str) -> str:
 
 
 def _render(data: dict[str, Any]) -> str:
-    return render_page("llmbench report", "report_body.html", "report.js", data)
+    scripts = ("report_server.js", "report.js")  # the Server section's, then the page's
+    return render_page("llmbench report", "report_body.html", scripts, data)
 
 
-def render_page(title: str, body: str, script: str, data: Any, css: tuple[str, ...] = ()) -> str:
+def render_page(
+    title: str, body: str, script: str | tuple[str, ...], data: Any, css: tuple[str, ...] = ()
+) -> str:
     """A report page: report_template.html (the page both reports share) with its slots
     filled: ``title``, the shared report.css then the page's own ``css`` files, the
     ``body`` file's sections, ``data`` as escaped JSON, ECharts, report_common.js and
-    the page's own ``script``, and a CSP that lets those three scripts run and nothing
-    else. The sweep report uses it too."""
-    echarts, common, own = echarts_source(), _script("report_common.js"), _script(script)
+    the page's own ``script`` (several files: one after the other, in one element), and
+    a CSP that lets those three scripts run and nothing else. The sweep report uses it
+    too."""
+    names = (script,) if isinstance(script, str) else script
+    echarts, common = echarts_source(), _script("report_common.js")
+    own = "\n".join(_script(name) for name in names)
     hashes = " ".join(_script_hash(code) for code in (echarts, common, own))
     csp = (
         f"default-src 'none'; script-src {hashes}; "
