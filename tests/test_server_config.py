@@ -75,11 +75,40 @@ def test_the_flags_repeat() -> None:
          "--server-metric: a pattern of at most 1000 characters"),
         ([arg for i in range(17) for arg in ("--server-metrics", f"http://h{i}/m")],
          "--server-metrics: at most 16, got 17"),
+        (["--server-metrics", "http://H:80/m/", "--server-metrics", "http://h/m"],
+         "--server-metrics: a URL is given twice"),
+        # exponential-time regexes (nothing can stop a match once it runs)
+        (["--server-metrics", "http://h/m", "--server-metric", "(a+)+b"],
+         "a repetition or alternation inside a repetition can take exponential time"),
+        (["--server-metrics", "http://h/m", "--server-metric", "([a-z_:]+)+_seconds"],
+         "a repetition or alternation inside a repetition"),
+        (["--server-metrics", "http://h/m", "--server-metric", "(a|aa)*"],
+         "a repetition or alternation inside a repetition"),
     ],
 )  # fmt: skip
 def test_each_rule_names_the_flag(argv: list[str], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("?", r"\?")):
         config(*argv)
+
+
+def test_safe_patterns_are_kept() -> None:
+    patterns = ("(vllm|sglang):num_.*", "DCGM_FI_DEV_[A-Z_]+", "vllm:.*_seconds")
+    cfg = config(
+        "--server-metrics", "http://h/m", *(a for p in patterns for a in ("--server-metric", p))
+    )
+    assert len(cfg.server_metric_patterns) == 3
+
+
+@pytest.mark.parametrize("flag", ["--server-metrics", "--url"])
+def test_credentials_of_a_url_without_a_scheme_are_never_echoed(flag: str) -> None:
+    parser = argparse.ArgumentParser()
+    add_run_arguments(parser)
+    given = f"u:{SECRET}@h:9400/metrics"
+    argv = ["--url", given] if flag == "--url" else ["--url", URL, flag, given]
+    with pytest.raises(ConfigError) as err:
+        build_config(parser.parse_args(argv), OptionSources())
+    assert SECRET not in str(err.value)
+    assert "@h:9400/" in str(err.value)
 
 
 def test_a_refused_url_is_shown_without_its_credentials() -> None:

@@ -151,10 +151,12 @@ def test_dcgm_blank_values_and_unknown_families_are_not_kept() -> None:
     families = {r.family for r in read(page("dcgm.txt"))}
     assert "DCGM_FI_DEV_MEMORY_TEMP" not in families  # 9223372036854775794: DCGM's blank
     assert "DCGM_FI_DEV_SM_CLOCK" not in families  # not a known family, not asked for
-    # ... unless asked for: then kept, its blank value as given
+    # ... and when asked for, its blank value is still not a reading (nor 2**47, the
+    # blank of a float field)
     asked = read(page("dcgm.txt"), "DCGM_FI_DEV_MEMORY_.*")
-    temps = [r.value for r in asked if r.family == "DCGM_FI_DEV_MEMORY_TEMP"]
-    assert temps == [9223372036854775794.0, 9223372036854775794.0]
+    assert [r for r in asked if r.family == "DCGM_FI_DEV_MEMORY_TEMP"] == []
+    blanks = b'DCGM_FI_DEV_POWER_USAGE{gpu="0"} 140737488355328\nDCGM_FI_DEV_GPU_UTIL 42\n'
+    assert [(r.family, r.value) for r in read(blanks)] == [("DCGM_FI_DEV_GPU_UTIL", 42.0)]
 
 
 def test_counter_created_gauges_and_histograms_are_not_read_as_families() -> None:
@@ -237,7 +239,7 @@ def test_an_empty_page_or_only_comments_is_read_as_nothing() -> None:
 
 
 def test_labels_are_capped_in_number_and_length() -> None:
-    many = ",".join(f'l{i:02d}="{"v" * 1000}"' for i in range(40))
+    many = ",".join(f'l{i:02d}="{"v" * 300}"' for i in range(40))
     (reading,) = read(f"vllm:num_requests_running{{{many}}} 1\n".encode())
     assert len(reading.labels) == MAX_LABELS
     assert all(len(v) == MAX_LABEL_CHARS for _, v in reading.labels)
@@ -283,3 +285,21 @@ def test_the_family_table_is_consistent() -> None:
         "DCGM_FI_DEV_FB_USED",
     ):  # fmt: skip
         assert name in BY_NAME, name
+
+
+def test_a_page_past_the_parsers_budget_is_too_large_not_parsed() -> None:
+    # the parser shares the interpreter lock with the loop stamping tokens: bounded work
+    lines = b"".join(b'vllm:num_requests_running{engine="%d"} 1\n' % i for i in range(6000))
+    assert parse_page(lines, TEXT, Selector()) == ParseFailure(
+        "too_large", "more than 5,000 lines of the families kept"
+    )
+    long_line = b'vllm:num_requests_running{a="' + b"x" * 20_000 + b'"} 1\n'
+    assert parse_page(long_line, TEXT, Selector()) == ParseFailure(
+        "too_large", "a line of 20,033 characters"
+    )
+
+
+def test_a_name_too_long_to_be_one_never_reaches_a_pattern() -> None:
+    selector = Selector(["a.*"])
+    assert selector.wants("a" * 200)
+    assert not selector.wants("a" * 201)

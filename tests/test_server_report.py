@@ -70,6 +70,28 @@ def test_long_runs_are_merged_to_a_drawable_number_of_points() -> None:
     assert target["series"][0]["values"][0] == 1.5  # the mean of 0, 1, 2, 3
 
 
+def test_merging_huge_values_does_not_overflow() -> None:
+    raw = block(REPORT_POINTS * 2)
+    raw["targets"][0]["series"][0]["values"] = [1.7e308] * (REPORT_POINTS * 2)
+    data = server_report(raw)
+    assert data is not None
+    assert data["targets"][0]["series"][0]["values"][0] == 1.7e308
+
+
+def test_resets_pass_through_and_stray_ones_are_dropped() -> None:
+    raw = block()
+    raw["targets"][0]["series"][0]["resets"] = 2
+    raw["cross_check"]["counter_resets"] = 2
+    data = server_report(raw)
+    assert data is not None
+    assert data["targets"][0]["series"][0]["resets"] == 2
+    assert data["cross_check"]["counter_resets"] == 2
+    raw["targets"][0]["series"][0]["resets"] = "many"
+    data = server_report(raw)
+    assert data is not None
+    assert data["targets"][0]["series"][0]["resets"] is None
+
+
 def test_stray_values_of_a_hand_edited_summary_are_dropped() -> None:
     bad = block()
     target = bad["targets"][0]

@@ -17,6 +17,9 @@ from llmbench.server_series import (
     TargetLog,
     increments,
     interval_rates,
+    mean_of,
+    printable,
+    resets,
     window_stats,
 )
 
@@ -72,6 +75,90 @@ def test_series_beyond_the_cap_are_counted_not_kept() -> None:
     assert log.dropped_series == 5
 
 
+def test_dropped_series_are_counted_once_each_not_per_scrape() -> None:
+    log = TargetLog("u")
+    for t in range(10):
+        log.record(t, 1, [gauge(1, family="x", gpu=str(i)) for i in range(MAX_SERIES + 5)])
+    assert log.dropped_series == 5
+    assert len(log.columns) == MAX_SERIES
+
+
+def test_the_dropped_series_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_series, "_DROPPED_MEMO", 3)
+    log = TargetLog("u")
+    for t in range(4):  # a fresh label set every scrape: the memo saturates
+        log.record(t, 1, [gauge(1, family="x", gpu=f"{t}-{i}") for i in range(MAX_SERIES + 2)])
+    assert log.dropped_series == 3
+    assert len(log._dropped) == 3
+
+
+def dcgm_page(extra: int) -> list[Reading]:
+    """An 8-GPU DCGM page under ``--server-metric 'DCGM_.*'``: ``extra`` series of
+    families llmbench does not know, listed before the known ones."""
+    extras = [gauge(1, family=f"DCGM_FI_PROF_X{i % 40}", gpu=str(i)) for i in range(extra)]
+    known = [gauge(2, family=f, gpu=str(g)) for f in ("DCGM_FI_DEV_FB_USED",
+             "DCGM_FI_DEV_GPU_UTIL") for g in range(8)]  # fmt: skip
+    return extras + known
+
+
+def test_known_families_keep_their_series_under_a_broad_pattern() -> None:
+    log = TargetLog("u")
+    for t in range(3):
+        log.record(t, 1, dcgm_page(MAX_SERIES))
+    kept = {key[0] for key in log.columns}
+    assert sum(key[0] == "DCGM_FI_DEV_FB_USED" for key in log.columns) == 8
+    assert sum(key[0] == "DCGM_FI_DEV_GPU_UTIL" for key in log.columns) == 8
+    assert len(log.columns) == MAX_SERIES
+    assert log.dropped_series == 16  # the extras that did not fit, once each
+    assert any(f.startswith("DCGM_FI_PROF_X") for f in kept)
+
+
+def test_a_known_series_that_appears_later_takes_an_extras_place() -> None:
+    log = TargetLog("u")
+    log.record(1, 1, dcgm_page(MAX_SERIES)[:MAX_SERIES])  # extras only: the cap is full
+    assert all(key[0].startswith("DCGM_FI_PROF_X") for key in log.columns)
+    log.record(2, 1, dcgm_page(MAX_SERIES))
+    log.record(3, 1, dcgm_page(MAX_SERIES))
+    assert sum(key[0] == "DCGM_FI_DEV_FB_USED" for key in log.columns) == 8
+    assert len(log.columns) == MAX_SERIES
+    assert log.dropped_series == 16  # the evicted extras are not taken back
+    assert all(len(col) == 3 for col in log.columns.values())
+
+
+def test_a_failure_message_is_made_printable_and_capped() -> None:
+    log = TargetLog("u")
+    log.fail("parse_error", "line 1: \x1b]0;PWNED\x07\x1b[2J\x00\r\n\u202e" + "y" * 1000, 1)
+    assert log.first_error is not None
+    assert log.first_error.startswith(
+        "parse_error: line 1: \\x1b]0;PWNED\\x07\\x1b[2J\\x00\\x0d\\x0a\\u202e"
+    )
+    assert log.first_error.isprintable()
+    assert len(log.first_error) == 300
+    assert log.first_error.endswith("y\u2026")
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "out"),
+    [
+        ("plain text", 20, "plain text"),
+        ("a\x1bb", 20, "a\\x1bb"),
+        ("\U0010ffff", 20, "\\U0010ffff"),
+        ("abcdef", 6, "abcdef"),
+        ("abcdefg", 6, "abcde\u2026"),
+        ("ab\x1b", 5, "ab\u2026"),  # an escape is never cut in half
+    ],
+)
+def test_printable(text: str, limit: int, out: str) -> None:
+    assert printable(text, limit) == out
+
+
+@given(st.text(max_size=400), st.integers(1, 300))
+def test_printable_is_always_printable_and_within_its_limit(text: str, limit: int) -> None:
+    out = printable(text, limit)
+    assert out.isprintable()
+    assert len(out) <= limit
+
+
 def test_memory_stays_bounded_halving_the_points_and_the_rate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -91,6 +178,21 @@ def test_memory_stays_bounded_halving_the_points_and_the_rate(
 def test_increments_count_a_reset_from_zero() -> None:
     assert increments([5, 7, 7, 2, 4, NAN, 10]) == [None, 2, 0, 2, 2, None, 6]
     assert increments([NAN, 1, NAN]) == [None, None, None]
+
+
+def test_resets_count_each_time_a_counter_went_back() -> None:
+    assert resets([5, 7, 7, 2, 4, NAN, 10]) == 1
+    assert resets([5000, 100, 6000, 200, NAN, 7000]) == 2
+    assert resets([NAN, 1, NAN]) == 0
+
+
+def test_a_huge_gauge_has_a_finite_mean() -> None:
+    points = [(0.0, 1.7e308), (1.0, 1.7e308), (2.0, 1.6e308)]
+    stats = window_stats(points, None, 0.0, 3.0)
+    assert stats == {"min": 1.6e308, "mean": pytest.approx(1.66667e308), "max": 1.7e308,
+                     "points": 3}  # fmt: skip
+    assert mean_of([1.7e308, -1.7e308, 1.7e308]) == pytest.approx(1.7e308 / 3)
+    assert mean_of([1.0, 2.0]) == 1.5
 
 
 def test_interval_rates_are_per_second_and_span_missing_points() -> None:

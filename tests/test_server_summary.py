@@ -157,7 +157,10 @@ def test_the_cross_check_agrees_within_ten_percent() -> None:
     assert check["ratio"] == 1.05
     assert (check["server_tokens_per_s"], check["client_tokens_per_s"]) == (1050, 1000)
     assert check["families"] == ["vllm:generation_tokens"]
+    assert "consistent with the client having seen every token" in check["note"]
     assert "no other traffic" in check["note"]
+    assert "does not prove" in check["note"]
+    assert "the client saw the tokens" not in check["note"]  # no overclaim
 
 
 def test_the_cross_check_says_what_a_higher_server_rate_means() -> None:
@@ -175,10 +178,18 @@ def test_the_cross_check_says_what_a_lower_server_rate_means() -> None:
     assert "one of several replicas" in check["note"]
 
 
-def test_the_cross_check_names_a_unit_mismatch() -> None:
-    check = cross(1000, 4500, unit="chars")
-    assert check["verdict"] == "server_lower"
-    assert "The client counted chars, not tokens" in check["note"]
+@pytest.mark.parametrize("unit", ["chars", "estimate"])
+def test_a_client_counting_another_unit_is_not_compared(unit: str) -> None:
+    for client in (1000, 4500):  # whether or not the figures happen to be close
+        check = cross(1000, client, unit=unit)
+        assert check["verdict"] == "different_units"
+        assert check["ratio"] is None
+        assert f"The client counted {unit}, not tokens" in check["note"]
+        assert "not meaningful" in check["note"]
+    line = server_line(block([vllm_log([0.0, 1.0, 2.0], [0, 1000, 2000], [1] * 3)],
+                             unit=unit, wall_s=2))  # fmt: skip
+    assert line is not None
+    assert line.endswith(f"client 1,000.0 {unit}/s: different units, not compared")
 
 
 def test_the_cross_check_without_data_says_why() -> None:
@@ -227,5 +238,50 @@ def test_the_console_line() -> None:
     assert line == (
         "server metrics: 1 target(s), 4 scrapes; 1 failed (first: html: an HTML page "
         "(text/html), not Prometheus text); server 1,000.0 generated tokens/s vs client "
-        "1,000.0: agree"
+        "1,000.0 tokens/s: consistent (within 10%)"
     )
+
+
+@pytest.mark.parametrize(
+    ("server", "words"), [(1500, "server higher by 50%"), (500, "server lower by 50%")]
+)
+def test_the_console_line_says_which_way_the_rates_differ(server: float, words: str) -> None:
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    log = vllm_log(times, [server * t for t in times], [1] * 5)
+    line = server_line(block([log]))
+    assert line is not None
+    assert line.endswith(f"vs client 1,000.0 tokens/s: {words}")
+
+
+def test_counter_resets_are_counted_per_series_and_flagged_past_one() -> None:
+    # A load-balanced URL: two replicas in turn, each with its own running total.
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    log = vllm_log(times, [5000, 100, 6000, 200, 7000], [1] * 5)
+    out = block([log])
+    (tokens,) = series(out["targets"][0], "vllm:generation_tokens")
+    assert tokens["resets"] == 2
+    assert series(out["targets"][0], "vllm:num_requests_running")[0]["resets"] is None
+    check = out["cross_check"]
+    assert check["counter_resets"] == 2
+    assert "went back 2 times" in check["note"]
+    assert "load balancer" in check["note"]
+    line = server_line(out)
+    assert line is not None
+    assert line.endswith(
+        "generated-token counter went back 2 times (several replicas behind one URL?)"
+    )
+
+
+def test_one_reset_is_a_restart_not_flagged() -> None:
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    check = block([vllm_log(times, [5000, 6000, 0, 1000, 2000], [1] * 5)])["cross_check"]
+    assert check["counter_resets"] == 1
+    assert "went back" not in check["note"]
+
+
+def test_a_huge_gauge_has_a_mean_like_its_min_and_max() -> None:
+    log = TargetLog("u")
+    for i in range(3):
+        log.record(ORIGIN + i * S, 1, [gauge("x", 1.7e308)])
+    (entry,) = series(block([log], wall_s=4)["targets"][0], "x")
+    assert entry["measured"] == {"min": 1.7e308, "mean": 1.7e308, "max": 1.7e308, "points": 3}

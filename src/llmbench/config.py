@@ -236,9 +236,9 @@ def _check_url(url: str) -> None:
         raise ConfigError("--url is not a valid URL: an IPv6 address needs its ']'") from None
     _require(
         parts.scheme in ("http", "https"),
-        f"--url must start with http:// or https://, got {redact_url(url)!r}",
+        f"--url must start with http:// or https://, got {_shown_url(url)!r}",
     )
-    _require(bool(parts.hostname), f"--url has no host: {redact_url(url)!r}")
+    _require(bool(parts.hostname), f"--url has no host: {_shown_url(url)!r}")
     try:
         port = parts.port
     except ValueError:  # not a number, or above 65535
@@ -259,8 +259,53 @@ def _check_scrape_url(url: str) -> None:
         raise ConfigError("--server-metrics: not a valid URL (its host or port)") from None
     _require(
         parts.scheme in ("http", "https") and bool(parts.hostname) and port != 0,
-        f"--server-metrics must be an http:// or https:// URL with a host, got {redact_url(url)!r}",
+        f"--server-metrics must be an http:// or https:// URL with a host, got {_shown_url(url)!r}",
     )
+
+
+def _shown_url(url: str) -> str:
+    """A URL for a message: credentials redacted, and also when it does not parse as one
+    (``user:pw@host`` without a scheme reads as scheme "user"): whatever comes before
+    its last ``@`` is never shown."""
+    shown = redact_url(url)
+    return f"{REDACTED}@{shown.rsplit('@', 1)[1]}" if "@" in shown else shown
+
+
+def _scrape_key(url: str) -> tuple[str, str, int | None, str]:
+    """What makes two --server-metrics URLs the same target (scheme, host, port, path)."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    host = (parts.hostname or "").lower()
+    return parts.scheme, host, parts.port or default, parts.path.rstrip("/") + "?" + parts.query
+
+
+def _backtracks(pattern: str) -> bool:
+    """Whether a regex nests a repetition (or an alternation) inside a repetition, as
+    ``(a+)+`` and ``(a|aa)*`` do: Python's matcher may then take exponential time on
+    one name, holding the interpreter lock (nothing can stop it). Read with CPython's
+    own regex parser."""
+    from re import _parser  # type: ignore[attr-defined]  # CPython's sre parser
+
+    repeats = {"MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"}
+
+    def walk(items: Any, in_repeat: bool) -> bool:
+        for op, av in items:
+            name = str(op)
+            if name in repeats:
+                _low, high, sub = av
+                if in_repeat or walk(sub, high != 1 or in_repeat):
+                    return True
+            elif name == "BRANCH":
+                if in_repeat or any(walk(branch, in_repeat) for branch in av[1]):
+                    return True
+            elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+                if walk(av[-1], in_repeat):
+                    return True
+            elif name in ("ASSERT", "ASSERT_NOT") and walk(av[1], in_repeat):
+                return True
+        return False
+
+    return walk(_parser.parse(pattern), False)
 
 
 def _utf8(text: str) -> bool:
@@ -532,6 +577,11 @@ class RunConfig:
         _require(n <= MAX_SCRAPE_URLS, f"--server-metrics: at most {MAX_SCRAPE_URLS}, got {n}")
         for url in self.server_metrics:
             _check_scrape_url(url)
+        keys = [_scrape_key(url) for url in self.server_metrics]
+        _require(
+            len(set(keys)) == len(keys),
+            "--server-metrics: a URL is given twice (its counters would be counted twice)",
+        )
         interval = self.server_metrics_interval_s
         _require(
             MIN_SCRAPE_INTERVAL_S <= interval <= MAX_DURATION_S,
@@ -557,6 +607,12 @@ class RunConfig:
             except re.error as exc:
                 message = f"--server-metric {pattern!r}: not a regular expression: {exc}"
                 raise ConfigError(message) from None
+            _require(
+                not _backtracks(pattern),
+                f"--server-metric {pattern!r}: a repetition or alternation inside a "
+                "repetition can take exponential time on one name; write it without "
+                "(e.g. 'vllm:.*_seconds', '(vllm|sglang):num_.*')",
+            )
 
     @property
     def timeouts(self) -> Timeouts:

@@ -26,8 +26,10 @@ from llmbench.server_families import BY_NAME
 from llmbench.server_series import Reading, SeriesKind
 
 __all__ = [
+    "MAX_KEPT_LINES",
     "MAX_LABELS",
     "MAX_LABEL_CHARS",
+    "MAX_NAME_CHARS",
     "ParseFailure",
     "Selector",
     "parse_page",
@@ -42,6 +44,15 @@ MAX_LABELS = 16
 _MEMO_CAP = 10_000
 # A parser message is one line about one line of the page.
 _MESSAGE_CHARS = 200
+# Metric names are tens of characters; a longer "name" is never one we keep, and is
+# never given to a --server-metric pattern (a regex's time grows with its input).
+MAX_NAME_CHARS = 200
+# The kept lines a page may have: a vLLM page selected is a few dozen, 8 GPUs' DCGM
+# families a few hundred. The parser is pure Python and runs in a thread that shares
+# the interpreter lock with the loop stamping tokens: its work must stay small.
+MAX_KEPT_LINES = 5_000
+# ... and their length: a sample line with a few labels is well under 1 KB.
+MAX_LINE_CHARS = 16_384
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 # The suffixes a sample name may add to its family's name (text format 0.0.4, and the
@@ -52,9 +63,10 @@ _SUFFIXES = ("_total", "_sum", "_count", "_bucket", "_created")
 @dataclass(frozen=True, slots=True)
 class ParseFailure:
     """Why a page was not read: ``html`` (a web page), ``parse_error`` (not Prometheus
-    text, with the parser's message)."""
+    text, with the parser's message), ``too_large`` (more kept lines than
+    :data:`MAX_KEPT_LINES`)."""
 
-    kind: Literal["html", "parse_error"]
+    kind: Literal["html", "parse_error", "too_large"]
     message: str
 
 
@@ -69,6 +81,8 @@ class Selector:
 
     def wants(self, name: str) -> bool:
         """Whether a line naming ``name`` (a sample, or a # HELP/# TYPE line) is kept."""
+        if len(name) > MAX_NAME_CHARS:
+            return False
         known = self._memo.get(name)
         if known is None:
             known = any(self._family_wanted(c) for c in _candidates(name))
@@ -126,6 +140,8 @@ def _select(text: str, selector: Selector) -> str | ParseFailure:
             parts = line.split(None, 3)
             if len(parts) > 2 and parts[1] in ("HELP", "TYPE") and wants(parts[2]):
                 kept.append(line)
+                if len(kept) > MAX_KEPT_LINES or len(line) > MAX_LINE_CHARS:
+                    return _too_large(line)
             continue
         match = _NAME.match(line)
         if match is None or not _sample_shaped(line, match.end()):
@@ -134,7 +150,16 @@ def _select(text: str, selector: Selector) -> str | ParseFailure:
             return _line_failure(line)
         if wants(match.group()):
             kept.append(line)
+            if len(kept) > MAX_KEPT_LINES or len(line) > MAX_LINE_CHARS:
+                return _too_large(line)
     return "\n".join(kept) + "\n"
+
+
+def _too_large(line: str) -> ParseFailure:
+    """A page whose kept part is past the parser's budget (see MAX_KEPT_LINES)."""
+    if len(line) > MAX_LINE_CHARS:
+        return ParseFailure("too_large", f"a line of {len(line):,} characters")
+    return ParseFailure("too_large", f"more than {MAX_KEPT_LINES:,} lines of the families kept")
 
 
 def _sample_shaped(line: str, name_end: int) -> bool:
@@ -179,8 +204,21 @@ def _readings(families: Iterable[Metric], selector: Selector) -> list[Reading]:
             if resolved is None or not isinstance(sample.value, int | float):
                 continue
             family, kind, part = resolved
+            if family.startswith("DCGM_") and _dcgm_blank(float(sample.value)):
+                continue  # the exporter's "no value" sentinel, not a reading
             out.append(Reading(family, kind, _labels(sample.labels), part, float(sample.value)))
     return out
+
+
+# DCGM writes these for a field it has no value for: 0x7ffffffffffffff0 and up for an
+# integer field (DCGM_INT64_BLANK and its kin), 2**47 for a float field (DCGM_FP64_BLANK);
+# see dcgm_structs.h, and NVIDIA/DCGM#199 for a blank reaching an exporter's page.
+_DCGM_INT_BLANK = float(0x7FFFFFFFFFFFFFF0)
+_DCGM_FP_BLANK = 140737488355328.0
+
+
+def _dcgm_blank(value: float) -> bool:
+    return value >= _DCGM_INT_BLANK or value == _DCGM_FP_BLANK
 
 
 _Resolved = tuple[str, SeriesKind, Literal["value", "sum", "count"]]

@@ -60,8 +60,9 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 SCRAPE_TIME_LIMIT_S = 2.0
 # ... and at most this share of the interval: the rest leaves room for the next tick.
 _LIMIT_SHARE = 0.8
-# Prometheus' own text format (0.0.4), uncompressed: identity keeps a compressed bomb
-# from inflating past the cap in one read, and the page is small anyway.
+# Prometheus' own text format (0.0.4), uncompressed (the page is small anyway). A server
+# that compresses all the same is refused unread: httpx would inflate it whole, on the
+# loop, before any cap could look at it (a "zip bomb").
 _HEADERS = {
     "Accept": "text/plain;version=0.0.4;q=1,*/*;q=0.1",
     "Accept-Encoding": "identity",
@@ -235,11 +236,16 @@ class Scraper:
             if "html" in content_type.lower():  # not worth reading
                 shown = content_type.split(";")[0].strip()
                 raise _Failed("html", f"an HTML page ({shown}), not Prometheus text")
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):  # asked for identity: a bomb is not read
+                shown = "".join(c if c.isprintable() else "?" for c in encoding[:40])
+                raise _Failed("http_status", f"a compressed body ({shown}); identity was asked")
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > self._cap:
                 raise _Failed("too_large", f"a body of {int(length):,} bytes (cap {self._cap:,})")
             body = bytearray()
-            async for chunk in response.aiter_bytes():
+            # raw: the bytes as sent, never inflated by httpx (the cap counts what is kept)
+            async for chunk in response.aiter_raw():
                 body += chunk
                 if len(body) > self._cap:
                     raise _Failed("too_large", f"the body passed the cap of {self._cap:,} bytes")

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from llmbench.server_families import BY_NAME
+
 __all__ = [
     "FAILURE_KINDS",
     "MAX_POINTS",
@@ -25,6 +27,9 @@ __all__ = [
     "TargetLog",
     "increments",
     "interval_rates",
+    "mean_of",
+    "printable",
+    "resets",
     "window_stats",
 ]
 
@@ -39,15 +44,20 @@ FailureKind = Literal[
     "timeout", "connect_error", "http_error", "http_status", "too_large", "html", "parse_error"
 ]
 FAILURE_KINDS: tuple[FailureKind, ...] = get_args(FailureKind)
-# Series kept per target: every known family on an 8-GPU node is well under this; a
-# --server-metric pattern that matches thousands of label sets keeps the first ones
-# (the rest are counted in ``dropped_series``).
+# Series kept per target: every known family on an 8-GPU node is well under this. Known
+# families come first: a --server-metric pattern that matches thousands of label sets
+# keeps the first ones that fit, and gives up its own to a known series that appears
+# later (the series left out are counted, once each, in ``dropped_series``).
 MAX_SERIES = 256
 # Points kept per target: 100,000 scrapes is 27.8 hours at 1 s. Past it, every other
 # point is dropped and from then on every other scrape is kept (and so on): memory and
 # summary.json stay bounded, and counter rates stay exact over the longer intervals.
 MAX_POINTS = 100_000
 _FIRST_ERROR_CHARS = 300
+# Distinct dropped series remembered per target, so that each is counted once: past
+# this many, ``dropped_series`` stops growing (it is then "at least"), and a pattern
+# matching an unbounded label space cannot grow memory through the memo.
+_DROPPED_MEMO = 4_096
 
 # (family, how it is read, sorted labels, part): one stored column.
 SeriesKey = tuple[str, SeriesKind, tuple[tuple[str, str], ...], str]
@@ -69,7 +79,8 @@ class Reading:
 class TargetLog:
     """One target's scrapes: the instant of each kept scrape (ns on the run's common
     timeline) and, per series, its value at each (NaN where it was absent); counts of
-    scrapes and of failures by kind, with the first failure's message."""
+    scrapes and of failures by kind, with the first failure's message (made printable:
+    a scraped page must not reach the console's escape sequences)."""
 
     def __init__(self, url: str) -> None:
         self.url = url  # as shown: credentials already removed
@@ -79,7 +90,8 @@ class TargetLog:
         self.ok = 0
         self.failures: dict[str, int] = {}
         self.first_error: str | None = None
-        self.dropped_series = 0
+        self.dropped_series = 0  # distinct series left out (see MAX_SERIES, _DROPPED_MEMO)
+        self._dropped: set[SeriesKey] = set()
         self.took_ns_total = 0
         self.took_ns_max = 0
         self._stride = 1  # keep every stride-th successful scrape (see MAX_POINTS)
@@ -94,12 +106,14 @@ class TargetLog:
             self._halve()
         index = len(self.times_ns)
         self.times_ns.append(t_ns)
-        for r in readings:
+        for r in sorted(readings, key=_extra):  # known families first (stable: page order)
             key: SeriesKey = (r.family, r.kind, r.labels, r.part)
             column = self.columns.get(key)
             if column is None:
-                if len(self.columns) >= MAX_SERIES:
-                    self.dropped_series += 1
+                if key in self._dropped:
+                    continue
+                if len(self.columns) >= MAX_SERIES and (_extra(r) or not self._evict_extra()):
+                    self._drop(key)
                     continue
                 column = self.columns[key] = array("d", [math.nan]) * index
             if len(column) == index:  # a repeated series in one page: its first value
@@ -113,7 +127,22 @@ class TargetLog:
         self._count(took_ns)
         self.failures[kind] = self.failures.get(kind, 0) + 1
         if self.first_error is None:
-            self.first_error = f"{kind}: {message}"[:_FIRST_ERROR_CHARS]
+            self.first_error = printable(f"{kind}: {message}", _FIRST_ERROR_CHARS)
+
+    def _evict_extra(self) -> bool:
+        """Make room for a known family's series: the latest series kept that is not
+        one (False when every series kept is)."""
+        for key in reversed(self.columns):
+            if key[0] not in BY_NAME:
+                del self.columns[key]
+                self._drop(key)
+                return True
+        return False
+
+    def _drop(self, key: SeriesKey) -> None:
+        if len(self._dropped) < _DROPPED_MEMO:
+            self._dropped.add(key)
+            self.dropped_series += 1
 
     def _count(self, took_ns: int) -> None:
         self.scrapes += 1
@@ -124,6 +153,35 @@ class TargetLog:
         self.times_ns = self.times_ns[::2]
         self.columns = {key: column[::2] for key, column in self.columns.items()}
         self._stride *= 2
+
+
+def _extra(reading: Reading) -> bool:
+    """Not a family llmbench knows by name (only a --server-metric pattern asked)."""
+    return reading.family not in BY_NAME
+
+
+def printable(text: str, limit: int) -> str:
+    """``text`` safe to print on a terminal, at most ``limit`` characters: every
+    character that is not printable (ESC, BEL, NUL, CR, LF, bidi controls, ...) as a
+    Python-style escape (``\\x1b``), a cut marked by an ellipsis."""
+    pieces = [c if c.isprintable() else _escape(c) for c in text[: limit + 1]]
+    if sum(map(len, pieces)) <= limit:
+        return "".join(pieces)
+    out: list[str] = []
+    size = 0
+    for piece in pieces:
+        if size + len(piece) > limit - 1:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out) + "\u2026"
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +213,18 @@ def increments(values: Sequence[float]) -> list[float | None]:
         out.append(None if math.isnan(prev) else (v - prev if v >= prev else v))
         prev = v
     return out
+
+
+def resets(values: Sequence[float]) -> int:
+    """How many times a counter went back (see :func:`increments`). More than one in a
+    run hints at a URL that reaches several replicas in turn."""
+    count = 0
+    prev = math.nan
+    for v in values:
+        if not math.isnan(v):
+            count += v < prev
+            prev = v
+    return count
 
 
 def interval_rates(
@@ -196,12 +266,22 @@ def window_stats(
         if not inside:
             return None
         rates = [i.inc / i.base for i in inside]
-        mean = sum(i.inc for i in inside) / sum(i.base for i in inside)
+        mean = mean_of([i.inc for i in inside]) / mean_of([i.base for i in inside])
         return _stats(min(rates), mean, max(rates), len(inside))
     values = [v for t, v in points if lo <= t <= hi]
     if not values:
         return None
-    return _stats(min(values), sum(values) / len(values), max(values), len(values))
+    return _stats(min(values), mean_of(values), max(values), len(values))
+
+
+def mean_of(values: Sequence[float]) -> float:
+    """The mean of finite ``values``, which is finite even where their sum is not
+    (two gauges of 1.7e308): past an overflow, each value is divided first."""
+    n = len(values)
+    try:
+        return math.fsum(values) / n
+    except OverflowError:
+        return math.fsum(v / n for v in values)
 
 
 def _stats(low: float, mean: float, high: float, n: int) -> dict[str, float | int]:

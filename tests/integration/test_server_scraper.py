@@ -6,6 +6,7 @@ stopping is prompt. Real sockets, real time: tolerances are stated where they ma
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from llmbench.server_scraper import Scraper, ScrapeThread, alongside, time_limit
 
 PAGE = (Path(__file__).parents[1] / "fixtures" / "server_metrics" / "vllm.txt").read_bytes()
 RELEASE = threading.Event()  # ends every hanging handler at teardown
+BOMB = gzip.compress(gzip.compress(b"0" * (8 << 20)))
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -51,6 +53,9 @@ class Handler(BaseHTTPRequestHandler):
             "/huge": (200, "text/plain", b"x" * 200_000, {}),
             "/missing": (404, "text/plain", b"not found", {}),
             "/redirect": (302, "text/plain", b"", {"Location": "/login"}),
+            # a "zip bomb": 8 MiB of zeros gzipped twice into a few KB, sent though
+            # identity was asked for
+            "/bomb": (200, "text/plain", BOMB, {"Content-Encoding": "gzip, gzip"}),
         }[self.path]
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -95,6 +100,7 @@ def test_a_good_target_is_scraped_on_its_grid(base: str) -> None:
         ("/chunked-huge", "too_large", "too_large: the body passed the cap of 65,536 bytes"),
         ("/missing", "http_status", "http_status: HTTP 404 Not Found"),
         ("/redirect", "http_status", "http_status: HTTP 302 Found (redirects are not followed)"),
+        ("/bomb", "http_status", "http_status: a compressed body (gzip, gzip); identity was"),
     ],
 )
 def test_each_bad_target_is_a_counted_classified_failure(

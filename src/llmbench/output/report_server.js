@@ -28,7 +28,9 @@ const LLMBENCH_SERVER = (function () {
     ["gpu_memory", "GPU memory used (MiB)", 1, null],
   ];
   const MAX_OTHER = 6;  // panels for --server-metric families, beyond the known charts
-  const VERDICT = { agree: "ok", server_higher: "warn", server_lower: "warn", no_data: "warn" };
+  const VERDICT = {
+    agree: "ok", server_higher: "warn", server_lower: "warn", no_data: "warn", different_units: "warn",
+  };
 
   function arr(v) { return Array.isArray(v) ? v : []; }
   function obj(v) { return v !== null && typeof v === "object" && !Array.isArray(v) ? v : {}; }
@@ -162,7 +164,7 @@ const LLMBENCH_SERVER = (function () {
     const c = obj(check);
     const figures = c.verdict === "no_data" ? "" : "Server " + num(c.server_tokens_per_s, 1) +
       " generated tokens/s, client " + num(c.client_tokens_per_s, 1) + " " + (text(c.client_unit) || "tokens") +
-      "/s (ratio " + num(c.ratio, 3) + "). ";
+      "/s" + (c.verdict === "different_units" ? ". " : " (ratio " + num(c.ratio, 3) + "). ");
     banner(box, VERDICT[c.verdict] || "warn", "Cross-check: " + figures + text(c.note));
   }
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from llmbench.server_series import mean_of
+
 __all__ = ["REPORT_POINTS", "server_report"]
 
 
@@ -71,6 +73,7 @@ def _report_series(series: dict[str, Any], width: int) -> dict[str, Any]:
         },
         "values": _merged(values, width),
         "measured": _numbers(series.get("measured"), ("min", "mean", "max", "points")),
+        "resets": _num(series.get("resets")),
     }
 
 
@@ -81,12 +84,12 @@ def _merged(values: list[float | None], width: int) -> list[float | None]:
     out: list[float | None] = []
     for start in range(0, len(values), width):
         chunk = [v for v in values[start : start + width] if v is not None]
-        out.append(_sig(sum(chunk) / len(chunk)) if chunk else None)
+        out.append(_sig(mean_of(chunk)) if chunk else None)
     return out
 
 
 def _report_check(check: dict[str, Any]) -> dict[str, Any]:
-    keys = ("server_tokens_per_s", "client_tokens_per_s", "ratio", "tolerance")
+    keys = ("server_tokens_per_s", "client_tokens_per_s", "ratio", "tolerance", "counter_resets")
     families = check.get("families")
     return {
         **{key: _num(check.get(key)) for key in keys},

@@ -22,9 +22,10 @@ during a ramp or warm-up have negative times)::
           "unit": "requests", "chart": "running" | null,
           "labels": {"engine": "0", "model_name": "m"},
           "values": [0, 12, 31, ...],               # aligned with t; null: no value
-          "measured": {"min", "mean", "max", "points"} | null
+          "measured": {"min", "mean", "max", "points"} | null,
+          "resets": 0 | null                         # times its counter went back; null: a gauge
         }, ...],
-        "dropped_series": 0
+        "dropped_series": 0                          # distinct series over MAX_SERIES
       }, ...],
       "cross_check": {...} | absent                  # see _cross_check
     }
@@ -47,6 +48,7 @@ from llmbench.server_series import (
     SeriesKey,
     TargetLog,
     interval_rates,
+    resets,
     window_stats,
 )
 
@@ -111,34 +113,39 @@ def server_block(
         "time_limit_s": time_limit_s,
         "targets": [t for t, _ in targets],
     }
-    generated = [rate for _, rates in targets for rate in rates]
+    generated = [g for _, found in targets for g in found]
     if generated:
         block["cross_check"] = _cross_check(generated, client_tokens_per_s, client_unit)
     return block
 
 
-def _target(log: TargetLog, origin_ns: int, wall_s: float) -> tuple[dict[str, Any], list[Any]]:
-    """One target's entry, and the measured rates of its generated-token series (None
-    where no interval fell inside the window)."""
+def _target(
+    log: TargetLog, origin_ns: int, wall_s: float
+) -> tuple[dict[str, Any], list[_Generated]]:
+    """One target's entry, and its generated-token series: family, measured rate (None
+    where no interval fell inside the window) and resets."""
     t_s = [(t - origin_ns) / 1e9 for t in log.times_ns]
     columns = {key: col for key, col in log.columns.items() if not _replaced(key[0], log.columns)}
     series: list[dict[str, Any]] = []
-    generated: list[Any] = []
+    generated: list[_Generated] = []
     for key, column in columns.items():
         family, kind, labels, part = key
         if kind == "mean":
             if part != "sum" or (family, kind, labels, "count") not in columns:
                 continue
-            steps = interval_rates(t_s, column, columns[(family, kind, labels, "count")])
-            series.append(_entry(family, "mean", labels, steps, wall_s))
+            count = columns[(family, kind, labels, "count")]
+            steps = interval_rates(t_s, column, count)
+            went_back = max(resets(column), resets(count))
+            series.append(_entry(family, "mean", labels, steps, wall_s, went_back))
         elif kind == "counter":
             steps = interval_rates(t_s, column)
-            entry = _entry(family, "rate", labels, steps, wall_s)
+            entry = _entry(family, "rate", labels, steps, wall_s, resets(column))
             series.append(entry)
             known = BY_NAME.get(family)
             if known is not None and known.generated_tokens:
                 measured = entry["measured"]
-                generated.append((family, measured["mean"] if measured else None))
+                rate = measured["mean"] if measured else None
+                generated.append((family, rate, entry["resets"]))
         else:
             points = [(t, v) for t, v in zip(t_s, column, strict=True) if not math.isnan(v)]
             series.append(_gauge_entry(family, labels, column, points, wall_s))
@@ -187,6 +194,7 @@ def _entry(
     labels: tuple[tuple[str, str], ...],
     steps: list[Interval | None],
     wall_s: float,
+    went_back: int,
 ) -> dict[str, Any]:
     values = [None if s is None else s.rate for s in steps]
     measured = window_stats([], [s for s in steps if s is not None], 0.0, wall_s)
@@ -194,6 +202,7 @@ def _entry(
         **_describe(family, read_as, labels),
         "values": [None if v is None else _sig(v) for v in values],
         "measured": measured,
+        "resets": went_back,
     }
 
 
@@ -208,6 +217,7 @@ def _gauge_entry(
         **_describe(family, "gauge", labels),
         "values": [None if math.isnan(v) else _sig(v) for v in column],
         "measured": window_stats(points, None, 0.0, wall_s),
+        "resets": None,
     }
 
 
@@ -227,7 +237,8 @@ def _hit_ratios(
         out = []
         for key, den in pairs:
             steps = interval_rates(t_s, columns[key], den)
-            entry = _entry(hits, "ratio", key[2], steps, wall_s)
+            went_back = max(resets(columns[key]), resets(den))
+            entry = _entry(hits, "ratio", key[2], steps, wall_s, went_back)
             out.append({**entry, "family": f"{hits} / {queries}", "label": "Prefix-cache hit rate",
                         "unit": "fraction", "chart": "prefix_hit"})  # fmt: skip
         return out
@@ -248,14 +259,21 @@ def _sig(value: float) -> float | None:
     return float(f"{value:.6g}") if math.isfinite(value) else None
 
 
+# A generated-token series of one target: family, measured rate, counter resets.
+_Generated = tuple[str, float | None, int]
+
+
 def _cross_check(
-    generated: list[tuple[str, float | None]], client: float | None, unit: str | None
+    generated: list[_Generated], client: float | None, unit: str | None
 ) -> dict[str, Any]:
     """The server's generated-token rate over the measured phase (every such series of
-    every target, summed) against the client's output tokens per second."""
-    families = sorted({family for family, _ in generated})
-    rates = [rate for _, rate in generated if rate is not None]
+    every target, summed) against the client's output tokens per second: a verdict
+    (``agree``, ``server_higher``, ``server_lower``; ``different_units`` when the client
+    counted something other than tokens; ``no_data``) and a note saying what it means."""
+    families = sorted({family for family, _, _ in generated})
+    rates = [rate for _, rate, _ in generated if rate is not None]
     server = _sig(sum(rates)) if rates else None
+    went_back = max(n for _, _, n in generated)
     out: dict[str, Any] = {
         "families": families,
         "server_tokens_per_s": server,
@@ -263,31 +281,39 @@ def _cross_check(
         "client_unit": unit,
         "ratio": None,
         "tolerance": CROSS_CHECK_TOLERANCE,
+        "counter_resets": went_back,
     }
+    resets_note = _RESETS.format(n=went_back) if went_back > 1 else ""
     if server is None:
-        return {**out, "verdict": "no_data", "note": _NO_WINDOW}
+        return {**out, "verdict": "no_data", "note": _NO_WINDOW + resets_note}
     if not client:
         note = "the client counted no output tokens: nothing to compare"
-        return {**out, "verdict": "no_data", "note": note}
+        return {**out, "verdict": "no_data", "note": note + resets_note}
+    if unit not in (None, "tokens"):
+        return {**out, "verdict": "different_units", "note": _UNITS.format(unit=unit) + resets_note}
     ratio = server / client
     out["ratio"] = round(ratio, 4)
-    units = "" if unit in (None, "tokens") else _UNITS.format(unit=unit)
     if abs(ratio - 1) <= CROSS_CHECK_TOLERANCE:
-        return {**out, "verdict": "agree", "note": _AGREE + units}
+        return {**out, "verdict": "agree", "note": _AGREE + resets_note}
     if ratio > 1:
         note = _HIGHER.format(pct=100 * (ratio - 1))
-        return {**out, "verdict": "server_higher", "note": note + units}
-    return {**out, "verdict": "server_lower", "note": _LOWER.format(pct=100 * (1 - ratio)) + units}
+        return {**out, "verdict": "server_higher", "note": note + resets_note}
+    note = _LOWER.format(pct=100 * (1 - ratio))
+    return {**out, "verdict": "server_lower", "note": note + resets_note}
 
 
 _NO_WINDOW = (
     "no two scrapes of the server's generated-token counter fell inside the measured "
-    "phase: run longer than the scrape interval, or scrape more often"
+    "phase: run longer than the scrape interval, or scrape more often."
 )
-_UNITS = " The client counted {unit}, not tokens: the two figures are in different units."
+_UNITS = (
+    "The client counted {unit}, not tokens (its token mode), and the server counts "
+    "tokens: the two rates are in different units, so comparing them is not meaningful."
+)
 _AGREE = (
-    "The server generated tokens at the rate the client counted them (within 10%): the "
-    "client saw the tokens the server made, and no other traffic shared the server."
+    "The server generated tokens at the rate the client counted them (within 10%). "
+    "That is consistent with the client having seen every token the server made and no "
+    "other traffic sharing the server; agreement within 10% does not prove either."
 )
 _HIGHER = (
     "The server generated {pct:.0f}% more tokens per second than the client counted. "
@@ -300,6 +326,18 @@ _LOWER = (
     "The scraped server may be one of several replicas behind the run's URL (each "
     "counts only its share), or the client counts more than the server does."
 )
+_RESETS = (
+    " A generated-token counter went back {n} times during the run: a URL that reaches "
+    "several replicas in turn (a load balancer) does that, and its rates are then not "
+    "one server's."
+)
+# The console's words for each verdict (see _cross_check).
+_VERDICT_WORDS = {
+    "agree": "consistent (within 10%)",
+    "server_higher": "server higher",
+    "server_lower": "server lower",
+    "different_units": "different units, not compared",
+}
 
 
 def server_line(block: dict[str, Any] | None) -> str | None:
@@ -314,11 +352,19 @@ def server_line(block: dict[str, Any] | None) -> str | None:
         first = next((t["first_error"] for t in targets if t.get("first_error")), None)
         parts.append(f"{failed} failed" + (f" (first: {first})" if first else ""))
     check = block.get("cross_check")
-    if check and check.get("verdict") != "no_data":
+    if check and check.get("verdict") in _VERDICT_WORDS:
+        ratio = check.get("ratio")
+        gap = f" by {abs(ratio - 1):.0%}" if ratio and check["verdict"] != "agree" else ""
         parts.append(
             f"server {check['server_tokens_per_s']:,.1f} generated tokens/s vs client "
-            f"{check['client_tokens_per_s']:,.1f}: {check['verdict'].replace('_', ' ')}"
+            f"{check['client_tokens_per_s']:,.1f} {check.get('client_unit') or 'tokens'}/s: "
+            f"{_VERDICT_WORDS[check['verdict']]}{gap}"
         )
     elif check:
         parts.append(f"cross-check: {check['note']}")
+    if check and check.get("counter_resets", 0) > 1:
+        parts.append(
+            f"generated-token counter went back {check['counter_resets']} times "
+            "(several replicas behind one URL?)"
+        )
     return "; ".join(parts)
