@@ -16,10 +16,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
-__all__ = ["MockServers", "http_server", "mock_server", "mock_server_module"]
+__all__ = ["MockServers", "browser_context", "http_server", "mock_server", "mock_server_module"]
 
 READY_PREFIX = "llmbench mock listening on "
 
@@ -119,3 +120,25 @@ def mock_server_module() -> Iterator[Callable[..., str]]:
         yield servers.start
     finally:
         servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One headless Chromium (offline, a fresh profile) per test module, for the report
+    tests; its settings are test_report_browser.py's, which skips when it is missing."""
+    from test_report_browser import CHROMIUM, FLAGS, sync_api
+
+    profile = tmp_path_factory.mktemp("chromium-profile")  # a fresh --user-data-dir
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=str(CHROMIUM),
+            args=FLAGS,
+            headless=True,
+            viewport={"width": 1360, "height": 900},
+        )
+        context.set_offline(True)
+        try:
+            yield context
+        finally:
+            context.close()

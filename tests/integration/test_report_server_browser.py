@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import pytest
 # when it collects a module there; this file may run alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Skips this module as it skips that one when Chromium or Playwright is missing.
-from test_report_browser import FLAGS, PAINTED_JS, assert_clean, sync_api, visit
+from test_report_browser import PAINTED_JS, assert_clean, visit
 
 from llmbench.output.report import build_report
 
@@ -47,25 +47,6 @@ OPTION_JS = """() => {
   return { titles: o.title.map((t) => t.text), series: o.series.map((s) => [s.name, s.data.length]),
            x: [o.xAxis[0].min, o.xAxis[0].max] };
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """As test_report_browser.py's (its fixture is not importable without shadowing)."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path="/usr/bin/chromium",
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1360, "height": 900},
-        )
-        context.set_offline(True)
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 def run(url: str, out: Path, *flags: str) -> None:

@@ -9,7 +9,6 @@ blocks carry markup and the names of JavaScript builtins everywhere."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 # when it collects a module there; this file may run alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Skips this module as it skips that one when Chromium or Playwright is missing.
-from test_report_browser import FLAGS, PAINTED_JS, assert_clean, sync_api, visit
+from test_report_browser import PAINTED_JS, assert_clean, visit
 
 from llmbench.output.report import build_report
 from test_report_workload import (
@@ -54,25 +53,6 @@ TOOLTIP_JS = """(text) => Array.from(
 TABLES_JS = """() => Array.from(document.querySelectorAll("#workload table")).map((t) =>
   Array.from(t.querySelectorAll("tr")).map((tr) =>
     Array.from(tr.children).map((c) => c.textContent)))"""
-
-
-@pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """As test_report_browser.py's (its fixture is not importable without shadowing)."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path="/usr/bin/chromium",
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1360, "height": 900},
-        )
-        context.set_offline(True)
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 def test_the_workload_section_draws_turns_prefixes_sessions_and_lengths(

@@ -206,7 +206,9 @@ def test_an_overloaded_step_on_workers_ends_early_for_all_of_them(
     merged = json.loads((out / step["dir"] / "summary.json").read_text())
     assert merged["run"]["overload"]
     assert merged["run"]["interrupted"] is False
-    assert {w["stop_reason"] for w in merged["workers"]} <= {"overloaded", "SIGTERM"}
+    # the others get SIGTERM then SIGINT from the coordinator; pending together, Linux
+    # delivers the lower-numbered SIGINT first, so either may name their stop
+    assert {w["stop_reason"] for w in merged["workers"]} <= {"overloaded", "SIGTERM", "SIGINT"}
 
 
 def test_a_run_given_the_sweeps_hidden_flag_stops_overloaded_with_exit_6(

@@ -7,7 +7,6 @@ markup in every string."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 # when it collects a module there; this file may run alone.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # Skips this module as it skips that one when Chromium or Playwright is missing.
-from test_report_browser import FLAGS, PAINTED_JS, assert_clean, sync_api, visit
+from test_report_browser import PAINTED_JS, assert_clean, visit
 
 from llmbench.output.sweep_report import write_sweep_report
 from test_sweep_report import XSS, concurrency_sweep, hostile_sweep, rate_sweep, step
@@ -51,25 +50,6 @@ LINKS_JS = (
     """() => Array.from(document.querySelectorAll("#steps a")).map((a) => a.getAttribute("href"))"""
 )
 LOAD_CHARTS = 6  # throughput, TTFT, TPOT, E2E, ITL (an ITL SLO) and goodput; then Pareto
-
-
-@pytest.fixture(scope="module")
-def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """As test_report_browser.py's (its fixture is not importable without shadowing)."""
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    with sync_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile),
-            executable_path="/usr/bin/chromium",
-            args=FLAGS,
-            headless=True,
-            viewport={"width": 1360, "height": 900},
-        )
-        context.set_offline(True)
-        try:
-            yield context
-        finally:
-            context.close()
 
 
 def open_sweep(context: Any, sweep_dir: Path, sweep: dict[str, Any]) -> Any:
