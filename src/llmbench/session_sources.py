@@ -9,7 +9,6 @@ position, so stop rules alone decide how many are sent.
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 from llmbench.config import MAX_TOKENS, ConfigError, check_json
 from llmbench.sessions import MAX_TURNS, Session, Spread, Turn
 from llmbench.tokens import estimate_tokens
-from llmbench.workload import WorkloadItem
+from llmbench.workload import WorkloadItem, cycle
 
 __all__ = [
     "PrefixedSessions",
@@ -247,13 +246,8 @@ def _is_reply(message: Any) -> bool:
 
 
 def cycle_sessions(sessions: Sequence[Session], order: str, seed: int) -> Iterator[Session]:
-    """The sessions forever: in file order, or reshuffled (seeded) on every pass."""
-    rng = random.Random(seed)
-    pool = [replace(s, prompt_id=i) for i, s in enumerate(sessions)]
-    while True:
-        if order == "shuffle":
-            rng.shuffle(pool)
-        yield from pool
+    """The sessions forever (as a file's prompts), each with its index (``prompt_id``)."""
+    return cycle([replace(s, prompt_id=i) for i, s in enumerate(sessions)], order, seed)
 
 
 class SyntheticSessions:

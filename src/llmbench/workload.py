@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmbench.config import MAX_TOKENS, ConfigError, check_json, unprintable
 from llmbench.redaction import SecretPattern, secret_forms
@@ -26,12 +26,14 @@ __all__ = [
     "Prompts",
     "WorkloadItem",
     "check_key",
+    "cycle",
     "cycle_items",
     "load_keys",
     "load_prompts",
     "strip_line_ending",
 ]
 
+T = TypeVar("T")
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
 
 
@@ -63,9 +65,14 @@ class WorkloadItem:
 
 
 def cycle_items(items: Sequence[WorkloadItem], order: str, seed: int) -> Iterator[WorkloadItem]:
-    """The items forever: in file order, or reshuffled (seeded) on every pass."""
+    """The items forever, each with its index in the file (``prompt_id``)."""
+    return cycle([replace(item, prompt_id=i) for i, item in enumerate(items)], order, seed)
+
+
+def cycle(pool: list[T], order: str, seed: int) -> Iterator[T]:
+    """``pool`` forever: in its order, or reshuffled (seeded) on every pass (``order``
+    "shuffle"); a file's prompts and its sessions are handed out so."""
     rng = random.Random(seed)
-    pool = [replace(item, prompt_id=i) for i, item in enumerate(items)]
     while True:
         if order == "shuffle":
             rng.shuffle(pool)

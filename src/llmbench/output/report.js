@@ -5,7 +5,8 @@
  * inserts tooltip formatter output as HTML, so formatters escape what they include. */
 (function () {
   "use strict";
-  const { el, add, esc, has, num, fix, ms, compact, chart, heading, meta, banner, card, footer, drawPage } = LLMBENCH;
+  const { el, add, esc, has, num, fix, ms, compact, chart, heading, meta, table, banner, card, footer, drawPage } =
+    LLMBENCH;
   const D = JSON.parse(document.getElementById("llmbench-data").textContent);
   const C = {
     ok: "#3b6fd8", good: "#43a047", bad: "#c62828", muted: "#7b8494",
@@ -31,20 +32,6 @@
     if (f < 0.001) return "<0.1 %";
     if (f > 0.99999) return ">99.999 %";
     return (100 * f).toFixed(f > 0.999 ? 3 : f > 0.99 ? 2 : 1) + " %";
-  }
-  function table(parent, headers, rows) {
-    const t = add(parent, el("table"));
-    const hr = add(add(t, el("thead")), el("tr"));
-    headers.forEach((h) => add(hr, el("th", h.cls || null, h.text || h)));
-    const body = add(t, el("tbody"));
-    rows.forEach((row) => {
-      const tr = add(body, el("tr"));
-      row.forEach((cell) => {
-        const obj = cell !== null && typeof cell === "object";
-        add(tr, el("td", obj ? cell.cls : null, obj ? cell.text : cell));
-      });
-    });
-    return t;
   }
 
   // ---- header ----------------------------------------------------------------------

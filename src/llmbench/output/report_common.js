@@ -64,6 +64,20 @@ const LLMBENCH = (function () {
       if (v instanceof Node) add(dd, v); else dd.textContent = String(v);
     });
   }
+  function table(parent, headers, rows) {  // headers and cells: text, or {text, cls}
+    const t = add(parent, el("table"));
+    const hr = add(add(t, el("thead")), el("tr"));
+    headers.forEach((h) => add(hr, el("th", h.cls || null, h.text || h)));
+    const body = add(t, el("tbody"));
+    rows.forEach((row) => {
+      const tr = add(body, el("tr"));
+      row.forEach((cell) => {
+        const obj = cell !== null && typeof cell === "object";
+        add(tr, el("td", obj ? cell.cls : null, obj ? cell.text : cell));
+      });
+    });
+    return t;
+  }
   function banner(parent, cls, text) { add(parent, el("div", "banner " + cls, text)); }
   function card(parent, label, value, unit, note, cls) {
     const c = add(parent, el("div", "card" + (cls ? " " + cls : "")));
@@ -93,6 +107,6 @@ const LLMBENCH = (function () {
 
   return Object.freeze({
     el, add, esc, has, num, fix, ms, compact, chart,
-    heading, meta, banner, card, footer, guarded, drawPage,
+    heading, meta, table, banner, card, footer, guarded, drawPage,
   });
 })();

@@ -11,7 +11,7 @@
  * textContent or as ECharts canvas text; tooltips esc() what they include. */
 const LLMBENCH_SERVER = (function () {
   "use strict";
-  const { el, add, esc, has, num, compact, chart, banner } = LLMBENCH;
+  const { el, add, esc, has, num, compact, chart, table, banner } = LLMBENCH;
   const GROUP = "llmbench-timeline";  // the client's over-time chart and these charts
   const PALETTE = ["#3b6fd8", "#e08a00", "#43a047", "#8e24aa", "#00838f", "#d81b60", "#6d4c41", "#5d4037"];
   const CLIENT = "#7b8494";
@@ -145,19 +145,6 @@ const LLMBENCH_SERVER = (function () {
     echarts.connect(GROUP);
   }
 
-  function table(parent, headers, rows) {
-    const t = add(parent, el("table"));
-    const hr = add(add(t, el("thead")), el("tr"));
-    headers.forEach((h) => add(hr, el("th", h.cls || null, h.text || h)));
-    const body = add(t, el("tbody"));
-    rows.forEach((row) => {
-      const tr = add(body, el("tr"));
-      row.forEach((cell) => {
-        const o = cell !== null && typeof cell === "object";
-        add(tr, el("td", o ? cell.cls : null, o ? cell.text : cell));
-      });
-    });
-  }
 
   function crossCheck(box, check) {
     if (!check || !check.verdict) return;
